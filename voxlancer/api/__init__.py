@@ -1,0 +1,1 @@
+"""The REST API: app factory, middlewares, one module per resource."""

@@ -1,0 +1,1 @@
+"""The local Asterisk sandbox and its configuration."""

@@ -1,0 +1,227 @@
+"""Every setting, read once from the environment.
+
+Each setting is declared once below with its variable name, default and meaning; `voxlancer
+settings` prints the table and the README carries the same table (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; start-up stops with this message."""
+
+
+def _setting(env: str, default: Any, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc, "secret": secret})
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "voxlancer")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- core -------------------------------------------------------------------------------
+    env: str = _setting("VOXLANCER_ENV", "dev", "`dev` or `production`; production refuses dev "
+                        "defaults such as generated secrets")
+    database_url: str = _setting("DATABASE_URL", "", "PostgreSQL URL. Empty: `voxlancer up` runs a "
+                                 "local cluster under the data dir and uses it")
+    data_dir: str = _setting("VOXLANCER_DATA_DIR", _default_data_dir(), "Where local state lives: "
+                             "dev secrets, the local PostgreSQL cluster, the media cache")
+    log_level: str = _setting("VOXLANCER_LOG_LEVEL", "info", "debug, info, warning or error")
+    # --- API --------------------------------------------------------------------------------
+    jwt_secret: str = _setting("VOXLANCER_JWT_SECRET", "", "HS256 signing key, at least 32 "
+                               "characters. Required in production; generated and kept in the "
+                               "data dir in dev", secret=True)
+    jwt_ttl: int = _setting("VOXLANCER_JWT_TTL", 3600, "Lifetime of a login token in seconds")
+    jwt_issuer: str = _setting("VOXLANCER_JWT_ISSUER", "voxlancer", "`iss` claim of login tokens")
+    login_max_failures: int = _setting("VOXLANCER_LOGIN_MAX_FAILURES", 5, "Failed logins allowed "
+                                       "per email, and 4x that per client address, per window")
+    login_window: int = _setting("VOXLANCER_LOGIN_WINDOW", 900, "Login throttle window in seconds")
+    trust_proxy: bool = _setting("VOXLANCER_TRUST_PROXY", False, "Take the client address from "
+                                 "X-Forwarded-For (only behind a proxy you run)")
+    max_json_bytes: int = _setting("VOXLANCER_MAX_JSON_BYTES", 1_048_576, "Largest JSON request "
+                                   "body; larger is a 413")
+    max_upload_bytes: int = _setting("VOXLANCER_MAX_UPLOAD_BYTES", 100 * 1024 * 1024,
+                                     "Largest CSV upload; larger is a 413")
+    max_concurrent_ceiling: int = _setting("VOXLANCER_MAX_CONCURRENT_CEILING", 1000,
+                                           "Highest `max_concurrent` a campaign may ask for")
+    default_region: str = _setting("VOXLANCER_DEFAULT_REGION", "US", "Region for numbers written "
+                                   "without a leading + (ISO 3166 code); empty accepts E.164 only")
+    # --- billing ----------------------------------------------------------------------------
+    rate_per_minute: Decimal = _setting("VOXLANCER_RATE_PER_MINUTE", Decimal("0.02"),
+                                        "Price of one answered minute, in dollars")
+    billing_increment: str = _setting("VOXLANCER_BILLING_INCREMENT", "1/1", "Billing increments "
+                                      "as minimum/step seconds: 1/1, 6/6, 30/6 or 60/60")
+    daily_spend_limit: Decimal = _setting("VOXLANCER_DAILY_SPEND_LIMIT", Decimal("100"),
+                                          "Per-account spend per UTC day before calling pauses "
+                                          "(operators can override per account)")
+    min_balance: Decimal = _setting("VOXLANCER_MIN_BALANCE", Decimal("0.10"), "Balance an account "
+                                    "needs to start or keep calling")
+    topup_min: Decimal = _setting("VOXLANCER_TOPUP_MIN", Decimal("5"), "Smallest card top-up")
+    topup_max: Decimal = _setting("VOXLANCER_TOPUP_MAX", Decimal("1000"), "Largest card top-up")
+    stripe_secret_key: str = _setting("STRIPE_SECRET_KEY", "", "Stripe secret key; empty turns "
+                                      "card top-ups off (503)", secret=True)
+    stripe_webhook_secret: str = _setting("STRIPE_WEBHOOK_SECRET", "", "Signing secret of the "
+                                          "Stripe webhook endpoint", secret=True)
+    stripe_api_base: str = _setting("STRIPE_API_BASE", "", "Override of Stripe's API address "
+                                    "(tests point it at a local stub)")
+    # --- text-to-speech ---------------------------------------------------------------------
+    voice_dir: str = _setting("VOXLANCER_VOICE_DIR", "", "Directory of Piper voices "
+                              "(<name>.onnx + <name>.onnx.json); the bundled en_US-joe-medium "
+                              "stands in for any voice not found there")
+    media_dir: str = _setting("VOXLANCER_MEDIA_DIR", "", "Rendered audio cache; default "
+                              "<data dir>/media. May be a directory shared with Asterisk")
+    media_base_url: str = _setting("VOXLANCER_MEDIA_BASE_URL", "", "Address Asterisk fetches "
+                                   "rendered audio from, e.g. http://10.0.0.5:8080/media; empty: "
+                                   "Asterisk reads the shared media directory")
+    tts_workers: int = _setting("VOXLANCER_TTS_WORKERS", 1, "Synthesis threads per process")
+    tts_queue: int = _setting("VOXLANCER_TTS_QUEUE", 16, "Syntheses that may wait for a worker "
+                              "before previews get 429")
+    preview_per_minute: int = _setting("VOXLANCER_PREVIEW_PER_MINUTE", 20, "TTS previews per "
+                                       "customer per minute")
+    # --- Asterisk and the dialer -------------------------------------------------------------
+    ari_url: str = _setting("VOXLANCER_ARI_URL", "http://127.0.0.1:8088", "Asterisk REST "
+                            "Interface base address")
+    ari_user: str = _setting("VOXLANCER_ARI_USER", "voxlancer", "ARI user name")
+    ari_password: str = _setting("VOXLANCER_ARI_PASSWORD", "", "ARI password. Required in "
+                                 "production; generated and kept in the data dir in dev",
+                                 secret=True)
+    ari_app: str = _setting("VOXLANCER_ARI_APP", "voxlancer", "Stasis application name")
+    trunk: str = _setting("VOXLANCER_TRUNK", "", "PJSIP endpoint for outbound calls; `sim` "
+                          "(local sipp) when empty in dev, required in production")
+    ring_timeout: int = _setting("VOXLANCER_RING_TIMEOUT", 30, "Seconds a call may ring")
+    node_channel_limit: int = _setting("VOXLANCER_NODE_CHANNEL_LIMIT", 1000, "Most calls at once "
+                                       "on one Asterisk node")
+    trunk_cps: float = _setting("VOXLANCER_TRUNK_CPS", 50.0, "Most new calls per second on the "
+                                "trunk")
+    lease_seconds: int = _setting("VOXLANCER_LEASE_SECONDS", 120, "How long a dialer holds a "
+                                  "contact before another may take it")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f, raw)
+        settings = cls(**values)
+        return settings._with_dev_defaults()
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def media_path(self) -> Path:
+        return Path(self.media_dir or Path(self.data_dir) / "media")
+
+    @property
+    def outbound_trunk(self) -> str:
+        return self.trunk or "sim"
+
+    def _with_dev_defaults(self) -> Settings:
+        if self.env not in ("dev", "production"):
+            raise ConfigError(f"VOXLANCER_ENV must be dev or production, not {self.env!r}")
+        if self.billing_increment not in ("1/1", "6/6", "30/6", "60/60"):
+            raise ConfigError("VOXLANCER_BILLING_INCREMENT must be one of 1/1, 6/6, 30/6, 60/60")
+        if self.production:
+            problems = []
+            if len(self.jwt_secret) < 32:
+                problems.append("VOXLANCER_JWT_SECRET must be set to at least 32 random "
+                                "characters (try: openssl rand -base64 48)")
+            if len(self.ari_password) < 16:
+                problems.append("VOXLANCER_ARI_PASSWORD must be set to at least 16 characters")
+            if not self.trunk:
+                problems.append("VOXLANCER_TRUNK must name the PJSIP trunk endpoint")
+            if not self.database_url:
+                problems.append("DATABASE_URL must be set")
+            if problems:
+                raise ConfigError("production settings are incomplete:\n  " +
+                                  "\n  ".join(problems))
+            return self
+        changes = {}
+        if not self.jwt_secret or not self.ari_password:
+            kept = _dev_secrets(Path(self.data_dir))
+            if not self.jwt_secret:
+                changes["jwt_secret"] = kept["jwt_secret"]
+            if not self.ari_password:
+                changes["ari_password"] = kept["ari_password"]
+        elif len(self.jwt_secret) < 32:
+            raise ConfigError("VOXLANCER_JWT_SECRET must be at least 32 characters")
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def public_items(self) -> list[tuple[str, str]]:
+        """(variable, value) pairs with secrets masked, for logs and `voxlancer settings`."""
+        out = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            shown = "(set)" if f.metadata["secret"] and value else str(value)
+            out.append((f.metadata["env"], shown))
+        return out
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting, as the README shows it."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        if f.name == "data_dir":
+            default = "~/.local/share/voxlancer"
+        shown = f"`{default}`" if default not in ("", None) else "(empty)"
+        rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type
+    name = f.metadata["env"]
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Decimal":
+            return Decimal(raw)
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except (ValueError, InvalidOperation):
+        raise ConfigError(f"{name} must be a {kind}, not {raw!r}") from None
+    return raw
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets generated once per dev machine and kept, so tokens survive restarts."""
+    path = data_dir / "dev-secrets.json"
+    try:
+        kept = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        kept = {}
+    wanted = {"jwt_secret": 48, "ari_password": 24}
+    if all(kept.get(k) for k in wanted):
+        return kept
+    for key, size in wanted.items():
+        kept.setdefault(key, secrets.token_urlsafe(size))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(kept, out)
+    tmp.replace(path)
+    return kept

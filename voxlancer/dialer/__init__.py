@@ -1,0 +1,1 @@
+"""The dialer daemon: leasing, ARI client, call state machine, pacing."""

@@ -1,0 +1,1 @@
+"""Piper synthesis, telephony audio and the render cache."""
