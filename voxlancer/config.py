@@ -25,6 +25,9 @@ def _setting(env: str, default: Any, doc: str, *, secret: bool = False) -> Any:
 
 
 def _default_data_dir() -> str:
+    # Root's home is closed to the postgres user that owns a local cluster; use the FHS place.
+    if os.geteuid() == 0:
+        return "/var/lib/voxlancer"
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "voxlancer")
 
@@ -179,7 +182,7 @@ def settings_table() -> str:
     for f in dataclasses.fields(Settings):
         default = f.default
         if f.name == "data_dir":
-            default = "~/.local/share/voxlancer"
+            default = "~/.local/share/voxlancer (root: /var/lib/voxlancer)"
         shown = f"`{default}`" if default not in ("", None) else "(empty)"
         rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['doc']} |")
     return "\n".join(rows)

@@ -1,0 +1,45 @@
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from voxlancer.config import ConfigError, Settings, settings_table
+from voxlancer.money import show
+
+
+def test_production_refuses_missing_or_weak_secrets(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"VOXLANCER_ENV": "production", "VOXLANCER_DATA_DIR": str(tmp_path),
+                           "VOXLANCER_JWT_SECRET": "short"})
+    assert "VOXLANCER_JWT_SECRET" in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_dev_generates_secrets_once_and_keeps_them(tmp_path):
+    first = Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path)})
+    second = Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path)})
+    assert len(first.jwt_secret) >= 32
+    assert first.jwt_secret == second.jwt_secret
+    assert first.ari_password == second.ari_password
+    assert (tmp_path / "dev-secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_values_are_typed_and_bad_ones_named():
+    env = {"VOXLANCER_DATA_DIR": "/tmp/x", "VOXLANCER_JWT_SECRET": "k" * 40,
+           "VOXLANCER_ARI_PASSWORD": "p" * 20, "VOXLANCER_RATE_PER_MINUTE": "0.035"}
+    assert Settings.from_env(env).rate_per_minute == Decimal("0.035")
+    with pytest.raises(ConfigError, match="VOXLANCER_JWT_TTL"):
+        Settings.from_env({**env, "VOXLANCER_JWT_TTL": "an hour"})
+
+
+def test_readme_lists_every_setting():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert settings_table() in readme
+
+
+@pytest.mark.parametrize(("amount", "shown"), [
+    ("0", "0"), ("0.0000", "0"), ("10", "10.00"), ("0.91", "0.91"), ("0.0150", "0.015"),
+    ("0.00333", "0.0033"), ("60.5", "60.50"),
+])
+def test_money_is_shown_as_decimal_strings(amount, shown):
+    assert show(Decimal(amount)) == shown

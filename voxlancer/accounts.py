@@ -1,0 +1,146 @@
+"""Customer accounts: sign-up, password checks, the review and suspension states.
+
+This module owns the writes to `customers` except the balance, which moves only with the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from voxlancer import money
+from voxlancer.errors import BadRequest, Conflict, NotFound
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # argon2 takes any length; this only bounds the work a request can ask for.
+
+# OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane): a login costs tens of milliseconds on
+# one core, not hundreds, and check_needs_rehash upgrades stored hashes if this changes.
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# Verified against when the email is unknown, so both answers take the same time.
+_DUMMY_HASH = HASHER.hash("not a real password, only for timing")
+
+# Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is proven by mail,
+# not by a regular expression.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+
+_INSERT = """
+INSERT INTO customers (email, password_hash, company_name) VALUES ($1, $2, $3)
+RETURNING id, email, company_name, status, manual_review_flag, balance, created_at
+"""
+_BY_ID = """
+SELECT id, email, company_name, status, manual_review_flag, balance, created_at
+FROM customers WHERE id = $1
+"""
+_BY_EMAIL = """
+SELECT id, email, company_name, status, manual_review_flag, balance, created_at, password_hash
+FROM customers WHERE email = $1
+"""
+_SET_HASH = "UPDATE customers SET password_hash = $2, updated_at = now() WHERE id = $1"
+_SET_STATUS = """
+UPDATE customers SET status = $2, manual_review_flag = $3, updated_at = now() WHERE email = $1
+RETURNING id, email, company_name, status, manual_review_flag, balance, created_at
+"""
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: UUID
+    email: str
+    company_name: str
+    status: str
+    manual_review_flag: bool
+    balance: Decimal
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Customer:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "company_name": self.company_name,
+            "balance": money.show(self.balance),
+            "status": self.status,
+            "manual_review_flag": self.manual_review_flag,
+            "created_at": self.created_at,
+        }
+
+
+def normalise_email(value: str) -> str:
+    email = value.strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise ValueError("is not a valid email address")
+    return email
+
+
+def check_password(value: str) -> str:
+    if len(value) < MIN_PASSWORD:
+        raise ValueError(f"must be at least {MIN_PASSWORD} characters")
+    if len(value) > MAX_PASSWORD:
+        raise ValueError(f"must be at most {MAX_PASSWORD} characters")
+    return value
+
+
+def check_company(value: str) -> str:
+    value = value.strip()
+    if len(value) > 200:
+        raise ValueError("must be at most 200 characters")
+    return value
+
+
+async def register(conn: asyncpg.Connection, email: str, password: str,
+                   company_name: str) -> Customer:
+    # Hashing takes tens of milliseconds of CPU: keep it off the event loop.
+    password_hash = await asyncio.to_thread(HASHER.hash, password)
+    try:
+        row = await conn.fetchrow(_INSERT, email, password_hash, company_name)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("an account with this email already exists") from None
+    return Customer.from_row(row)
+
+
+async def authenticate(conn: asyncpg.Connection, email: str, password: str) -> Customer | None:
+    """The customer whose email and password these are, or None; same cost either way."""
+    row = await conn.fetchrow(_BY_EMAIL, email)
+    stored = row["password_hash"] if row else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(HASHER.verify, stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None:
+        return None
+    if HASHER.check_needs_rehash(stored):
+        await conn.execute(_SET_HASH, row["id"], await asyncio.to_thread(HASHER.hash, password))
+    return Customer.from_row(row)
+
+
+async def get(conn: asyncpg.Connection, customer_id: UUID) -> Customer | None:
+    row = await conn.fetchrow(_BY_ID, customer_id)
+    return Customer.from_row(row) if row else None
+
+
+async def set_status(conn: asyncpg.Connection, email: str, status: str) -> Customer:
+    try:
+        email = normalise_email(email)
+    except ValueError as exc:
+        raise BadRequest(f"email {exc}") from None
+    row = await conn.fetchrow(_SET_STATUS, email, status, status != "active")
+    if row is None:
+        raise NotFound(f"no account with email {email}")
+    return Customer.from_row(row)

@@ -1,0 +1,82 @@
+"""/api/auth: sign-up, login and who-am-I."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from voxlancer import accounts, auth, throttle
+from voxlancer.api.jsonout import respond
+from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.routes import Route
+from voxlancer.api.validation import Field, body
+from voxlancer.errors import Forbidden, Unauthorized
+
+REGISTER = {
+    "email": Field("string", required=True, check=accounts.normalise_email, fmt="email",
+                   example="user@example.com"),
+    "password": Field("string", required=True, check=accounts.check_password,
+                      doc=f"at least {accounts.MIN_PASSWORD} characters"),
+    "company_name": Field("string", check=accounts.check_company, example="My Company",
+                          doc="named in every call's identification"),
+}
+LOGIN = {
+    "email": Field("string", required=True, fmt="email"),
+    "password": Field("string", required=True),
+}
+
+
+def client_address(request: web.Request) -> str:
+    if request.app[SETTINGS].trust_proxy and "X-Forwarded-For" in request.headers:
+        return request.headers["X-Forwarded-For"].split(",")[0].strip()
+    return request.remote or "unknown"
+
+
+async def register(request: web.Request) -> web.Response:
+    data = await body(request, REGISTER)
+    async with request.app[POOL].acquire() as conn:
+        customer = await accounts.register(conn, data["email"], data["password"],
+                                           data.get("company_name", ""))
+    return respond(customer.to_api(), 201)
+
+
+async def login(request: web.Request) -> web.Response:
+    data = await body(request, LOGIN)
+    settings = request.app[SETTINGS]
+    address = client_address(request)
+    try:
+        email = accounts.normalise_email(data["email"])
+    except ValueError:
+        email = data["email"].strip().lower()
+    async with request.app[POOL].acquire() as conn:
+        await throttle.check(conn, settings, email, address)
+        customer = await accounts.authenticate(conn, email, data["password"])
+        if customer is None:
+            await throttle.failed(conn, email, address)
+            # The same words whether or not the email exists.
+            raise Unauthorized("email or password is incorrect")
+        await throttle.succeeded(conn, email)
+    if customer.status == "suspended":
+        raise Forbidden("this account is suspended; contact support")
+    api = customer.to_api()
+    return respond({"token": auth.issue_token(settings, customer.id),
+                    "expires_in": settings.jwt_ttl,
+                    "customer": {k: api[k] for k in ("id", "email", "balance", "status")}})
+
+
+async def me(request: web.Request) -> web.Response:
+    return respond(principal(request).customer.to_api())
+
+
+_CUSTOMER = {"id": "uuid", "email": "user@example.com", "company_name": "My Company",
+             "balance": "0", "status": "pending_review", "manual_review_flag": True,
+             "created_at": "2026-03-22T10:00:00Z"}
+
+ROUTES = [
+    Route("POST", "/api/auth/register", register, "Register a new customer account", public=True,
+          body=REGISTER, status=201, response=_CUSTOMER),
+    Route("POST", "/api/auth/login", login, "Authenticate and receive a JWT", public=True,
+          body=LOGIN, response={"token": "eyJ...", "expires_in": 3600,
+                                "customer": {"id": "uuid", "email": "user@example.com",
+                                             "balance": "10.00", "status": "active"}}),
+    Route("GET", "/api/auth/me", me, "The calling customer's account", response=_CUSTOMER),
+]

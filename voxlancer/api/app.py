@@ -1,0 +1,62 @@
+"""The aiohttp application factory (tests build the same app) and the API server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from voxlancer import db
+from voxlancer.api import accounts, api_keys, health, openapi
+from voxlancer.api.keys import POOL, ROUTES, SETTINGS
+from voxlancer.api.middleware import errors, request_context
+from voxlancer.api.routes import Route, add_routes
+from voxlancer.config import Settings
+
+log = structlog.get_logger("voxlancer.api")
+
+
+def all_routes() -> list[Route]:
+    return [
+        *health.ROUTES,
+        *accounts.ROUTES,
+        *api_keys.ROUTES,
+        *openapi.ROUTES_DOC,
+    ]
+
+
+def init_app(settings: Settings) -> web.Application:
+    # client_max_size bounds bodies read whole; CSV uploads stream and check their own limit.
+    app = web.Application(middlewares=[request_context, errors],
+                          client_max_size=settings.max_json_bytes)
+    app[SETTINGS] = settings
+    routes = all_routes()
+    app[ROUTES] = routes
+    add_routes(app, routes)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        async with db.create_pool(settings.database_url) as pool:
+            app[POOL] = pool
+            yield
+
+    app.cleanup_ctx.append(database)
+    return app
+
+
+async def run_api(settings: Settings, host: str, port: int) -> None:
+    runner = web.AppRunner(init_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("api_listening", url=f"http://{host}:{port}/api")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

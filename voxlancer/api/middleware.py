@@ -1,0 +1,59 @@
+"""Request ids, access logs and the one error path: every error is {"error": "..."}."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import structlog
+from aiohttp import web
+
+from voxlancer.api.jsonout import error
+from voxlancer.api.keys import PRINCIPAL_KEY, REQUEST_ID_KEY
+from voxlancer.errors import VoxlancerError
+
+log = structlog.get_logger("voxlancer.api")
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler) -> web.StreamResponse:
+    request_id = secrets.token_hex(8)
+    request[REQUEST_ID_KEY] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        principal = request.get(PRINCIPAL_KEY)
+        # Paths only, never query strings: a key pasted into a URL must not reach the log.
+        log.info("request", request_id=request_id, method=request.method,
+                 route=_route_name(request), status=status,
+                 customer_id=str(principal.customer.id) if principal else None,
+                 latency_ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except VoxlancerError as exc:
+        return error(exc.message, exc.status, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {404: "not found", 405: f"method {request.method} is not allowed here",
+                   413: "the request body is too large"}.get(exc.status, exc.reason)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error(message, exc.status, headers)
+    except Exception:
+        request_id = request.get(REQUEST_ID_KEY, "")
+        log.exception("unhandled_error", request_id=request_id, route=_route_name(request))
+        return error(f"internal error (request id {request_id})", 500)

@@ -1,0 +1,54 @@
+"""The route table type: one declaration per endpoint feeds both the router and the OpenAPI
+document, so a route cannot exist without being documented."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from voxlancer import auth
+from voxlancer.api.keys import POOL, PRINCIPAL_KEY, SETTINGS
+from voxlancer.api.validation import Schema
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    # The scope an API key needs; None means any authenticated caller. Login tokens carry all.
+    scope: str | None = None
+    public: bool = False
+    body: Schema | None = None
+    status: int = 200
+    response: Any = None  # an example body for the document
+    produces: str = "application/json"
+    upload: bool = False  # multipart/form-data with a `file` part
+    query: tuple[tuple[str, str], ...] = ()  # (name, description) of query parameters
+
+
+def _guarded(route: Route) -> Handler:
+    @functools.wraps(route.handler)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        async with request.app[POOL].acquire() as conn:
+            principal = await auth.resolve(conn, request.app[SETTINGS],
+                                           request.headers.get("Authorization"))
+        if route.scope:
+            principal.require(route.scope)
+        request[PRINCIPAL_KEY] = principal
+        return await route.handler(request)
+
+    return handler
+
+
+def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
+    for route in routes:
+        handler = route.handler if route.public else _guarded(route)
+        app.router.add_route(route.method, route.path, handler)

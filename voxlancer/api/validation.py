@@ -1,0 +1,124 @@
+"""Request bodies: strict JSON parsing and one small schema type shared with the OpenAPI document.
+
+Unknown fields, wrong types and missing required fields are 400s that name the field. Numbers
+are parsed as Decimal so that money never passes through a float.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from voxlancer.api.keys import SETTINGS
+from voxlancer.errors import BadRequest, PayloadTooLarge
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, Decimal),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # a JSON Schema type name
+    required: bool = False
+    nullable: bool = False
+    # Turns the raw value into the value handlers get, or raises ValueError with a reason.
+    check: Callable[[Any], Any] | None = None
+    doc: str = ""
+    example: Any = None
+    items: str | None = None  # element type of an array
+    fmt: str | None = None  # JSON Schema format, for the document only
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": [self.kind, "null"] if self.nullable else self.kind}
+        if self.items:
+            schema["items"] = {"type": self.items}
+        if self.fmt:
+            schema["format"] = self.fmt
+        if self.doc:
+            schema["description"] = self.doc
+        if self.example is not None:
+            schema["examples"] = [self.example]
+        return schema
+
+
+Schema = dict[str, Field]
+
+
+def schema_document(schema: Schema) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: f.json_schema() for name, f in schema.items()},
+        "required": [name for name, f in schema.items() if f.required],
+    }
+
+
+def validate(body: Any, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
+    """Check a decoded JSON body against the schema; `partial` allows missing required fields."""
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    unknown = sorted(set(body) - set(schema))
+    if unknown:
+        raise BadRequest(f"unknown field: {unknown[0]}")
+    out: dict[str, Any] = {}
+    for name, f in schema.items():
+        if name not in body:
+            if f.required and not partial:
+                raise BadRequest(f"{name} is required")
+            continue
+        value = body[name]
+        if value is None:
+            if not f.nullable:
+                raise BadRequest(f"{name} must not be null")
+            out[name] = None
+            continue
+        allowed = _JSON_TYPES[f.kind]
+        # bool is an int in Python; JSON keeps them apart and so do we.
+        if (isinstance(value, bool) and f.kind != "boolean") or not isinstance(value, allowed):
+            raise BadRequest(f"{name} must be of type {f.kind}")
+        if f.items:
+            item_types = _JSON_TYPES[f.items]
+            if any((isinstance(v, bool) and f.items != "boolean") or not isinstance(v, item_types)
+                   for v in value):
+                raise BadRequest(f"{name} must be an array of {f.items}")
+        if f.check is not None:
+            try:
+                value = f.check(value)
+            except ValueError as exc:
+                raise BadRequest(f"{name}: {exc}") from None
+        out[name] = value
+    return out
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    if not raw.strip():
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def body(request: web.Request, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
+    limit = request.app[SETTINGS].max_json_bytes
+    return validate(await read_json(request, limit), schema, partial=partial)

@@ -1,0 +1,100 @@
+"""Who is calling: login tokens (JWT), API keys and the scopes they carry."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+import jwt
+
+from voxlancer import accounts
+from voxlancer.accounts import Customer
+from voxlancer.config import Settings
+from voxlancer.errors import Forbidden, Unauthorized
+
+SCOPES = (
+    "campaigns:read", "campaigns:write",
+    "contacts:read", "contacts:write",
+    "caller_ids:read", "caller_ids:write",
+    "billing:read", "billing:write",
+    "tts:use",
+    "api_keys:write",
+)
+KEY_PREFIX = "vxf_"
+_ALGORITHM = "HS256"
+
+# Resolve a key and its customer in one round trip; revoked keys simply do not match.
+_KEY_LOOKUP = """
+SELECT k.id AS key_id, k.permissions, k.last_used_at < now() - interval '1 minute'
+       OR k.last_used_at IS NULL AS stale, c.id, c.email, c.company_name, c.status,
+       c.manual_review_flag, c.balance, c.created_at
+FROM api_keys k JOIN customers c ON c.id = k.customer_id
+WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+"""
+# Written at most once a minute per key, so a busy key does not turn every read into a write.
+_TOUCH_KEY = "UPDATE api_keys SET last_used_at = now() WHERE id = $1"
+
+
+@dataclass(frozen=True)
+class Principal:
+    customer: Customer
+    scopes: frozenset[str]
+    api_key_id: UUID | None = None
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(f"this API key lacks the {scope} scope")
+
+
+def issue_token(settings: Settings, customer_id: UUID) -> str:
+    now = int(time.time())
+    claims = {"sub": str(customer_id), "iat": now, "exp": now + settings.jwt_ttl,
+              "iss": settings.jwt_issuer}
+    return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
+
+
+def _decode_token(settings: Settings, token: str) -> UUID:
+    try:
+        claims = jwt.decode(token, settings.jwt_secret, algorithms=[_ALGORITHM],
+                            issuer=settings.jwt_issuer,
+                            options={"require": ["sub", "iat", "exp", "iss"]})
+        return UUID(claims["sub"])
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired; log in again") from None
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        raise Unauthorized("the token is not valid") from None
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+async def resolve(conn: asyncpg.Connection, settings: Settings, header: str | None) -> Principal:
+    """The principal behind an Authorization header, or Unauthorized/Forbidden."""
+    if not header:
+        raise Unauthorized("authentication required: send Authorization: Bearer <token or key>",
+                           headers={"WWW-Authenticate": "Bearer"})
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise Unauthorized("the Authorization header must be 'Bearer <token or key>'",
+                           headers={"WWW-Authenticate": "Bearer"})
+    if credential.startswith(KEY_PREFIX):
+        row = await conn.fetchrow(_KEY_LOOKUP, hash_key(credential))
+        if row is None:
+            raise Unauthorized("the API key is not valid or has been revoked")
+        if row["stale"]:
+            await conn.execute(_TOUCH_KEY, row["key_id"])
+        principal = Principal(Customer.from_row(row), frozenset(row["permissions"]),
+                              row["key_id"])
+    else:
+        customer = await accounts.get(conn, _decode_token(settings, credential))
+        if customer is None:
+            raise Unauthorized("the token is not valid")
+        principal = Principal(customer, frozenset(SCOPES))
+    if principal.customer.status == "suspended":
+        raise Forbidden("this account is suspended; contact support")
+    return principal
