@@ -1,0 +1,150 @@
+"""A small Asterisk REST Interface client on aiohttp.
+
+ari-py does not import on Python 3, and the dialer needs only a handful of calls: originate,
+play, hang up, list channels, and the event WebSocket. Events are not replayed after a
+reconnect, so `events()` reports each (re)connection and the caller reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+
+from voxlancer.errors import VoxlancerError
+
+log = structlog.get_logger(__name__)
+
+CONNECTED = {"type": "VoxlancerConnected"}  # yielded by events() after every (re)connection
+
+
+class AriError(VoxlancerError):
+    """Asterisk answered with an error or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+
+@dataclass(frozen=True)
+class AriConfig:
+    url: str  # http://127.0.0.1:8088
+    user: str
+    password: str
+    app: str
+
+    @property
+    def ws_url(self) -> str:
+        base = self.url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        return f"{base}/ari/events"
+
+
+class AriClient:
+    def __init__(self, config: AriConfig, session: aiohttp.ClientSession | None = None) -> None:
+        self.config = config
+        self._own_session = session is None
+        self._session = session or aiohttp.ClientSession(
+            auth=aiohttp.BasicAuth(config.user, config.password),
+            timeout=aiohttp.ClientTimeout(total=10),
+            connector=aiohttp.TCPConnector(limit=200))
+        self.connected = asyncio.Event()
+
+    async def close(self) -> None:
+        if self._own_session:
+            await self._session.close()
+
+    async def __aenter__(self) -> AriClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                    body: dict[str, Any] | None = None, ok_missing: bool = False) -> Any:
+        url = f"{self.config.url.rstrip('/')}/ari{path}"
+        try:
+            async with self._session.request(method, url, params=params, json=body) as resp:
+                if ok_missing and resp.status == 404:
+                    return None
+                text = await resp.text()
+                if resp.status >= 400:
+                    raise AriError(f"ARI {method} {path}: {resp.status} {text[:200]}",
+                                   resp.status)
+                return json.loads(text) if text else None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AriError(f"ARI {method} {path}: {exc.__class__.__name__}: {exc}") from None
+
+    async def info(self) -> dict[str, Any]:
+        return await self._call("GET", "/asterisk/info")
+
+    async def originate(self, *, endpoint: str, channel_id: str, caller_id: str, ring_seconds: int,
+                        variables: dict[str, str] | None = None,
+                        context: str | None = None, extension: str | None = None,
+                        app_args: str = "") -> dict[str, Any]:
+        """Dial `endpoint`; the channel enters our Stasis app when answered.
+
+        With `context`/`extension` the answered call runs that dial plan first (answering
+        machine detection), which hands it to Stasis itself.
+        """
+        params: dict[str, Any] = {"endpoint": endpoint, "channelId": channel_id,
+                                  "callerId": caller_id, "timeout": ring_seconds}
+        if context:
+            params.update(context=context, extension=extension or "s", priority=1)
+        else:
+            params.update(app=self.config.app, appArgs=app_args)
+        return await self._call("POST", "/channels", params=params,
+                                body={"variables": variables or {}})
+
+    async def play(self, channel_id: str, media: str, playback_id: str) -> dict[str, Any] | None:
+        return await self._call("POST", f"/channels/{channel_id}/play",
+                                params={"media": media, "playbackId": playback_id},
+                                ok_missing=True)
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self._call("DELETE", f"/channels/{channel_id}", params={"reason": reason},
+                         ok_missing=True)
+
+    async def channels(self) -> list[dict[str, Any]]:
+        return await self._call("GET", "/channels")
+
+    async def channel(self, channel_id: str) -> dict[str, Any] | None:
+        return await self._call("GET", f"/channels/{channel_id}", ok_missing=True)
+
+    async def variable(self, channel_id: str, name: str) -> str | None:
+        found = await self._call("GET", f"/channels/{channel_id}/variable",
+                                 params={"variable": name}, ok_missing=True)
+        return found.get("value") if found else None
+
+    async def events(self, stop: asyncio.Event) -> AsyncIterator[dict[str, Any]]:
+        """Every event of our app, for ever, reconnecting with capped, jittered backoff."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                async with self._session.ws_connect(
+                        self.config.ws_url, params={"app": self.config.app},
+                        heartbeat=15, timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+                    self.connected.set()
+                    log.info("ari_connected", url=self.config.url, app=self.config.app)
+                    delay = 0.5
+                    yield CONNECTED
+                    async for message in ws:
+                        if message.type == aiohttp.WSMsgType.TEXT:
+                            yield json.loads(message.data)
+                        elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                            break
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("ari_unreachable", url=self.config.url, error=str(exc))
+            self.connected.clear()
+            if stop.is_set():
+                return
+            log.warning("ari_disconnected", retry_in=round(delay, 2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))  # noqa: S311
+            delay = min(delay * 2, 10)
