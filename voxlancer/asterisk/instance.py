@@ -113,6 +113,8 @@ def render_values(settings: Settings, instance: Instance, module_dir: str,
         "RTP_END": str(rtp_end),
         "SIM_CONTACT": f"sip:127.0.0.1:{instance.sim_port}",
         "SOFTPHONE_PASSWORD": softphone_password(settings, env),
+        # The sandbox's phone is on this host and its Contact is reachable as registered.
+        "SOFTPHONE_REWRITE_CONTACT": "no",
         "TRUNK": settings.outbound_trunk,
         "RING_TIMEOUT": str(settings.ring_timeout),
     }
