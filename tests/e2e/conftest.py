@@ -1,0 +1,87 @@
+"""The e2e session: a real Asterisk sandbox (instance `e2e`, index 1) and sipp on loopback.
+
+Instance index 1 moves every port by 100 (SIP 5160, ARI 8188, sim trunk 5170, RTP 15000-19999),
+so the tests run beside a developer's own sandbox on the default ports. The fixture fails
+loudly, rather than skipping, when it is not root or the tools cannot be installed: a green run
+must mean the calls really happened.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.e2e.ari import AriClient
+from voxlancer.asterisk.instance import Instance
+from voxlancer.asterisk.sandbox import SandboxInfo, start_sandbox, stop_sandbox
+from voxlancer.config import Settings
+
+E2E_INSTANCE = Instance(name="e2e", index=1)
+TOOLS = {"sipp": "sip-tester", "mmdebstrap": "mmdebstrap"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def _require_tools() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("the e2e tests need root: they run Asterisk in a chroot with bind mounts "
+                    "(run pytest with sudo)", pytrace=False)
+    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+    if not missing:
+        return
+    result = subprocess.run(["apt-get", "install", "-y", *missing], capture_output=True,
+                            text=True, check=False)
+    still = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if result.returncode != 0 or still:
+        pytest.fail(f"the e2e tests need {', '.join(still)}; `apt-get install -y "
+                    f"{' '.join(missing)}` failed:\n{result.stderr[-2000:]}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("voxlancer-data")
+    return Settings.from_env({"VOXLANCER_ENV": "dev", "VOXLANCER_DATA_DIR": str(data_dir),
+                              "VOXLANCER_ARI_APP": "voxlancer-e2e"})
+
+
+@pytest.fixture(scope="session")
+def sandbox(e2e_settings: Settings) -> Iterator[SandboxInfo]:
+    _require_tools()
+    info = start_sandbox(e2e_settings, E2E_INSTANCE)
+    try:
+        yield info
+    finally:
+        stop_sandbox(e2e_settings, E2E_INSTANCE)
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def ari(sandbox: SandboxInfo, http: aiohttp.ClientSession) -> AsyncIterator[AriClient]:
+    client = AriClient(http, sandbox.ari_url, sandbox.ari_user, sandbox.ari_password,
+                       sandbox.ari_app)
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def sipp_dir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,105 @@
+"""docker-compose.yml cannot run here (no Docker engine): check it agrees with the sandbox."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from voxlancer.asterisk.instance import CONFIG_TEMPLATES, PLACEHOLDER, Instance, render_values
+from voxlancer.asterisk.rootfs import PACKAGES
+from voxlancer.config import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+MEDIA = "/var/lib/voxlancer/media"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def template_placeholders() -> set[str]:
+    found: set[str] = set()
+    for template in CONFIG_TEMPLATES.glob("*.conf"):
+        found |= set(PLACEHOLDER.findall(template.read_text()))
+    return found
+
+
+def test_services_and_health_checks(services: dict) -> None:
+    assert set(services) == {"postgres", "asterisk", "api", "dialer"}
+    assert services["postgres"]["image"] == "postgres:15"
+    for name, service in services.items():
+        assert service["healthcheck"]["test"][0] == "CMD", name
+    assert services["api"]["command"][:3] == ["api", "--host", "0.0.0.0"]
+    assert services["dialer"]["command"] == ["dialer"]
+    assert "pgdata" in services["postgres"]["volumes"][0]
+
+
+def test_asterisk_image_installs_the_sandbox_packages() -> None:
+    dockerfile = (REPO / "asterisk-config" / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM debian:sid-slim" in dockerfile
+    line = re.search(r"apt-get install -y --no-install-recommends ([^\\\n]+)", dockerfile)
+    assert line is not None
+    assert tuple(line.group(1).split()) == PACKAGES
+    assert "FROM python:3.11-slim" in (REPO / "Dockerfile").read_text()
+
+
+def test_asterisk_ports_match_the_sandbox(services: dict) -> None:
+    instance = Instance()
+    env = services["asterisk"]["environment"]
+    ports = services["asterisk"]["ports"]
+    rtp_start, rtp_end = instance.rtp_ports
+    assert f"{instance.sip_port}:{instance.sip_port}/udp" in ports
+    assert f"{rtp_start}-{rtp_end}:{rtp_start}-{rtp_end}/udp" in ports
+    assert (int(env["VOXLANCER_RTP_START"]), int(env["VOXLANCER_RTP_END"])) == (rtp_start,
+                                                                               rtp_end)
+    assert rtp_end - rtp_start + 1 >= 4000
+    assert int(env["VOXLANCER_SIP_PORT"]) == instance.sip_port
+    _, ari_port = instance.ari_address(Settings.ari_url)
+    assert int(env["VOXLANCER_ARI_PORT"]) == ari_port
+    assert f"127.0.0.1:{ari_port}:{ari_port}" in ports
+
+
+def test_ari_credentials_and_app_agree(services: dict) -> None:
+    asterisk = services["asterisk"]["environment"]
+    for name in ("api", "dialer"):
+        env = services[name]["environment"]
+        assert env["VOXLANCER_ARI_URL"] == f"http://asterisk:{asterisk['VOXLANCER_ARI_PORT']}"
+        for key in ("VOXLANCER_ARI_USER", "VOXLANCER_ARI_PASSWORD", "VOXLANCER_ARI_APP"):
+            assert env[key] == asterisk[key], (name, key)
+    assert asterisk["VOXLANCER_ARI_USER"] == "${VOXLANCER_ARI_USER:-voxlancer}"
+    assert Settings.ari_user == "voxlancer"
+    # No working password is committed: it must come from .env.
+    assert asterisk["VOXLANCER_ARI_PASSWORD"].startswith("${VOXLANCER_ARI_PASSWORD:?")
+
+
+def test_media_is_shared_at_the_same_path(services: dict) -> None:
+    for name in ("api", "dialer", "asterisk"):
+        mounts = [v.split(":") for v in services[name]["volumes"]]
+        assert ["media", MEDIA] in [m[:2] for m in mounts], name
+    for name in ("api", "dialer"):
+        assert services[name]["environment"]["VOXLANCER_MEDIA_DIR"] == MEDIA
+
+
+def test_asterisk_uses_the_repository_config(services: dict) -> None:
+    entrypoint = (REPO / "asterisk-config" / "docker-entrypoint.sh").read_text()
+    templates = re.search(r"^TEMPLATES=(\S+)$", entrypoint, re.MULTILINE)
+    assert templates is not None
+    assert f"./asterisk-config:{templates.group(1)}:ro" in services["asterisk"]["volumes"]
+    assert services["asterisk"]["build"]["context"] == "./asterisk-config"
+
+
+def test_both_renderers_fill_every_placeholder(tmp_path: Path) -> None:
+    wanted = template_placeholders()
+    entrypoint = (REPO / "asterisk-config" / "docker-entrypoint.sh").read_text()
+    assert set(re.findall(r"^render ([A-Z_]+) ", entrypoint, re.MULTILINE)) == wanted
+    settings = Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path)})
+    assert set(render_values(settings, Instance(), "/usr/lib/x/asterisk/modules")) == wanted

@@ -1,0 +1,143 @@
+"""One Asterisk instance: its name, its ports, and the configuration rendered for it.
+
+Several instances can run from one cached root (a later issue runs two): each has its own
+configuration and state directories inside the root and its own ports, shifted by `index`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from voxlancer.asterisk.rootfs import SandboxError
+from voxlancer.config import Settings
+
+# Templates live in the repository's asterisk-config/ (the Docker image copies the same files).
+CONFIG_TEMPLATES = Path(__file__).resolve().parents[2] / "asterisk-config"
+PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+SOFTPHONE_USER = "softphone"
+# Each instance index moves every port by this step, so instances never collide.
+PORT_STEP = 100
+RTP_PORTS_PER_INSTANCE = 5000
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str = "default"
+    index: int = 0
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", self.name):
+            raise SandboxError(f"instance name {self.name!r}: use lowercase letters, digits, -")
+        if not 0 <= self.index < 9:
+            raise SandboxError("instance index must be 0..8")
+
+    # Paths inside the root. astdatadir (sounds) is shared by every instance.
+    @property
+    def etc_dir(self) -> str:
+        return f"/etc/voxlancer/asterisk/{self.name}"
+
+    @property
+    def conf_file(self) -> str:
+        return f"{self.etc_dir}/asterisk.conf"
+
+    def state_dirs(self) -> dict[str, str]:
+        return {
+            "ETC_DIR": self.etc_dir,
+            "LIB_DIR": f"/var/lib/voxlancer-asterisk/{self.name}",
+            "SPOOL_DIR": f"/var/spool/voxlancer-asterisk/{self.name}",
+            "RUN_DIR": f"/run/voxlancer-asterisk/{self.name}",
+            "LOG_DIR": f"/var/log/voxlancer-asterisk/{self.name}",
+            "CACHE_DIR": f"/var/cache/voxlancer-asterisk/{self.name}",
+        }
+
+    @property
+    def sip_port(self) -> int:
+        return 5060 + PORT_STEP * self.index
+
+    @property
+    def sim_port(self) -> int:
+        """Where the `sim` trunk sends calls: the sipp the tests run for this instance."""
+        return 5070 + PORT_STEP * self.index
+
+    @property
+    def rtp_ports(self) -> tuple[int, int]:
+        start = 10000 + RTP_PORTS_PER_INSTANCE * self.index
+        return start, start + RTP_PORTS_PER_INSTANCE - 1
+
+    def ari_address(self, ari_url: str) -> tuple[str, int]:
+        parts = urlsplit(ari_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise SandboxError(f"VOXLANCER_ARI_URL must be http://host:port, not {ari_url!r}")
+        return parts.hostname, (parts.port or 8088) + PORT_STEP * self.index
+
+
+def softphone_password(settings: Settings, environ: dict[str, str] | None = None) -> str:
+    """VOXLANCER_SOFTPHONE_PASSWORD, or in dev one generated once and kept in the data dir."""
+    env = os.environ if environ is None else environ
+    if env.get("VOXLANCER_SOFTPHONE_PASSWORD"):
+        return env["VOXLANCER_SOFTPHONE_PASSWORD"]
+    if settings.production:
+        raise SandboxError("VOXLANCER_SOFTPHONE_PASSWORD must be set in production")
+    path = Path(settings.data_dir) / "asterisk" / "softphone-password"
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(12)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    return value
+
+
+def render_values(settings: Settings, instance: Instance, module_dir: str,
+                  environ: dict[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    ari_host, ari_port = instance.ari_address(settings.ari_url)
+    rtp_start, rtp_end = instance.rtp_ports
+    return {
+        **instance.state_dirs(),
+        "MOD_DIR": module_dir,
+        "ARI_BIND": ari_host,
+        "ARI_PORT": str(ari_port),
+        "ARI_USER": settings.ari_user,
+        "ARI_PASSWORD": settings.ari_password,
+        "ARI_APP": settings.ari_app,
+        "SIP_BIND": env.get("VOXLANCER_SIP_BIND") or "127.0.0.1",
+        "SIP_PORT": str(instance.sip_port),
+        "RTP_START": str(rtp_start),
+        "RTP_END": str(rtp_end),
+        "SIM_CONTACT": f"sip:127.0.0.1:{instance.sim_port}",
+        "SOFTPHONE_PASSWORD": softphone_password(settings, env),
+        # The sandbox's phone is on this host and its Contact is reachable as registered.
+        "SOFTPHONE_REWRITE_CONTACT": "no",
+        "TRUNK": settings.outbound_trunk,
+        "RING_TIMEOUT": str(settings.ring_timeout),
+    }
+
+
+def render_config(dest: Path, values: dict[str, str],
+                  templates: Path = CONFIG_TEMPLATES) -> list[Path]:
+    """Write every *.conf template into dest with its placeholders filled in."""
+    for key, value in values.items():
+        # A newline or ';' in a value would end the line or start a comment in Asterisk's syntax.
+        if not value or any(c in value for c in "\n\r;[]"):
+            raise SandboxError(f"{key} is empty or contains characters Asterisk config can't hold")
+    dest.mkdir(parents=True, exist_ok=True)
+    dest.chmod(0o700)
+    written = []
+    for template in sorted(templates.glob("*.conf")):
+        text = template.read_text()
+        missing = set(PLACEHOLDER.findall(text)) - values.keys()
+        if missing:
+            raise SandboxError(f"{template.name}: no value for {', '.join(sorted(missing))}")
+        target = dest / template.name
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w") as out:
+            out.write(PLACEHOLDER.sub(lambda m: values[m.group(1)], text))
+        written.append(target)
+    return written
