@@ -24,7 +24,9 @@ def check_amount(value: Decimal | int) -> Decimal:
     value = Decimal(value)
     if not value.is_finite() or value <= 0:
         raise ValueError("must be a positive number of dollars")
-    if value > 10**9 or value != value.quantize(CENT):
+    if value > 10**9:
+        raise ValueError("is too large")
+    if value != value.quantize(CENT):
         raise ValueError("must have at most 2 decimal places")
     return value
 
