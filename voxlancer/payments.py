@@ -236,12 +236,15 @@ async def _customer_of_payment(conn: asyncpg.Connection, payment_intent: Any,
 async def _payment_succeeded(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
     intent = event["data"]["object"]
     amount = _cents(intent.get("amount_received"))
-    customer_id = _uuid((intent.get("metadata") or {}).get("customer_id"))
-    if intent.get("currency") != CURRENCY or not amount or customer_id is None:
+    metadata = intent.get("metadata")
+    customer_id = _uuid(metadata.get("customer_id")) if isinstance(metadata, dict) else None
+    payment_id = intent.get("id")
+    if (intent.get("currency") != CURRENCY or not amount or customer_id is None
+            or not isinstance(payment_id, str) or not payment_id.startswith("pi_")):
         log.warning("stripe_event_ignored", event_id=event["id"], reason="not a top-up")
         return
     await ledger.credit(conn, customer_id, amount, f"Added {dollars(amount)} credit",
-                        reference=str(intent.get("id")))
+                        reference=payment_id)
 
 
 async def _charge_refunded(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
@@ -270,7 +273,8 @@ async def _dispute_created(conn: asyncpg.Connection, event: dict[str, Any]) -> N
         return
     await ledger.debit(conn, customer_id, "adjustment", amount,
                        f"Card dispute of {dollars(amount)} (Stripe dispute {dispute.get('id')}, "
-                       f"charge {dispute.get('charge')})", reference=str(dispute.get("id")))
+                       f"charge {dispute.get('charge')})",
+                       reference=str(dispute.get("id") or event["id"]))
 
 
 _HANDLERS = {

@@ -101,7 +101,7 @@ async def transactions(request: web.Request) -> web.Response:
 
 
 def _instant(name: str, text: str | None) -> datetime | None:
-    """An ISO 8601 date or date-time; naive means UTC. A date alone `to` covers that whole day."""
+    """An ISO 8601 date or date-time; naive means UTC."""
     if text is None:
         return None
     try:
@@ -109,18 +109,20 @@ def _instant(name: str, text: str | None) -> datetime | None:
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 date or date-time, such as "
                          "2026-03-01 or 2026-03-01T00:00:00Z") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if name == "to" and "T" not in text.upper() and " " not in text.strip():
-        value += timedelta(days=1)
-    return value
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _is_date(text: str) -> bool:
+    return len(text.strip()) <= 10
 
 
 async def usage(request: web.Request) -> web.Response:
-    start = _instant("from", request.query.get("from"))
-    end = _instant("to", request.query.get("to"))
+    query = request.query
+    start, end = _instant("from", query.get("from")), _instant("to", query.get("to"))
     if start and end and start > end:
         raise BadRequest("from must not be after to")
+    if end and _is_date(query["to"]):
+        end += timedelta(days=1)  # a date alone as `to` includes that whole day
     async with request.app[POOL].acquire() as conn:
         total, campaigns = await ledger.usage(conn, principal(request).customer.id, start, end)
     body: dict[str, Any] = total.to_api()
