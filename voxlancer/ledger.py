@@ -31,15 +31,8 @@ log = structlog.get_logger(__name__)
 TYPES = ("credit_added", "call_charge", "refund", "adjustment")
 MAX_PAGE = 1000
 
-# Locks the customer (serialising every balance change for it) and finds an earlier row with the
-# same reference in one round trip.
-_LOCK = """
-SELECT c.balance, t.id AS existing
-FROM customers c
-LEFT JOIN transactions t ON t.type = $2 AND t.reference = $3
-WHERE c.id = $1
-FOR UPDATE OF c
-"""
+# Serialises every balance change of one customer.
+_LOCK = "SELECT balance FROM customers WHERE id = $1 FOR UPDATE"
 _MOVE = """
 UPDATE customers SET balance = balance + $2, updated_at = now() WHERE id = $1 RETURNING balance
 """
@@ -49,7 +42,6 @@ INSERT INTO transactions (customer_id, type, amount, balance_after, description,
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *
 """
-_BY_ID = "SELECT * FROM transactions WHERE id = $1"
 _BY_REFERENCE = "SELECT * FROM transactions WHERE type = $1 AND reference = $2"
 _PAGE = """
 SELECT * FROM transactions
@@ -155,20 +147,23 @@ async def _post(conn: asyncpg.Connection, customer_id: UUID, type_: str, amount:
     amount = _check_places(amount)
     try:
         async with conn.transaction():
-            lock = await conn.fetchrow(_LOCK, customer_id, type_, reference)
-            if lock is None:
+            balance = await conn.fetchval(_LOCK, customer_id)
+            if balance is None:
                 raise NotFound("no such customer")
-            if lock["existing"] is not None:
-                return Entry.from_row(await conn.fetchrow(_BY_ID, lock["existing"])), False
+            if reference is not None:
+                # A new statement after the lock: in READ COMMITTED it sees a row committed by
+                # whoever held the lock before us.
+                existing = await conn.fetchrow(_BY_REFERENCE, type_, reference)
+                if existing is not None:
+                    return Entry.from_row(existing), False
             if cap and amount < 0:
-                amount = max(amount, -lock["balance"])
+                amount = max(amount, -balance)
             balance = await conn.fetchval(_MOVE, customer_id, amount)
             row = await conn.fetchrow(_INSERT, customer_id, type_, amount, balance, description,
                                       reference, call_id, campaign_id, seconds, cost)
     except asyncpg.UniqueViolationError:
-        # The customer lock makes an earlier row visible above in READ COMMITTED; the unique
-        # index is the backstop (a caller in REPEATABLE READ), and the savepoint has kept the
-        # caller's transaction usable.
+        # The unique index is the backstop should two writers ever not be serialised by the
+        # lock; the savepoint has kept the caller's transaction usable.
         row = await conn.fetchrow(_BY_REFERENCE, type_, reference)
         if row is None:
             raise
@@ -200,8 +195,7 @@ async def debit(conn: asyncpg.Connection, customer_id: UUID, type_: str, amount:
         raise ValueError("debit takes a positive refund or adjustment")
     amount = _check_places(amount)
     async with conn.transaction():
-        balance = await conn.fetchval("SELECT balance FROM customers WHERE id = $1 FOR UPDATE",
-                                      customer_id)
+        balance = await conn.fetchval(_LOCK, customer_id)
         if balance is None:
             raise NotFound("no such customer")
         shortfall = max(amount - balance, Decimal(0))
@@ -264,7 +258,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, _, seq = raw.partition(":")
-        if version != "t1" or not seq.isdigit():
+        if version != "t1" or not seq.isascii() or not seq.isdigit() or int(seq) >= 2**63:
             raise ValueError(cursor)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):

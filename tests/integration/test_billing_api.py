@@ -79,7 +79,8 @@ async def test_transactions_reject_bad_parameters(client, conn):
     account = await signup(client, conn)
     for query, word in [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=abc", "limit"),
                         ("limit=-5", "limit"), ("type=bonus", "type"),
-                        ("cursor=not-a-cursor", "cursor"), ("cursor=%E2%9C%93", "cursor")]:
+                        ("cursor=not-a-cursor", "cursor"), ("cursor=%E2%9C%93", "cursor"),
+                        ("cursor=dDE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "cursor")]:
         resp = await client.get(f"/api/billing/transactions?{query}", headers=account.headers)
         assert resp.status == 400, query
         assert word in (await resp.json())["error"]
