@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from voxlancer import accounts
+from voxlancer import accounts, ledger
 
 PASSWORD = "correct horse battery"
 _n = itertools.count()
@@ -51,3 +53,8 @@ async def make_key(client: TestClient, account: Account, permissions: list[str])
 
 def bearer(credential: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {credential}"}
+
+
+async def fund(conn: asyncpg.Connection, customer_id: str, amount: str) -> None:
+    """Give an account credit the way an operator does (balances move only with the ledger)."""
+    await ledger.credit(conn, UUID(customer_id), Decimal(amount), "test credit")

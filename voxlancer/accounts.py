@@ -135,6 +135,18 @@ async def get(conn: asyncpg.Connection, customer_id: UUID) -> Customer | None:
     return Customer.from_row(row) if row else None
 
 
+async def get_by_email(conn: asyncpg.Connection, email: str) -> Customer:
+    """The account with this email (for operator commands), or NotFound."""
+    try:
+        email = normalise_email(email)
+    except ValueError as exc:
+        raise BadRequest(f"email {exc}") from None
+    row = await conn.fetchrow(_BY_EMAIL, email)
+    if row is None:
+        raise NotFound(f"no account with email {email}")
+    return Customer.from_row(row)
+
+
 async def set_status(conn: asyncpg.Connection, email: str, status: str) -> Customer:
     try:
         email = normalise_email(email)

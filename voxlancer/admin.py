@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 
-from voxlancer import accounts, db
+import asyncpg
+
+from voxlancer import accounts, billing, db, ledger
 from voxlancer.config import Settings
+from voxlancer.money import show
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -17,11 +21,36 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{customer.email} is now {customer.status}")
             return 0
         if args.admin_command == "credit":
-            print("manual credit is not available until the billing ledger exists")
-            return 1
+            customer = await accounts.get_by_email(conn, args.email)
+            entry, _ = await ledger.credit(conn, customer.id, args.amount, args.note)
+            print(f"credited {ledger.dollars(entry.amount)} to {customer.email}; balance is now "
+                  f"{ledger.dollars(entry.balance_after)} (transaction {entry.id})")
+            return 0
+        if args.admin_command == "limits":
+            return await _limits(conn, settings, args)
         if args.admin_command == "verify-caller-id":
             print("caller IDs are not available yet")
             return 1
         raise AssertionError(args.admin_command)
     finally:
         await conn.close()
+
+
+async def _limits(conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace) -> int:
+    # Options not given are absent from args (argparse.SUPPRESS); "default" is None.
+    changes = {name: getattr(args, option) for name, option in
+               (("daily_spend_limit", "daily_limit"), ("min_balance", "min_balance"))
+               if hasattr(args, option)}
+    if changes:
+        limits = await billing.set_limits(conn, settings, args.email, **changes)
+    else:
+        customer = await accounts.get_by_email(conn, args.email)
+        limits = await billing.limits_for(conn, settings, customer.id)
+
+    def shown(value: Decimal, override: bool) -> str:
+        return f"${show(value)}" + ("" if override else " (setting)")
+
+    print(f"{limits.email}: balance ${show(limits.balance)}, daily spend limit "
+          f"{shown(limits.daily_spend_limit, limits.daily_spend_limit_override)}, minimum balance "
+          f"{shown(limits.min_balance, limits.min_balance_override)}")
+    return 0

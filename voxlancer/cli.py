@@ -22,6 +22,18 @@ def _amount(text: str) -> Decimal:
     return value
 
 
+def _limit(text: str) -> Decimal | None:
+    if text.lower() == "default":
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError("a limit must be zero or more, or 'default'")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxlancer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     credit.add_argument("email")
     credit.add_argument("amount", type=_amount)
     credit.add_argument("--note", required=True, help="why; written to the ledger")
+    limits = admin_sub.add_parser(
+        "limits", help="show or override an account's spending limits",
+        description="Without options, show the limits. 'default' returns a limit to its setting "
+                    "(VOXLANCER_DAILY_SPEND_LIMIT, VOXLANCER_MIN_BALANCE).")
+    limits.add_argument("email")
+    limits.add_argument("--daily-limit", type=_limit, metavar="AMOUNT|default",
+                        default=argparse.SUPPRESS,
+                        help="most the account may spend on calls per UTC day")
+    limits.add_argument("--min-balance", type=_limit, metavar="AMOUNT|default",
+                        default=argparse.SUPPRESS,
+                        help="balance the account needs to start or keep calling")
     verify = admin_sub.add_parser("verify-caller-id", help="mark a caller ID as verified")
     verify.add_argument("email")
     verify.add_argument("number")

@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from voxlancer import db
-from voxlancer.api import accounts, api_keys, health, openapi
+from voxlancer.api import accounts, api_keys, billing, health, openapi
 from voxlancer.api.keys import POOL, ROUTES, SETTINGS
 from voxlancer.api.middleware import errors, request_context
 from voxlancer.api.routes import Route, add_routes
@@ -24,6 +24,7 @@ def all_routes() -> list[Route]:
         *health.ROUTES,
         *accounts.ROUTES,
         *api_keys.ROUTES,
+        *billing.ROUTES,
         *openapi.ROUTES_DOC,
     ]
 

@@ -1,0 +1,103 @@
+"""Spending guards, and the billing calls the campaigns API and the dialer make.
+
+Toll-fraud controls: an account may not start or keep calling below a minimum balance, nor spend
+more than a daily limit on calls (per UTC day). Both come from settings and may be overridden per
+account by an operator (`voxlancer admin limits`). This module owns those two override columns;
+the ledger (voxlancer/ledger.py) owns the balance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import asyncpg
+
+from voxlancer import ledger
+from voxlancer.config import Settings
+from voxlancer.errors import NotFound, PaymentRequired
+from voxlancer.ledger import ChargeResult, charge_call
+
+__all__ = ["ChargeResult", "Limits", "charge_call", "check_can_call", "limits_for",
+           "set_limits"]
+
+_LIMITS = """
+SELECT id, email, balance, daily_spend_limit, min_balance FROM customers WHERE id = $1
+"""
+# $3/$5 say whether to change each override, so one statement can set, clear or keep each.
+_SET_LIMITS = """
+UPDATE customers SET
+    daily_spend_limit = CASE WHEN $2 THEN $3 ELSE daily_spend_limit END,
+    min_balance = CASE WHEN $4 THEN $5 ELSE min_balance END,
+    updated_at = now()
+WHERE email = $1
+RETURNING id, email, balance, daily_spend_limit, min_balance
+"""
+KEEP = object()  # set_limits: leave this override as it is
+
+
+@dataclass(frozen=True)
+class Limits:
+    """An account's spending limits: the effective values and whether each is an override."""
+
+    customer_id: UUID
+    email: str
+    balance: Decimal
+    daily_spend_limit: Decimal
+    min_balance: Decimal
+    daily_spend_limit_override: bool
+    min_balance_override: bool
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record, settings: Settings) -> Limits:
+        daily, minimum = row["daily_spend_limit"], row["min_balance"]
+        return cls(row["id"], row["email"], row["balance"],
+                   settings.daily_spend_limit if daily is None else daily,
+                   settings.min_balance if minimum is None else minimum,
+                   daily is not None, minimum is not None)
+
+
+async def limits_for(conn: asyncpg.Connection, settings: Settings, customer_id: UUID) -> Limits:
+    row = await conn.fetchrow(_LIMITS, customer_id)
+    if row is None:
+        raise NotFound("no such customer")
+    return Limits.from_row(row, settings)
+
+
+async def set_limits(conn: asyncpg.Connection, settings: Settings, email: str, *,
+                     daily_spend_limit: Decimal | object | None = KEEP,
+                     min_balance: Decimal | object | None = KEEP) -> Limits:
+    """Override an account's limits; None returns a limit to the setting, KEEP leaves it."""
+    for value in (daily_spend_limit, min_balance):
+        if isinstance(value, Decimal) and (not value.is_finite() or value < 0):
+            raise ValueError("a limit must be zero or more")
+    row = await conn.fetchrow(
+        _SET_LIMITS, email.strip().lower(),
+        daily_spend_limit is not KEEP, None if daily_spend_limit is KEEP else daily_spend_limit,
+        min_balance is not KEEP, None if min_balance is KEEP else min_balance)
+    if row is None:
+        raise NotFound(f"no account with email {email}")
+    return Limits.from_row(row, settings)
+
+
+def start_of_day(now: datetime | None = None) -> datetime:
+    """Midnight UTC of today: daily spend limits count from here."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def check_can_call(conn: asyncpg.Connection, settings: Settings, customer_id: UUID) -> None:
+    """Raise PaymentRequired (402) unless the account may start or keep calling.
+
+    The campaigns API calls this before starting a campaign and the dialer before each call.
+    """
+    limits = await limits_for(conn, settings, customer_id)
+    if limits.balance < limits.min_balance:
+        raise PaymentRequired(f"balance {ledger.dollars(limits.balance)} is below the "
+                              f"{ledger.dollars(limits.min_balance)} minimum; add credit to call")
+    spent = await ledger.spent_since(conn, customer_id, start_of_day())
+    if spent >= limits.daily_spend_limit:
+        raise PaymentRequired(f"daily spend limit of {ledger.dollars(limits.daily_spend_limit)} "
+                              "reached; calling resumes after midnight UTC")
