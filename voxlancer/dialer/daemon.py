@@ -1,0 +1,351 @@
+"""The dialer daemon: lease due contacts, call them through ARI, settle and bill each call.
+
+One asyncio task reads ARI events; one leases and starts calls when woken (LISTEN/NOTIFY, a
+finished call) or every poll tick; one renews leases and writes heartbeats. Every call is
+written to the database before it is dialled, and settled (charge + contact status + counters)
+in one transaction when Asterisk says its channel is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from voxlancer import billing, db
+from voxlancer.calling_hours import next_allowed, zones_for
+from voxlancer.config import Settings
+from voxlancer.dialer import store
+from voxlancer.dialer.ari import CONNECTED, AriClient, AriConfig, AriError
+from voxlancer.dialer.outcomes import classify
+from voxlancer.dialer.pacing import TokenBucket, fair_split
+from voxlancer.errors import PaymentRequired
+from voxlancer.tts.service import TextToSpeech, render_for_call
+
+log = structlog.get_logger("voxlancer.dialer")
+
+CHANNEL_NOTIFY = "voxlancer_campaigns"
+POLL_SECONDS = 2.0
+HEARTBEAT_SECONDS = 5.0
+# A lease batch is at most this many contacts per campaign per round, so one round's database
+# work stays short and other campaigns get their turn quickly.
+BATCH = 200
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ari_time(value: str | None) -> datetime:
+    """Asterisk's event timestamps: 2026-11-29T14:50:12.345+0000."""
+    if not value:
+        return utcnow()
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+@dataclass
+class Call:
+    attempt_id: UUID
+    campaign: store.Campaign
+    contact: store.Lease
+    media: str
+    answered_at: datetime | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Dialer:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, ari: AriClient,
+                 tts: TextToSpeech, *, dialer_id: str | None = None,
+                 clock=utcnow) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.ari = ari
+        self.tts = tts
+        self.id = dialer_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.node = settings.ari_url
+        self.clock = clock
+        self.calls: dict[str, Call] = {}
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()  # set while no call is in progress
+        self.idle.set()
+        self.stop = asyncio.Event()
+        self.bucket = TokenBucket(settings.trunk_cps)
+        self._media: dict[tuple[str, str], str] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.unsettled: list[store.Ended] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def run(self, *, drain_seconds: float = 60.0) -> None:
+        log.info("dialer_started", dialer_id=self.id, ari_url=self.settings.ari_url,
+                 trunk=self.settings.outbound_trunk)
+        listener = await self.pool.acquire()
+        await listener.add_listener(CHANNEL_NOTIFY, self._notified)
+        workers = [asyncio.create_task(self._events()), asyncio.create_task(self._lease_loop()),
+                   asyncio.create_task(self._upkeep())]
+        try:
+            await self.stop.wait()
+        finally:
+            await self._drain(drain_seconds)
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await self._retry_unsettled()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(CHANNEL_NOTIFY, self._notified)
+            await self.pool.release(listener)
+            async with self.pool.acquire() as conn:
+                await store.release_all(conn, self.id)
+                await store.forget(conn, self.id)
+            log.info("dialer_stopped", dialer_id=self.id)
+
+    async def _drain(self, seconds: float) -> None:
+        """Let calls in progress finish, then hang up what is left and wait for it to settle."""
+        if not self.calls:
+            return
+        log.info("dialer_draining", calls=len(self.calls), wait_seconds=seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), seconds)
+        for channel_id in list(self.calls):
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(channel_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), 10)
+
+    def _notified(self, *_args: Any) -> None:
+        self.wake.set()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- leasing and starting calls ---------------------------------------------------------
+    async def _lease_loop(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+            self.wake.clear()
+            if self.stop.is_set():
+                return
+            if not self.ari.connected.is_set():
+                continue
+            try:
+                await self._round()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("lease_round_failed", error=str(exc))
+
+    async def _round(self) -> None:
+        capacity = self.settings.node_channel_limit - len(self.calls)
+        if capacity <= 0:
+            return
+        async with self.pool.acquire() as conn:
+            campaigns = await store.running_campaigns(conn)
+            allowed = []
+            for customer_id in {c.customer_id for c in campaigns}:
+                try:
+                    await billing.check_can_call(conn, self.settings, customer_id)
+                except PaymentRequired as exc:
+                    paused = await store.pause_customer(conn, customer_id, exc.message)
+                    log.info("campaigns_paused_for_credit", customer_id=str(customer_id),
+                             campaigns=[str(p) for p in paused], reason=exc.message)
+                    continue
+                allowed.append(customer_id)
+            campaigns = [c for c in campaigns if c.customer_id in allowed and c.free_slots]
+            demands: dict[UUID, dict[UUID, int]] = {}
+            for c in campaigns:
+                demands.setdefault(c.customer_id, {})[c.id] = min(c.free_slots, BATCH)
+            grants = fair_split(min(capacity, max(self.bucket.available(), 1) * 4), demands)
+            for campaign in campaigns:
+                want = grants.get(campaign.id, 0)
+                if want <= 0:
+                    continue
+                leased = await store.lease(conn, campaign.id, want, self.id,
+                                           self.settings.lease_seconds)
+                if leased:
+                    await self._dial_batch(conn, campaign, leased)
+
+    async def _dial_batch(self, conn: asyncpg.Connection, campaign: store.Campaign,
+                          leased: list[store.Lease]) -> None:
+        now = self.clock()
+        later: dict[datetime, list[UUID]] = {}
+        due = []
+        for contact in leased:
+            zones = zones_for(contact.phone_number, campaign.timezone)
+            moment = next_allowed(now, zones, campaign.calling_hours_start,
+                                  campaign.calling_hours_end, campaign.schedule_start,
+                                  campaign.schedule_end)
+            if moment is None:
+                # The schedule ends before this number's window opens: look again in an hour.
+                moment = now + timedelta(hours=1)
+            if moment > now:
+                later.setdefault(moment, []).append(contact.contact_id)
+            else:
+                due.append(contact)
+        for moment, ids in later.items():
+            await store.defer(conn, ids, self.id, moment)
+        if not due:
+            return
+        media = await self._media_for(campaign)
+        for contact in due:
+            attempt_id = uuid.uuid4()
+            await store.begin_attempt(conn, attempt_id, campaign, contact, self.id, self.node)
+            call = Call(attempt_id, campaign, contact, media)
+            self.calls[str(attempt_id)] = call
+            self.idle.clear()
+            self._spawn(self._originate(call))
+
+    async def _media_for(self, campaign: store.Campaign) -> str:
+        key = (campaign.tts_voice, campaign.tts_message)
+        if key not in self._media:
+            rendered = await render_for_call(self.tts, campaign.tts_message, campaign.tts_voice)
+            self._media[key] = rendered.media
+        return self._media[key]
+
+    async def _originate(self, call: Call) -> None:
+        await self.bucket.take()
+        endpoint = f"PJSIP/{call.contact.phone_number}@{self.settings.outbound_trunk}"
+        log.info("call_originating", attempt_id=str(call.attempt_id),
+                 campaign_id=str(call.campaign.id))
+        try:
+            await self.ari.originate(endpoint=endpoint, channel_id=str(call.attempt_id),
+                                     caller_id=call.campaign.caller_number,
+                                     ring_seconds=self.settings.ring_timeout)
+        except AriError as exc:
+            log.warning("call_originate_failed", attempt_id=str(call.attempt_id), error=str(exc))
+            await self._finish(call, self.clock(), cause=None, cause_text=str(exc)[:200],
+                               failed=True)
+
+    # --- ARI events ---------------------------------------------------------------------------
+    async def _events(self) -> None:
+        async for event in self.ari.events(self.stop):
+            try:
+                await self._on_event(event)
+            except (asyncpg.PostgresError, OSError, AriError) as exc:
+                log.warning("event_failed", type=event.get("type"), error=str(exc))
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if event is CONNECTED:
+            await self._reconcile()
+            self.wake.set()
+            return
+        if kind == "StasisStart":
+            call = self.calls.get(event["channel"]["id"])
+            if call is None:
+                return
+            call.answered_at = ari_time(event.get("timestamp"))
+            log.info("call_answered", attempt_id=str(call.attempt_id))
+            await self.ari.play(str(call.attempt_id), call.media, f"{call.attempt_id}-message")
+            async with self.pool.acquire() as conn:
+                await store.answered(conn, call.attempt_id, call.answered_at)
+        elif kind == "PlaybackFinished":
+            target = event.get("playback", {}).get("target_uri", "")
+            channel_id = target.partition(":")[2]
+            if channel_id in self.calls:
+                await self.ari.hangup(channel_id)
+        elif kind == "ChannelDestroyed":
+            call = self.calls.get(event["channel"]["id"])
+            if call is not None:
+                await self._finish(call, ari_time(event.get("timestamp")),
+                                   cause=event.get("cause"), cause_text=event.get("cause_txt"))
+
+    async def _reconcile(self) -> None:
+        """After a (re)connection: calls whose channel vanished meanwhile are settled now."""
+        if not self.calls:
+            return
+        alive = {c["id"] for c in await self.ari.channels()}
+        for channel_id, call in list(self.calls.items()):
+            if channel_id not in alive:
+                log.warning("call_lost_while_disconnected", attempt_id=channel_id)
+                await self._finish(call, self.clock(), cause=None,
+                                   cause_text="ended while the ARI link was down")
+
+    async def _finish(self, call: Call, ended_at: datetime, *, cause: int | None,
+                      cause_text: str | None, failed: bool = False) -> None:
+        if self.calls.pop(str(call.attempt_id), None) is None:
+            return
+        outcome = classify(call.answered_at is not None, cause)
+        if failed and call.answered_at is None:
+            outcome = classify(False, 127)  # interworking: the call never left us
+        ended = store.Ended(call.attempt_id, call.contact.contact_id, call.campaign,
+                            call.answered_at, ended_at, outcome, cause, cause_text,
+                            call.contact.attempts + 1)
+        try:
+            await self._settle(ended)
+        except (asyncpg.PostgresError, OSError) as exc:
+            # Kept in memory and retried by the upkeep loop: a call is never forgotten unbilled.
+            log.warning("call_settle_deferred", attempt_id=str(call.attempt_id), error=str(exc))
+            self.unsettled.append(ended)
+        call.ended.set()
+        if not self.calls:
+            self.idle.set()
+        self.wake.set()
+
+    async def _settle(self, ended: store.Ended) -> None:
+        async with self.pool.acquire() as conn:
+            charge = await store.settle(conn, self.settings, ended)
+            log.info("call_settled", attempt_id=str(ended.attempt_id), outcome=ended.outcome.kind,
+                     cause=ended.cause, charged=str(charge.charged) if charge else None)
+            await store.complete_if_done(conn, ended.campaign.id)
+
+    async def _retry_unsettled(self) -> None:
+        while self.unsettled:
+            await self._settle(self.unsettled[0])
+            self.unsettled.pop(0)
+
+    # --- upkeep ------------------------------------------------------------------------------
+    async def _upkeep(self) -> None:
+        last_beat = 0.0
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 1.0)
+            try:
+                await self._retry_unsettled()
+                async with self.pool.acquire() as conn:
+                    await self._hang_up_stopped(conn)
+                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                        last_beat = time.monotonic()
+                        await store.renew(conn, self.id, self.settings.lease_seconds)
+                        await store.heartbeat(conn, self.id, self.node,
+                                              self.ari.connected.is_set(), len(self.calls))
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("upkeep_failed", error=str(exc))
+
+    async def _hang_up_stopped(self, conn: asyncpg.Connection) -> None:
+        campaign_ids = list({c.campaign.id for c in self.calls.values()})
+        if not campaign_ids:
+            return
+        states = await store.statuses(conn, campaign_ids)
+        for channel_id, call in list(self.calls.items()):
+            if states.get(call.campaign.id, "stopped") == "stopped":
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(channel_id)
+
+
+
+async def run_dialer(settings: Settings) -> None:
+    ari = AriClient(AriConfig(settings.ari_url, settings.ari_user, settings.ari_password,
+                              settings.ari_app))
+    tts = TextToSpeech(settings)
+    try:
+        async with db.create_pool(settings.database_url, max_size=10) as pool:
+            dialer = Dialer(settings, pool, ari, tts)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, dialer.stop.set)
+            await dialer.run()
+    finally:
+        await ari.close()
+        tts.close()
