@@ -13,6 +13,10 @@ def test_clean_text_collapses_whitespace_and_defuses_raw_phonemes():
     assert clean_text("  Hello\n\n  there\t[[ h@l ]] ") == "Hello there [ [ h@l ] ]"
 
 
+def test_clean_text_drops_what_espeak_cannot_take():
+    assert clean_text("\x00Hi\u200b there\ud800\ue000!") == "Hi there!"
+
+
 def test_long_sentences_are_cut_at_spaces():
     text = " ".join(["word"] * 600)
     parts = pieces(text)

@@ -19,6 +19,7 @@ import re
 import textwrap
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -41,12 +42,16 @@ T = TypeVar("T")
 MAX_PIECE_CHARS = 250
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WHITESPACE = re.compile(r"\s+")
+_UNSPEAKABLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 
 def clean_text(text: str) -> str:
-    """The text Piper is given (and the cache keys on): trimmed, whitespace collapsed, and
+    """The text Piper is given (and the cache keys on): trimmed, whitespace collapsed, control,
+    format, private and unpaired surrogate characters dropped (espeak fails on NUL), and
     `[[...]]`, which Piper would read as raw phonemes, defused."""
-    return _WHITESPACE.sub(" ", text).strip().replace("[[", "[ [").replace("]]", "] ]")
+    text = _WHITESPACE.sub(" ", text)
+    text = "".join(c for c in text if unicodedata.category(c) not in _UNSPEAKABLE)
+    return text.strip().replace("[[", "[ [").replace("]]", "] ]")
 
 
 def pieces(text: str) -> list[str]:
