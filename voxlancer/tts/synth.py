@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import math
@@ -96,7 +97,7 @@ class Synthesiser:
             self._release()
             raise
         # The slot is released when the thread finishes, even if the caller gave up waiting.
-        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._finished, job))
+        job.add_done_callback(lambda _: _call_soon(loop, self._finished, job))
         return await asyncio.wrap_future(job)
 
     @property
@@ -165,6 +166,13 @@ class Synthesiser:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., object],
+               *args: object) -> None:
+    # The loop may have closed while the thread worked; then there is nothing left to release.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
 
 
 def _load(model: VoiceModel, threads: int) -> PiperVoice:
