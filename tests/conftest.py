@@ -23,6 +23,7 @@ from voxlancer.api.app import init_app
 from voxlancer.config import Settings
 from voxlancer.localdb import LocalCluster, free_port
 from voxlancer.logs import configure_logging
+from voxlancer.tts.synth import Synthesiser
 
 TEMPLATE = "voxlancer_template"
 _numbers = itertools.count()
@@ -102,4 +103,21 @@ def _logging() -> None:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(init_app(settings))) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def synthesiser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesiser]:
+    """One real Piper synthesiser for the session: each model loads once, not once per test."""
+    synth = Synthesiser(Settings.from_env({
+        "VOXLANCER_DATA_DIR": str(tmp_path_factory.mktemp("tts-data")),
+        "VOXLANCER_JWT_SECRET": "test-secret-that-is-long-enough-0123456789",
+    }))
+    yield synth
+    synth.close()
+
+
+@pytest.fixture
+async def tts_client(settings: Settings, synthesiser: Synthesiser) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(init_app(settings, synthesiser))) as test_client:
         yield test_client

@@ -83,12 +83,18 @@ class Settings:
     voice_dir: str = _setting("VOXLANCER_VOICE_DIR", "", "Directory of Piper voices "
                               "(<name>.onnx + <name>.onnx.json); the bundled en_US-joe-medium "
                               "stands in for any voice not found there")
+    voice_models: str = _setting("VOXLANCER_VOICE_MODELS", "", "Preferred Piper models per API "
+                                 "voice, first installed wins, e.g. `en-GB=en_GB-alan-medium,"
+                                 "en_GB-cori-medium;en-AU=...`; unnamed voices keep the built-in "
+                                 "list")
     media_dir: str = _setting("VOXLANCER_MEDIA_DIR", "", "Rendered audio cache; default "
                               "<data dir>/media. May be a directory shared with Asterisk")
     media_base_url: str = _setting("VOXLANCER_MEDIA_BASE_URL", "", "Address Asterisk fetches "
                                    "rendered audio from, e.g. http://10.0.0.5:8080/media; empty: "
                                    "Asterisk reads the shared media directory")
     tts_workers: int = _setting("VOXLANCER_TTS_WORKERS", 1, "Synthesis threads per process")
+    tts_threads: int = _setting("VOXLANCER_TTS_THREADS", 0, "onnxruntime threads per synthesis "
+                                "thread; 0: CPU cores / VOXLANCER_TTS_WORKERS")
     tts_queue: int = _setting("VOXLANCER_TTS_QUEUE", 16, "Syntheses that may wait for a worker "
                               "before previews get 429")
     preview_per_minute: int = _setting("VOXLANCER_PREVIEW_PER_MINUTE", 20, "TTS previews per "

@@ -10,11 +10,13 @@ import structlog
 from aiohttp import web
 
 from voxlancer import db
-from voxlancer.api import accounts, api_keys, billing, health, openapi
-from voxlancer.api.keys import POOL, ROUTES, SETTINGS
+from voxlancer.api import accounts, api_keys, billing, health, media, openapi, tts
+from voxlancer.api.keys import POOL, ROUTES, SETTINGS, TTS
 from voxlancer.api.middleware import errors, request_context
 from voxlancer.api.routes import Route, add_routes
 from voxlancer.config import Settings
+from voxlancer.tts.service import TextToSpeech
+from voxlancer.tts.synth import Synthesiser
 
 log = structlog.get_logger("voxlancer.api")
 
@@ -25,15 +27,19 @@ def all_routes() -> list[Route]:
         *accounts.ROUTES,
         *api_keys.ROUTES,
         *billing.ROUTES,
+        *tts.ROUTES,
+        *media.ROUTES,
         *openapi.ROUTES_DOC,
     ]
 
 
-def init_app(settings: Settings) -> web.Application:
+def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.Application:
+    """`synthesiser`: share loaded voice models with other apps (tests); default: our own."""
     # client_max_size bounds bodies read whole; CSV uploads stream and check their own limit.
     app = web.Application(middlewares=[request_context, errors],
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
+    app[TTS] = TextToSpeech(settings, synthesiser)
     routes = all_routes()
     app[ROUTES] = routes
     add_routes(app, routes)
@@ -44,6 +50,11 @@ def init_app(settings: Settings) -> web.Application:
             yield
 
     app.cleanup_ctx.append(database)
+
+    async def close_tts(app: web.Application) -> None:
+        app[TTS].close()
+
+    app.on_cleanup.append(close_tts)
     return app
 
 

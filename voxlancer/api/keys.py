@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from voxlancer.config import Settings
+from voxlancer.tts.service import TextToSpeech
 
 if TYPE_CHECKING:
     from voxlancer.auth import Principal
@@ -16,6 +17,7 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 # Every route of the app, for the OpenAPI document.
 ROUTES = web.AppKey("routes", list)
+TTS = web.AppKey("tts", TextToSpeech)
 # Per request (request[...]).
 PRINCIPAL_KEY = web.RequestKey("principal", "Principal")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)

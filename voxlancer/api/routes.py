@@ -51,4 +51,7 @@ def _guarded(route: Route) -> Handler:
 def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
     for route in routes:
         handler = route.handler if route.public else _guarded(route)
-        app.router.add_route(route.method, route.path, handler)
+        if route.method == "GET":
+            app.router.add_get(route.path, handler)  # and HEAD, which HTTP caches use
+        else:
+            app.router.add_route(route.method, route.path, handler)
