@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from voxlancer import accounts, db
+from voxlancer import accounts, caller_ids, db
 from voxlancer.config import Settings
 
 
@@ -20,8 +20,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             print("manual credit is not available until the billing ledger exists")
             return 1
         if args.admin_command == "verify-caller-id":
-            print("caller IDs are not available yet")
-            return 1
+            caller_id = await caller_ids.verify(conn, args.email, args.number,
+                                                settings.default_region)
+            print(f"caller ID {caller_id.phone_number} of {args.email} is now verified")
+            return 0
         raise AssertionError(args.admin_command)
     finally:
         await conn.close()

@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from voxlancer import db
-from voxlancer.api import accounts, api_keys, health, openapi
+from voxlancer.api import accounts, api_keys, caller_ids, campaigns, contacts, health, openapi
 from voxlancer.api.keys import POOL, ROUTES, SETTINGS
 from voxlancer.api.middleware import errors, request_context
 from voxlancer.api.routes import Route, add_routes
@@ -24,6 +24,9 @@ def all_routes() -> list[Route]:
         *health.ROUTES,
         *accounts.ROUTES,
         *api_keys.ROUTES,
+        *caller_ids.ROUTES,
+        *campaigns.ROUTES,
+        *contacts.ROUTES,
         *openapi.ROUTES_DOC,
     ]
 
