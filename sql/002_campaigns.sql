@@ -152,3 +152,23 @@ CREATE TRIGGER contacts_count_update AFTER UPDATE ON contacts
 CREATE TRIGGER contacts_count_delete AFTER DELETE ON contacts
     REFERENCING OLD TABLE AS old_contacts FOR EACH STATEMENT
     EXECUTE FUNCTION contacts_count();
+
+-- Cached principals (voxlancer/auth_cache.py) are dropped by every API process when the
+-- customer's status or balance changes or one of their keys is revoked, whoever changes it.
+CREATE FUNCTION principal_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Two statements: plpgsql resolves OLD's fields only in the branch that runs.
+    IF TG_TABLE_NAME = 'customers' THEN
+        PERFORM pg_notify('voxlancer_principals', OLD.id::text);
+    ELSE
+        PERFORM pg_notify('voxlancer_principals', OLD.customer_id::text);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER customers_principal_changed
+    AFTER UPDATE OF status, balance, email, company_name, manual_review_flag OR DELETE
+    ON customers FOR EACH ROW EXECUTE FUNCTION principal_changed();
+CREATE TRIGGER api_keys_principal_changed
+    AFTER UPDATE OF revoked_at, permissions OR DELETE
+    ON api_keys FOR EACH ROW EXECUTE FUNCTION principal_changed();

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from voxlancer import db
+from voxlancer import auth_cache, db
 from voxlancer.api import accounts, api_keys, caller_ids, campaigns, contacts, health, openapi
-from voxlancer.api.keys import POOL, ROUTES, SETTINGS
+from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, ROUTES, SETTINGS
 from voxlancer.api.middleware import errors, request_context
 from voxlancer.api.routes import Route, add_routes
+from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
 
 log = structlog.get_logger("voxlancer.api")
@@ -46,6 +47,15 @@ def init_app(settings: Settings) -> web.Application:
             yield
 
     app.cleanup_ctx.append(database)
+    if settings.auth_cache_seconds > 0:
+        cache = PrincipalCache(settings.auth_cache_seconds)
+        app[PRINCIPAL_CACHE] = cache
+
+        async def invalidations(app: web.Application) -> AsyncIterator[None]:
+            async with auth_cache.running(cache, settings.database_url):
+                yield
+
+        app.cleanup_ctx.append(invalidations)
     return app
 
 

@@ -16,6 +16,8 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 # Every route of the app, for the OpenAPI document.
 ROUTES = web.AppKey("routes", list)
+# Present only when VOXLANCER_AUTH_CACHE_SECONDS > 0.
+PRINCIPAL_CACHE = web.AppKey("principal_cache", "PrincipalCache")
 # Per request (request[...]).
 PRINCIPAL_KEY = web.RequestKey("principal", "Principal")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
