@@ -108,7 +108,7 @@ JOIN campaign_stats s ON s.campaign_id = c.id
 LEFT JOIN caller_ids k ON k.id = c.caller_id
 WHERE c.id = $1 AND c.customer_id = $2
 """
-_NOTIFY = "SELECT pg_notify('voxlancer_campaigns', $1::text)"
+_NOTIFY = "SELECT pg_notify($1, $2::text)"
 _STATS = """
 SELECT s.campaign_id, s.total_contacts, s.pending, s.queued, s.called, s.failed, s.no_answer,
        s.opted_out, s.total_duration_seconds, s.total_cost
@@ -336,7 +336,7 @@ async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
     async with conn.transaction():
         done = await conn.fetchval(_COMPLETE, campaign_id) is not None
         if done:
-            await conn.execute(_NOTIFY, str(campaign_id))
+            await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
     return done
 
 
@@ -357,7 +357,7 @@ async def retry_failed(conn: asyncpg.Connection, customer_id: UUID, campaign_id:
         if retried and status == "completed":
             await conn.execute(_REOPEN, campaign_id)
         if retried:
-            await conn.execute(_NOTIFY, str(campaign_id))
+            await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
     return retried
 
 
@@ -369,7 +369,7 @@ async def _transition(conn: asyncpg.Connection, sql: str, customer_id: UUID, cam
             if status is None:
                 raise NotFound("no such campaign")
             raise Conflict(f"cannot {action} a campaign that is {status}; it must be {allowed}")
-        await conn.execute(_NOTIFY, str(campaign_id))
+        await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
     return await get(conn, customer_id, campaign_id)
 
 
@@ -379,7 +379,7 @@ async def _run(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
         won = await conn.fetchval(_RUN, campaign_id, customer_id, source, settings.min_balance)
         if won is None:
             await _explain(conn, settings, customer_id, campaign_id, source, action)
-        await conn.execute(_NOTIFY, str(campaign_id))
+        await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
     return await get(conn, customer_id, campaign_id)
 
 

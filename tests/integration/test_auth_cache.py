@@ -42,7 +42,7 @@ async def test_a_key_is_served_from_the_cache(cached, conn):
 
 
 async def test_revocation_reaches_the_cache(cached, conn):
-    client, cache = cached
+    client, _ = cached
     account = await signup(client, conn)
     key = await make_key(client, account, ["campaigns:read"])
     assert (await client.get("/api/campaigns", headers=bearer(key))).status == 200
