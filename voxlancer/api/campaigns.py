@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 from aiohttp import web
 
+from voxlancer import campaign_checks as checks
 from voxlancer import campaigns, pagination
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import POOL, SETTINGS, principal
@@ -20,31 +21,31 @@ from voxlancer.ids import parse_id
 from voxlancer.voices import VOICES
 
 FIELDS = {
-    "name": Field("string", required=True, check=campaigns.check_name, example="My Campaign"),
-    "tts_message": Field("string", required=True, check=campaigns.check_message,
-                         doc=f"1 to {campaigns.MAX_MESSAGE} characters",
+    "name": Field("string", required=True, check=checks.check_name, example="My Campaign"),
+    "tts_message": Field("string", required=True, check=checks.check_message,
+                         doc=f"1 to {checks.MAX_MESSAGE} characters",
                          example="Hello, this is an important message from your provider."),
-    "tts_voice": Field("string", check=campaigns.check_voice, example="en-US",
+    "tts_voice": Field("string", check=checks.check_voice, example="en-US",
                        doc="one of " + ", ".join(VOICES) + " (default en-US)"),
-    "caller_id": Field("string", nullable=True, check=campaigns.check_uuid, fmt="uuid",
+    "caller_id": Field("string", nullable=True, check=checks.check_uuid, fmt="uuid",
                        doc="id of one of your caller IDs; it must be verified to start"),
     "tcpa_consent": Field("boolean", doc="you have the recipients' consent; must be true to "
                                          "start"),
-    "schedule_start": Field("string", nullable=True, check=campaigns.check_timestamp,
+    "schedule_start": Field("string", nullable=True, check=checks.check_timestamp,
                             fmt="date-time", example="2026-03-22T10:00:00Z"),
-    "schedule_end": Field("string", nullable=True, check=campaigns.check_timestamp,
+    "schedule_end": Field("string", nullable=True, check=checks.check_timestamp,
                           fmt="date-time", doc="after schedule_start"),
-    "calling_hours_start": Field("string", check=campaigns.check_hhmm, example="09:00",
+    "calling_hours_start": Field("string", check=checks.check_hhmm, example="09:00",
                                  doc="HH:MM in the campaign's timezone (default 09:00)"),
-    "calling_hours_end": Field("string", check=campaigns.check_hhmm, example="21:00",
+    "calling_hours_end": Field("string", check=checks.check_hhmm, example="21:00",
                                doc="HH:MM, after calling_hours_start (default 21:00)"),
-    "timezone": Field("string", check=campaigns.check_timezone, example="America/New_York",
+    "timezone": Field("string", check=checks.check_timezone, example="America/New_York",
                       doc="IANA name for the schedule and calling hours"),
     "max_concurrent": Field("integer", example=5, doc="calls at once, 1 to "
                                                       "VOXLANCER_MAX_CONCURRENT_CEILING"),
-    "max_attempts": Field("integer", check=campaigns.check_attempts, example=3,
-                          doc=f"calls per contact, 1 to {campaigns.MAX_ATTEMPTS} (default 3)"),
-    "retry_delay_minutes": Field("integer", check=campaigns.check_retry_delay, example=30,
+    "max_attempts": Field("integer", check=checks.check_attempts, example=3,
+                          doc=f"calls per contact, 1 to {checks.MAX_ATTEMPTS} (default 3)"),
+    "retry_delay_minutes": Field("integer", check=checks.check_retry_delay, example=30,
                                  doc="minutes between attempts, 1 to 1440 (default 30)"),
 }
 
