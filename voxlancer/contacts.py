@@ -132,8 +132,9 @@ class UploadResult:
 
 
 def check_attributes(value: dict[str, Any]) -> str:
-    if len(value) > MAX_COLUMNS or any(not isinstance(v, str | int | float | bool) or
-                                       isinstance(v, dict) for v in value.values()):
+    """JSON text of an attributes object of plain values (strings, numbers, booleans, null)."""
+    plain = (str, int, Decimal, bool, type(None))
+    if len(value) > MAX_COLUMNS or not all(isinstance(v, plain) for v in value.values()):
         raise ValueError(f"must be an object of at most {MAX_COLUMNS} plain values")
     return json.dumps(value, default=str)
 

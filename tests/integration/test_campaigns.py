@@ -141,7 +141,10 @@ async def test_completion_and_retry_failed(client, conn):
                      "total_duration_seconds": 300, "total_cost": "0.10",
                      "answered_rate": 0.3333}
     got = await (await client.get(path, headers=account.headers)).json()
-    assert got["status"] == "completed"
+    assert got["status"] == "completed" and got["finished_at"]
+    for action in ("start", "pause", "resume", "stop"):
+        resp = await client.post(f"{path}/{action}", headers=account.headers)
+        assert resp.status == 409 and "completed" in (await resp.json())["error"], action
     resp = await client.post(path + "/retry-failed", headers=account.headers)
     assert resp.status == 200 and await resp.json() == {"retried": 2}
     got = await (await client.get(path, headers=account.headers)).json()

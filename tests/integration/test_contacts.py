@@ -32,6 +32,9 @@ async def test_add_list_filter_and_delete(client, conn):
     assert again.status == 409
     bad = await client.post(path, headers=account.headers, json={"phone_number": "+1555"})
     assert bad.status == 400 and "phone_number" in (await bad.json())["error"]
+    nested = await client.post(path, headers=account.headers, json={
+        "phone_number": number(), "attributes": {"a": {"b": 1}}})
+    assert nested.status == 400 and "attributes" in (await nested.json())["error"]
     second = await (await client.post(path, headers=account.headers,
                                       json={"phone_number": number()})).json()
     await conn.execute("UPDATE contacts SET status = 'failed' WHERE id = $1::uuid",
