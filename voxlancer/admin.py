@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from voxlancer import accounts, billing, db, ledger
+from voxlancer import accounts, billing, caller_ids, db, ledger
 from voxlancer.config import Settings
 from voxlancer.money import show
 
@@ -29,8 +29,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.admin_command == "limits":
             return await _limits(conn, settings, args)
         if args.admin_command == "verify-caller-id":
-            print("caller IDs are not available yet")
-            return 1
+            caller_id = await caller_ids.verify(conn, args.email, args.number,
+                                                settings.default_region)
+            print(f"caller ID {caller_id.phone_number} of {args.email} is now verified")
+            return 0
         raise AssertionError(args.admin_command)
     finally:
         await conn.close()

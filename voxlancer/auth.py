@@ -43,6 +43,8 @@ class Principal:
     customer: Customer
     scopes: frozenset[str]
     api_key_id: UUID | None = None
+    # Unix time a login token expires; a cache must not keep the principal past it.
+    expires_at: float | None = None
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -56,12 +58,13 @@ def issue_token(settings: Settings, customer_id: UUID) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
 
 
-def _decode_token(settings: Settings, token: str) -> UUID:
+def _decode_token(settings: Settings, token: str) -> tuple[UUID, float]:
+    """The customer id and expiry time of a login token."""
     try:
         claims = jwt.decode(token, settings.jwt_secret, algorithms=[_ALGORITHM],
                             issuer=settings.jwt_issuer,
                             options={"require": ["sub", "iat", "exp", "iss"]})
-        return UUID(claims["sub"])
+        return UUID(claims["sub"]), float(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired; log in again") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
@@ -91,10 +94,11 @@ async def resolve(conn: asyncpg.Connection, settings: Settings, header: str | No
         principal = Principal(Customer.from_row(row), frozenset(row["permissions"]),
                               row["key_id"])
     else:
-        customer = await accounts.get(conn, _decode_token(settings, credential))
+        customer_id, expires_at = _decode_token(settings, credential)
+        customer = await accounts.get(conn, customer_id)
         if customer is None:
             raise Unauthorized("the token is not valid")
-        principal = Principal(customer, frozenset(SCOPES))
+        principal = Principal(customer, frozenset(SCOPES), expires_at=expires_at)
     if principal.customer.status == "suspended":
         raise Forbidden("this account is suspended; contact support")
     return principal

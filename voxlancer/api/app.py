@@ -9,11 +9,23 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from voxlancer import db
-from voxlancer.api import accounts, api_keys, billing, health, media, openapi, tts
-from voxlancer.api.keys import POOL, ROUTES, SETTINGS, TTS
+from voxlancer import auth_cache, db
+from voxlancer.api import (
+    accounts,
+    api_keys,
+    billing,
+    caller_ids,
+    campaigns,
+    contacts,
+    health,
+    media,
+    openapi,
+    tts,
+)
+from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, ROUTES, SETTINGS, TTS
 from voxlancer.api.middleware import errors, request_context
 from voxlancer.api.routes import Route, add_routes
+from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
 from voxlancer.tts.service import TextToSpeech
 from voxlancer.tts.synth import Synthesiser
@@ -26,6 +38,9 @@ def all_routes() -> list[Route]:
         *health.ROUTES,
         *accounts.ROUTES,
         *api_keys.ROUTES,
+        *caller_ids.ROUTES,
+        *campaigns.ROUTES,
+        *contacts.ROUTES,
         *billing.ROUTES,
         *tts.ROUTES,
         *media.ROUTES,
@@ -55,6 +70,15 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
         app[TTS].close()
 
     app.on_cleanup.append(close_tts)
+    if settings.auth_cache_seconds > 0:
+        cache = PrincipalCache(settings.auth_cache_seconds)
+        app[PRINCIPAL_CACHE] = cache
+
+        async def invalidations(app: web.Application) -> AsyncIterator[None]:
+            async with auth_cache.running(cache, settings.database_url):
+                yield
+
+        app.cleanup_ctx.append(invalidations)
     return app
 
 

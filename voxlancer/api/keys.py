@@ -18,6 +18,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 # Every route of the app, for the OpenAPI document.
 ROUTES = web.AppKey("routes", list)
 TTS = web.AppKey("tts", TextToSpeech)
+# Present only when VOXLANCER_AUTH_CACHE_SECONDS > 0.
+PRINCIPAL_CACHE = web.AppKey("principal_cache", "PrincipalCache")
 # Per request (request[...]).
 PRINCIPAL_KEY = web.RequestKey("principal", "Principal")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)

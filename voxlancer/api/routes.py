@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from voxlancer import auth
-from voxlancer.api.keys import POOL, PRINCIPAL_KEY, SETTINGS
+from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, PRINCIPAL_KEY, SETTINGS
 from voxlancer.api.validation import Schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -37,9 +37,14 @@ class Route:
 def _guarded(route: Route) -> Handler:
     @functools.wraps(route.handler)
     async def handler(request: web.Request) -> web.StreamResponse:
-        async with request.app[POOL].acquire() as conn:
-            principal = await auth.resolve(conn, request.app[SETTINGS],
-                                           request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        cache = request.app.get(PRINCIPAL_CACHE)
+        principal = cache.get(header) if cache is not None else None
+        if principal is None:
+            async with request.app[POOL].acquire() as conn:
+                principal = await auth.resolve(conn, request.app[SETTINGS], header)
+            if cache is not None:
+                cache.put(header, principal)
         if route.scope:
             principal.require(route.scope)
         request[PRINCIPAL_KEY] = principal

@@ -1,0 +1,278 @@
+"""Benchmark: a 1,000,000-row CSV through the API against psql \\copy, and GET stats under load.
+
+    PYTHONPATH=. /work/main/.venv/bin/python bench/upload_contacts.py [--rows N] [--seconds S]
+
+Starts its own PostgreSQL (LocalCluster) and the API as a subprocess (`python -m voxlancer.cli
+api`). The baseline loads the same file with `psql \\copy` into a staging table and
+`INSERT ... SELECT ... ON CONFLICT DO NOTHING` into the same contacts table (the table is
+emptied between the two, so both start alike). Goals from the issue: time ratio <= 1.5, API peak
+memory (VmHWM) < 200 MB, stats req/s >= 0.8 of a bare one-query aiohttp handler.
+"""
+
+# The benchmark drives processes and files from one coroutine on purpose; nothing else runs.
+# ruff: noqa: ASYNC220, ASYNC240
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from voxlancer import db, phones
+from voxlancer.localdb import LocalCluster, find_bindir, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "benchmark password 1"  # noqa: S105 (a throwaway local account)
+_BARE_QUERY = """
+SELECT campaign_id, total_contacts, pending, queued, called, failed, no_answer, opted_out,
+       total_duration_seconds, total_cost FROM campaign_stats WHERE campaign_id = $1
+"""
+
+
+def make_csv(path: Path, rows: int) -> None:
+    rng = random.Random(1)
+    seen: set[str] = set()
+    areas = ("202", "212", "305", "312", "415", "512", "617", "713", "808", "917")
+    with path.open("w") as out:
+        out.write("phone_number\n")
+        while len(seen) < rows:
+            text = f"+1{rng.choice(areas)}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
+            if text in seen:
+                continue
+            try:
+                phones.normalise(text, "US")
+            except phones.InvalidNumber:
+                continue
+            seen.add(text)
+            out.write(text + "\n")
+
+
+def peak_memory_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+    return kb / 1024
+
+
+async def wait_up(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(url) as resp:
+                    if resp.status in (200, 404):
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def account_and_campaigns(base: str, database_url: str) -> tuple[str, list[str]]:
+    async with aiohttp.ClientSession() as s:
+        email = "bench@example.com"
+        await s.post(f"{base}/api/auth/register", json={"email": email, "password": PASSWORD})
+        conn = await db.connect(database_url)
+        await conn.execute("UPDATE customers SET status = 'active' WHERE email = $1", email)
+        await conn.close()
+        async with s.post(f"{base}/api/auth/login",
+                          json={"email": email, "password": PASSWORD}) as resp:
+            token = (await resp.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        ids = []
+        for name in ("api upload", "psql baseline"):
+            async with s.post(f"{base}/api/campaigns", headers=headers,
+                              json={"name": name, "tts_message": "Hello"}) as resp:
+                ids.append((await resp.json())["id"])
+    return token, ids
+
+
+# The file arrives on psql's stdin (pstdin); the campaign id is a psql variable.
+_PSQL_SCRIPT = """
+\\set ON_ERROR_STOP 1
+BEGIN;
+CREATE TEMP TABLE contact_upload (phone_number text NOT NULL, attributes text) ON COMMIT DROP;
+\\copy contact_upload (phone_number) FROM pstdin WITH (FORMAT csv, HEADER true)
+INSERT INTO contacts (campaign_id, phone_number, attributes)
+SELECT :'campaign', phone_number, coalesce(attributes::jsonb, '{}') FROM contact_upload
+ON CONFLICT (campaign_id, phone_number) DO NOTHING;
+COMMIT;
+"""
+
+
+def psql_baseline(cluster: LocalCluster, database: str, campaign_id: str, csv: Path) -> float:
+    script = csv.with_name("baseline.sql")
+    script.write_text(_PSQL_SCRIPT)
+    script.chmod(0o644)
+    started = time.perf_counter()
+    with csv.open("rb") as stdin:
+        subprocess.run([str(find_bindir() / "psql"), "-q", "-v", f"campaign={campaign_id}",
+                        "-f", str(script), cluster.url_for(database)],
+                       stdin=stdin, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+async def api_upload(base: str, token: str, campaign_id: str, csv: Path) -> tuple[float, dict]:
+    form = aiohttp.FormData()
+    started = time.perf_counter()
+    with csv.open("rb") as f:
+        form.add_field("file", f, filename="contacts.csv", content_type="text/csv")
+        timeout = aiohttp.ClientTimeout(total=1800)
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.post(
+                f"{base}/api/campaigns/{campaign_id}/contacts/upload", data=form,
+                headers={"Authorization": f"Bearer {token}"}) as resp:
+            body = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"upload failed: {resp.status} {body}")
+    return time.perf_counter() - started, body
+
+
+def wrk(url: str, token: str | None, seconds: int) -> float:
+    command = ["wrk", "-t2", "-c32", f"-d{seconds}s", url]
+    if token:
+        command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+async def aiohttp_loop(url: str, token: str | None, seconds: int) -> float:
+    """Fallback when wrk is missing: 32 concurrent clients for a bounded time."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            async with session.get(url, headers=headers) as resp:
+                await resp.read()
+                assert resp.status == 200
+            done += 1
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(32)))
+    return done / seconds
+
+
+def bare_server(port: int, database_url: str) -> None:
+    """The baseline handler: one query, no auth, same pool settings and JSON encoding."""
+    from voxlancer.api.jsonout import respond
+
+    async def stats(request: web.Request) -> web.Response:
+        async with request.app["pool"].acquire() as conn:
+            row = await conn.fetchrow(_BARE_QUERY, request.match_info["id"])
+        return respond(dict(row))
+
+    async def pool(app: web.Application):
+        async with db.create_pool(database_url) as p:
+            app["pool"] = p
+            yield
+
+    app = web.Application()
+    app.router.add_get("/stats/{id}", stats)
+    app.cleanup_ctx.append(pool)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def main(rows: int, seconds: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="voxlancer-bench-"))
+    work.chmod(0o755)
+    cluster = LocalCluster(work / "cluster", free_port())
+    processes: list[subprocess.Popen] = []
+    try:
+        csv = work / "contacts.csv"
+        started = time.perf_counter()
+        make_csv(csv, rows)
+        csv.chmod(0o644)
+        print(f"generated {rows:,} rows ({csv.stat().st_size / 1e6:.1f} MB) in "
+              f"{time.perf_counter() - started:.1f}s")
+        cluster.start()
+        admin = await asyncpg.connect(cluster.url)
+        await admin.execute("CREATE DATABASE bench")
+        await admin.close()
+        database_url = cluster.url_for("bench")
+        await db.migrate_url(database_url)
+
+        api_port = free_port()
+        env = {**os.environ, "DATABASE_URL": database_url, "VOXLANCER_LOG_LEVEL": "warning",
+               "VOXLANCER_DATA_DIR": str(work / "data"),
+               "VOXLANCER_JWT_SECRET": "bench-secret-that-is-long-enough-0123456789",
+               "PYTHONPATH": str(ROOT)}
+        api = subprocess.Popen([sys.executable, "-m", "voxlancer.cli", "api", "--port",
+                                str(api_port)], env=env)
+        processes.append(api)
+        base = f"http://127.0.0.1:{api_port}"
+        await wait_up(base + "/api/health")
+        token, (api_campaign, psql_campaign) = await account_and_campaigns(base, database_url)
+
+        baseline = psql_baseline(cluster, "bench", psql_campaign, csv)
+        conn = await db.connect(database_url)
+        await conn.execute("TRUNCATE contacts")  # the API run starts from an empty table too
+        await conn.execute("CHECKPOINT")
+        await conn.close()
+        took, result = await api_upload(base, token, api_campaign, csv)
+        memory = peak_memory_mb(api.pid)
+        print(f"psql \\copy + INSERT ... SELECT: {baseline:.2f}s "
+              f"({rows / baseline:,.0f} rows/s)")
+        print(f"API upload:                     {took:.2f}s ({rows / took:,.0f} rows/s); "
+              f"uploaded={result['uploaded']:,} duplicates={result['duplicates_skipped']} "
+              f"invalid={result['invalid_skipped']}")
+        print(f"ratio API/psql: {took / baseline:.2f} (goal <= 1.5)")
+        print(f"API peak memory (VmHWM): {memory:.0f} MB (goal < 200 MB)")
+
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, __file__, "--bare-server", str(bare_port),
+                                 database_url], env=env)
+        processes.append(bare)
+        await wait_up(f"http://127.0.0.1:{bare_port}/stats/{api_campaign}")
+        cached_port = free_port()
+        cached = subprocess.Popen([sys.executable, "-m", "voxlancer.cli", "api", "--port",
+                                   str(cached_port)],
+                                  env={**env, "VOXLANCER_AUTH_CACHE_SECONDS": "5"})
+        processes.append(cached)
+        await wait_up(f"http://127.0.0.1:{cached_port}/api/health")
+        use_wrk = shutil.which("wrk") is not None
+        tool = "wrk -t2 -c32" if use_wrk else "aiohttp loop, 32 clients"
+        path = f"/api/campaigns/{api_campaign}/stats"
+        targets = [("bare one-query handler", f"http://127.0.0.1:{bare_port}/stats/"
+                    f"{api_campaign}", None),
+                   ("API (auth query per request)", base + path, token),
+                   ("API with VOXLANCER_AUTH_CACHE_SECONDS=5", f"http://127.0.0.1:{cached_port}"
+                    + path, token)]
+        print(f"GET stats of a campaign of {rows:,} contacts ({tool}, {seconds}s each):")
+        bare_rps = None
+        for name, url, credential in targets:
+            rps = (wrk(url, credential, seconds) if use_wrk
+                   else await aiohttp_loop(url, credential, seconds))
+            bare_rps = bare_rps or rps
+            print(f"  {name:42} {rps:8,.0f} req/s  ratio {rps / bare_rps:.2f} (goal >= 0.8)")
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "DATABASE_URL"))
+    args = parser.parse_args()
+    if args.bare_server:
+        bare_server(int(args.bare_server[0]), args.bare_server[1])
+    else:
+        asyncio.run(main(args.rows, args.seconds))

@@ -1,0 +1,75 @@
+"""Caller IDs, campaigns and contacts made through the real API, for campaign tests."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from tests.factories import Account
+from voxlancer import caller_ids, ledger
+
+_n = itertools.count(100)
+
+
+def number(i: int | None = None) -> str:
+    """A distinct valid US number (+1 202 555 01xx style is fictional but valid)."""
+    i = next(_n) if i is None else i
+    return f"+1202{200 + i // 10000:03d}{i % 10000:04d}"
+
+
+async def add_caller_id(client: TestClient, account: Account, *, verified: bool = True,
+                        conn: asyncpg.Connection | None = None,
+                        phone: str | None = None) -> dict[str, Any]:
+    resp = await client.post("/api/caller-ids", headers=account.headers,
+                             json={"phone_number": phone or number()})
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    if verified:
+        assert conn is not None
+        await caller_ids.verify(conn, account.email, created["phone_number"], "US")
+        created["verified"] = True
+    return created
+
+
+async def make_campaign(client: TestClient, account: Account, **fields: Any) -> dict[str, Any]:
+    body = {"name": "Reminders", "tts_message": "Hello, this is your clinic.", **fields}
+    resp = await client.post("/api/campaigns", headers=account.headers, json=body)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def give_credit(conn: asyncpg.Connection, account: Account,
+                      amount: Decimal = Decimal("10")) -> None:
+    await ledger.credit(conn, UUID(account.id), amount, "test credit")
+
+
+async def ready_campaign(client: TestClient, conn: asyncpg.Connection, account: Account,
+                         contacts: int = 3) -> dict[str, Any]:
+    """A draft campaign that can start: verified caller ID, consent, contacts, credit."""
+    caller = await add_caller_id(client, account, conn=conn)
+    campaign = await make_campaign(client, account, caller_id=caller["id"], tcpa_consent=True)
+    for _ in range(contacts):
+        resp = await client.post(f"/api/campaigns/{campaign['id']}/contacts",
+                                 headers=account.headers, json={"phone_number": number()})
+        assert resp.status == 201, await resp.text()
+    await give_credit(conn, account)
+    return campaign
+
+
+def csv_form(data: bytes, filename: str = "contacts.csv",
+             content_type: str = "text/csv") -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename, content_type=content_type)
+    return form
+
+
+async def upload(client: TestClient, account: Account, campaign_id: str,
+                 data: bytes) -> aiohttp.ClientResponse:
+    return await client.post(f"/api/campaigns/{campaign_id}/contacts/upload",
+                             headers=account.headers, data=csv_form(data))

@@ -1,0 +1,101 @@
+"""The optional principal cache: served from memory, yet revocation and suspension still bite."""
+
+import asyncio
+import dataclasses
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.factories import bearer, make_key, signup
+from voxlancer import accounts, ledger
+from voxlancer.api.app import init_app
+from voxlancer.api.keys import PRINCIPAL_CACHE
+
+
+@pytest.fixture
+async def cached(settings):
+    app = init_app(dataclasses.replace(settings, auth_cache_seconds=30))
+    async with TestClient(TestServer(app)) as test_client:
+        cache = app[PRINCIPAL_CACHE]
+        for _ in range(100):
+            if cache.live:
+                break
+            await asyncio.sleep(0.05)
+        assert cache.live
+        yield test_client, cache
+
+
+async def _eventually(predicate) -> None:
+    for _ in range(100):
+        if await predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+async def test_a_key_is_served_from_the_cache(cached, conn):
+    client, cache = cached
+    account = await signup(client, conn)
+    key = await make_key(client, account, ["campaigns:read"])
+    assert (await client.get("/api/campaigns", headers=bearer(key))).status == 200
+    assert cache.get(f"Bearer {key}") is not None
+
+
+async def test_revocation_reaches_the_cache(cached, conn):
+    client, _ = cached
+    account = await signup(client, conn)
+    key = await make_key(client, account, ["campaigns:read"])
+    assert (await client.get("/api/campaigns", headers=bearer(key))).status == 200
+    # Revoked behind the API's back, as another process would.
+    await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE customer_id = $1::uuid",
+                       account.id)
+
+    async def refused() -> bool:
+        return (await client.get("/api/campaigns", headers=bearer(key))).status == 401
+
+    await _eventually(refused)
+
+
+async def test_suspension_and_balance_changes_reach_the_cache(cached, conn):
+    client, _ = cached
+    account = await signup(client, conn, email="cached@example.com")
+    assert (await (await client.get("/api/auth/me", headers=account.headers)).json()
+            )["balance"] == "0"
+    await ledger.credit(conn, UUID(account.id), Decimal(5), "test credit")
+
+    async def credited() -> bool:
+        me = await client.get("/api/auth/me", headers=account.headers)
+        return (await me.json())["balance"] == "5.00"
+
+    await _eventually(credited)
+    await accounts.set_status(conn, "cached@example.com", "suspended")
+
+    async def suspended() -> bool:
+        return (await client.get("/api/auth/me", headers=account.headers)).status == 403
+
+    await _eventually(suspended)
+
+
+async def test_the_cache_is_bypassed_while_its_listener_is_down(cached, conn):
+    client, cache = cached
+    account = await signup(client, conn)
+    await client.get("/api/auth/me", headers=account.headers)
+    assert cache.get(account.headers["Authorization"]) is not None
+    killed = await conn.fetchval("""
+        SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+        WHERE datname = current_database() AND query LIKE 'LISTEN%'""")
+    assert killed == 1
+
+    async def down() -> bool:
+        return not cache.live
+
+    await _eventually(down)
+    assert cache.get(account.headers["Authorization"]) is None
+
+    async def back() -> bool:
+        return cache.live
+
+    await _eventually(back)
+    assert (await client.get("/api/auth/me", headers=account.headers)).status == 200

@@ -1,0 +1,129 @@
+"""An optional per-process cache of resolved principals (VOXLANCER_AUTH_CACHE_SECONDS > 0).
+
+Without it every authenticated request costs a database round trip before the handler's own.
+With it, a key or token seen in the last few seconds is served from memory, and stays correct:
+
+- Triggers (sql/002) send `NOTIFY voxlancer_principals, '<customer id>'` whenever a customer's
+  status or balance changes or one of their keys is revoked or deleted, whoever made the change
+  (API, CLI, dialer, psql); each API process drops that customer's entries when it hears it.
+- The cache only answers while its LISTEN connection is up; when the connection drops it is
+  emptied and bypassed until the listener is back, so no invalidation can be missed.
+- Entries live at most the configured seconds and never past a login token's expiry.
+
+The one window left: a change made in another process takes effect here when its notification
+arrives (milliseconds), not strictly on the very next request. Hence off by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import asyncpg
+import structlog
+
+from voxlancer import db
+from voxlancer.auth import Principal
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "voxlancer_principals"
+MAX_ENTRIES = 10_000
+
+
+class PrincipalCache:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.live = False  # True only while invalidations can reach us
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._by_customer: dict[str, set[bytes]] = {}
+
+    @staticmethod
+    def _key(header: str) -> bytes:
+        # The credential itself is not kept as a dictionary key.
+        return hashlib.sha256(header.encode()).digest()
+
+    def get(self, header: str | None) -> Principal | None:
+        if not self.live or not header:
+            return None
+        key = self._key(header)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._drop(key)
+            return None
+        return entry[1]
+
+    def put(self, header: str | None, principal: Principal) -> None:
+        if not self.live or not header:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self.clear()
+        now = time.monotonic()
+        expires = now + self.ttl
+        if principal.expires_at is not None:
+            expires = min(expires, now + principal.expires_at - time.time())
+        key = self._key(header)
+        self._entries[key] = (expires, principal)
+        self._by_customer.setdefault(str(principal.customer.id), set()).add(key)
+
+    def evict(self, customer_id: str) -> None:
+        for key in self._by_customer.pop(customer_id, ()):
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_customer.clear()
+
+    def _drop(self, key: bytes) -> None:
+        _, principal = self._entries.pop(key)
+        keys = self._by_customer.get(str(principal.customer.id))
+        if keys is not None:
+            keys.discard(key)
+
+
+async def _listen_once(cache: PrincipalCache, url: str) -> None:
+    conn = await db.connect(url)
+    lost = asyncio.Event()
+    try:
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: cache.evict(payload))
+        cache.clear()
+        cache.live = True
+        log.info("auth_cache_listening")
+        await lost.wait()
+    finally:
+        cache.live = False
+        cache.clear()
+        if not conn.is_closed():
+            await conn.close()
+
+
+async def listen(cache: PrincipalCache, url: str) -> None:
+    """Keep the invalidation listener connected, with backoff, until cancelled."""
+    delay = 0.5
+    while True:
+        started = time.monotonic()
+        try:
+            await _listen_once(cache, url)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("auth_cache_listener_lost", error=str(exc))
+        if time.monotonic() - started > 30:
+            delay = 0.5
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30)
+
+
+@asynccontextmanager
+async def running(cache: PrincipalCache, url: str) -> AsyncIterator[None]:
+    task = asyncio.create_task(listen(cache, url))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

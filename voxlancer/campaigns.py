@@ -1,0 +1,325 @@
+"""Campaigns: settings, the state machine and stats. This module owns `campaigns`.
+
+    draft -> running <-> paused;  running|paused -> stopped (final);  running -> completed
+    completed -> paused, only by retry-failed when it gave contacts back (see retry_failed)
+
+Every transition is one `UPDATE ... WHERE status = ANY(...) RETURNING`, so two racing requests
+cannot both win; the loser is told the state it found. Each transition also sends
+`NOTIFY voxlancer_campaigns, '<campaign id>'` in the same transaction for the dialer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from voxlancer import campaign_checks as checks
+from voxlancer import money
+from voxlancer.config import Settings
+from voxlancer.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
+from voxlancer.pagination import Page
+
+CHANNEL = "voxlancer_campaigns"
+EDITABLE = ("draft", "paused")
+DEFAULTS: dict[str, Any] = {
+    "tts_voice": "en-US", "caller_id": None, "tcpa_consent": False, "schedule_start": None,
+    "schedule_end": None, "calling_hours_start": time(9), "calling_hours_end": time(21),
+    "timezone": "America/New_York", "max_concurrent": 5, "max_attempts": 3,
+    "retry_delay_minutes": 30,
+}
+# The columns a customer sets, in the order of the $3.. parameters of _INSERT and _UPDATE.
+FIELDS = ("name", "tts_message", *DEFAULTS)
+
+_SELECT = """
+SELECT c.id, c.customer_id, c.name, c.status, c.tts_message, c.tts_voice, c.caller_id,
+       c.tcpa_consent, c.schedule_start, c.schedule_end, c.calling_hours_start,
+       c.calling_hours_end, c.timezone, c.max_concurrent, c.max_attempts,
+       c.retry_delay_minutes, c.pause_reason, s.total_contacts, c.created_at, c.updated_at,
+       c.started_at, c.finished_at
+FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
+"""
+_GET = _SELECT + "WHERE c.id = $1 AND c.customer_id = $2"
+_PAGE = _SELECT + """
+WHERE c.customer_id = $1 AND (c.created_at, c.id) < ($2, $3)
+ORDER BY c.created_at DESC, c.id DESC LIMIT $4
+"""
+_INSERT = """
+INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, caller_id, tcpa_consent,
+                       schedule_start, schedule_end, calling_hours_start, calling_hours_end,
+                       timezone, max_concurrent, max_attempts, retry_delay_minutes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+RETURNING id
+"""
+_LOCK = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR UPDATE"
+_UPDATE = """
+UPDATE campaigns SET name = $3, tts_message = $4, tts_voice = $5, caller_id = $6,
+       tcpa_consent = $7, schedule_start = $8, schedule_end = $9, calling_hours_start = $10,
+       calling_hours_end = $11, timezone = $12, max_concurrent = $13, max_attempts = $14,
+       retry_delay_minutes = $15, updated_at = now()
+WHERE id = $1 AND customer_id = $2
+"""
+_DELETE = """
+DELETE FROM campaigns WHERE id = $1 AND customer_id = $2 AND status <> 'running' RETURNING id
+"""
+_STATUS = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2"
+# start and resume: the preconditions live in the statement, so none can change between the
+# check and the transition. FOR SHARE on the caller ID makes a concurrent delete of it wait.
+_RUN = """
+UPDATE campaigns c SET status = 'running', pause_reason = NULL, updated_at = now(),
+       started_at = coalesce(c.started_at, now())
+WHERE c.id = $1 AND c.customer_id = $2 AND c.status = $3 AND c.tcpa_consent
+  AND EXISTS (SELECT 1 FROM customers u
+              WHERE u.id = c.customer_id AND u.status = 'active' AND u.balance >= $4)
+  AND EXISTS (SELECT 1 FROM caller_ids k WHERE k.id = c.caller_id AND k.verified FOR SHARE)
+  AND (c.status <> 'draft'
+       OR (SELECT total_contacts FROM campaign_stats WHERE campaign_id = c.id) > 0)
+RETURNING c.id
+"""
+_PAUSE = """
+UPDATE campaigns SET status = 'paused', pause_reason = NULL, updated_at = now()
+WHERE id = $1 AND customer_id = $2 AND status = 'running' RETURNING id
+"""
+_STOP = """
+UPDATE campaigns SET status = 'stopped', finished_at = now(), updated_at = now()
+WHERE id = $1 AND customer_id = $2 AND status IN ('running', 'paused') RETURNING id
+"""
+# For the dialer: the end of a campaign is when nothing is waiting or being called.
+_COMPLETE = """
+UPDATE campaigns c SET status = 'completed', finished_at = now(), updated_at = now()
+FROM campaign_stats s
+WHERE c.id = $1 AND c.status = 'running' AND s.campaign_id = c.id
+  AND s.pending = 0 AND s.queued = 0
+RETURNING c.id
+"""
+_WHY_NOT = """
+SELECT c.status, c.tcpa_consent, u.status AS account, u.balance, c.caller_id,
+       k.verified, k.phone_number, s.total_contacts
+FROM campaigns c JOIN customers u ON u.id = c.customer_id
+JOIN campaign_stats s ON s.campaign_id = c.id
+LEFT JOIN caller_ids k ON k.id = c.caller_id
+WHERE c.id = $1 AND c.customer_id = $2
+"""
+_NOTIFY = "SELECT pg_notify($1, $2::text)"
+_STATS = """
+SELECT s.campaign_id, s.total_contacts, s.pending, s.queued, s.called, s.failed, s.no_answer,
+       s.opted_out, s.total_duration_seconds, s.total_cost
+FROM campaign_stats s JOIN campaigns c ON c.id = s.campaign_id
+WHERE c.id = $1 AND c.customer_id = $2
+"""
+_RETRY = """
+UPDATE contacts SET status = 'pending', attempts = 0, next_attempt_at = NULL
+WHERE campaign_id = $1 AND status IN ('failed', 'no_answer')
+"""
+_REOPEN = """
+UPDATE campaigns SET status = 'paused', finished_at = NULL, pause_reason = NULL,
+       updated_at = now()
+WHERE id = $1
+"""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: UUID
+    customer_id: UUID
+    name: str
+    status: str
+    tts_message: str
+    tts_voice: str
+    caller_id: UUID | None
+    tcpa_consent: bool
+    schedule_start: datetime | None
+    schedule_end: datetime | None
+    calling_hours_start: time
+    calling_hours_end: time
+    timezone: str
+    max_concurrent: int
+    max_attempts: int
+    retry_delay_minutes: int
+    pause_reason: str | None
+    total_contacts: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Campaign:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+    def to_api(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        del out["customer_id"]
+        return out
+
+    def values(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in FIELDS}
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+async def get(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+    row = await conn.fetchrow(_GET, campaign_id, customer_id)
+    if row is None:
+        raise NotFound("no such campaign")
+    return Campaign.from_row(row)
+
+
+async def page(conn: asyncpg.Connection, customer_id: UUID, page: Page) -> list[Campaign]:
+    rows = await conn.fetch(_PAGE, customer_id, page.after_created, page.after_id, page.fetch)
+    return [Campaign.from_row(r) for r in rows]
+
+
+async def stats(conn: asyncpg.Connection, customer_id: UUID,
+                campaign_id: UUID) -> dict[str, Any]:
+    """The documented stats; answered_rate = called / (called + failed + no_answer), 0 if none."""
+    row = await conn.fetchrow(_STATS, campaign_id, customer_id)
+    if row is None:
+        raise NotFound("no such campaign")
+    out = dict(row)
+    finished = row["called"] + row["failed"] + row["no_answer"]
+    out["total_cost"] = money.show(row["total_cost"])
+    out["answered_rate"] = round(row["called"] / finished, 4) if finished else 0
+    return out
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+async def create(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+                 data: dict[str, Any]) -> Campaign:
+    values = {**DEFAULTS, **data}
+    checks.together(settings, values)
+    try:
+        campaign_id = await conn.fetchval(_INSERT, customer_id, *(values[k] for k in FIELDS))
+    except asyncpg.ForeignKeyViolationError:
+        raise BadRequest("caller_id: no such caller ID (add it with POST /api/caller-ids)"
+                         ) from None
+    return await get(conn, customer_id, campaign_id)
+
+
+async def update(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+                 campaign_id: UUID, changes: dict[str, Any]) -> Campaign:
+    """Change the given fields; only a draft or paused campaign can be edited."""
+    async with conn.transaction():
+        status = await conn.fetchval(_LOCK, campaign_id, customer_id)
+        if status is None:
+            raise NotFound("no such campaign")
+        if status not in EDITABLE:
+            raise Conflict(f"the campaign is {status}; only draft or paused campaigns can be "
+                           "changed")
+        values = {**(await get(conn, customer_id, campaign_id)).values(), **changes}
+        checks.together(settings, values)
+        try:
+            await conn.execute(_UPDATE, campaign_id, customer_id, *(values[k] for k in FIELDS))
+        except asyncpg.ForeignKeyViolationError:
+            raise BadRequest("caller_id: no such caller ID") from None
+        return await get(conn, customer_id, campaign_id)
+
+
+async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> None:
+    if await conn.fetchval(_DELETE, campaign_id, customer_id) is None:
+        status = await conn.fetchval(_STATUS, campaign_id, customer_id)
+        if status is None:
+            raise NotFound("no such campaign")
+        raise Conflict(f"the campaign is {status}; pause or stop it before deleting it")
+
+
+async def start(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+                campaign_id: UUID) -> Campaign:
+    return await _run(conn, settings, customer_id, campaign_id, "draft", "start")
+
+
+async def resume(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+                 campaign_id: UUID) -> Campaign:
+    return await _run(conn, settings, customer_id, campaign_id, "paused", "resume")
+
+
+async def pause(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+    return await _transition(conn, _PAUSE, customer_id, campaign_id, "pause", "running")
+
+
+async def stop(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+    return await _transition(conn, _STOP, customer_id, campaign_id, "stop", "running or paused")
+
+
+async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
+    """The dialer: mark a running campaign completed when no contact is pending or queued."""
+    async with conn.transaction():
+        done = await conn.fetchval(_COMPLETE, campaign_id) is not None
+        if done:
+            await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
+    return done
+
+
+async def retry_failed(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> int:
+    """Give failed and no-answer contacts a fresh set of attempts; how many were given back.
+
+    Allowed while running, paused or completed. A completed campaign with contacts given back
+    becomes paused, not running: calling (and spending) again takes an explicit resume.
+    """
+    async with conn.transaction():
+        status = await conn.fetchval(_LOCK, campaign_id, customer_id)
+        if status is None:
+            raise NotFound("no such campaign")
+        if status not in ("running", "paused", "completed"):
+            raise Conflict(f"the campaign is {status}; retry-failed needs a running, paused or "
+                           "completed campaign")
+        retried = int((await conn.execute(_RETRY, campaign_id)).rsplit(" ", 1)[1])
+        if retried and status == "completed":
+            await conn.execute(_REOPEN, campaign_id)
+        if retried:
+            await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
+    return retried
+
+
+async def _transition(conn: asyncpg.Connection, sql: str, customer_id: UUID, campaign_id: UUID,
+                      action: str, allowed: str) -> Campaign:
+    async with conn.transaction():
+        if await conn.fetchval(sql, campaign_id, customer_id) is None:
+            status = await conn.fetchval(_STATUS, campaign_id, customer_id)
+            if status is None:
+                raise NotFound("no such campaign")
+            raise Conflict(f"cannot {action} a campaign that is {status}; it must be {allowed}")
+        await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
+    return await get(conn, customer_id, campaign_id)
+
+
+async def _run(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+               campaign_id: UUID, source: str, action: str) -> Campaign:
+    async with conn.transaction():
+        won = await conn.fetchval(_RUN, campaign_id, customer_id, source, settings.min_balance)
+        if won is None:
+            await _explain(conn, settings, customer_id, campaign_id, source, action)
+        await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
+    return await get(conn, customer_id, campaign_id)
+
+
+async def _explain(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+                   campaign_id: UUID, source: str, action: str) -> None:
+    """Raise the reason a start or resume did not happen (the UPDATE itself decided)."""
+    row = await conn.fetchrow(_WHY_NOT, campaign_id, customer_id)
+    if row is None:
+        raise NotFound("no such campaign")
+    if row["status"] != source:
+        raise Conflict(f"cannot {action} a campaign that is {row['status']}; it must be {source}")
+    if row["account"] != "active":
+        raise Forbidden("your account is pending review; campaigns can start once it is "
+                        "approved")
+    if not row["tcpa_consent"]:
+        raise BadRequest("tcpa_consent: must be true to call; confirm you have the recipients' "
+                         "consent")
+    if row["caller_id"] is None:
+        raise Conflict("the campaign has no caller ID; set caller_id to a verified caller ID")
+    if not row["verified"]:
+        raise Conflict(f"caller ID {row['phone_number']} is not verified yet")
+    if source == "draft" and row["total_contacts"] == 0:
+        raise Conflict("the campaign has no contacts; add or upload some first")
+    if row["balance"] < settings.min_balance:
+        raise PaymentRequired(f"your balance is below {money.show(settings.min_balance)}; add "
+                              "credit to start calling")
+    # Everything checks out now: something changed between the UPDATE and this read.
+    raise Conflict("the campaign changed while starting it; try again")
+

@@ -1,0 +1,321 @@
+"""Contacts of a campaign: one at a time or a CSV upload of a million. Owns `contacts` writes
+made by customers (the dialer changes their status through its own module).
+
+An upload is one transaction: the campaign row is share-locked (a start waits for the upload),
+records are streamed into a temporary staging table with COPY in batches, and one
+`INSERT ... SELECT ... ON CONFLICT DO NOTHING` moves them into `contacts`, which skips numbers
+the campaign already has and repeats within the file. Any error rolls all of it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from voxlancer import money, phones
+from voxlancer.campaigns import EDITABLE
+from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
+from voxlancer.errors import BadRequest, Conflict, NotFound
+from voxlancer.pagination import Page
+
+STATUSES = ("pending", "queued", "called", "failed", "no_answer", "opted_out")
+BATCH = 10_000  # records per COPY: bounds memory, big enough to amortise round trips
+SHOWN_CONTACTS = 100
+SHOWN_INVALID = 20
+MAX_COLUMNS = 100
+PHONE_HEADER = "phone_number"
+# Long statements (a million-row INSERT) are bounded by this, not the pool's default.
+UPLOAD_TIMEOUT = 1800
+
+_CONTACT = """
+SELECT t.id, t.campaign_id, t.phone_number, t.status, t.attempts, t.attributes,
+       t.last_attempt_at, t.next_attempt_at, t.last_result, t.duration_seconds, t.cost,
+       t.created_at
+FROM contacts t
+"""
+_PAGE = _CONTACT + """
+JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.campaign_id = $1 AND c.customer_id = $2 AND (t.created_at, t.id) < ($3, $4)
+ORDER BY t.created_at DESC, t.id DESC LIMIT $5
+"""
+_PAGE_BY_STATUS = _CONTACT + """
+JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.campaign_id = $1 AND c.customer_id = $2 AND (t.created_at, t.id) < ($3, $4)
+  AND t.status = $6
+ORDER BY t.created_at DESC, t.id DESC LIMIT $5
+"""
+_CAMPAIGN_STATUS = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2"
+# FOR SHARE: adding contacts and starting the campaign exclude each other.
+_LOCK_EDITABLE = """
+SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR SHARE
+"""
+_ADD = """
+INSERT INTO contacts (campaign_id, phone_number, attributes) VALUES ($1, $2, $3::jsonb)
+ON CONFLICT (campaign_id, phone_number) DO NOTHING
+RETURNING id, campaign_id, phone_number, status, attempts, attributes, last_attempt_at,
+          next_attempt_at, last_result, duration_seconds, cost, created_at
+"""
+_DELETE = """
+DELETE FROM contacts t USING campaigns c
+WHERE t.id = $1 AND t.campaign_id = $2 AND c.id = t.campaign_id AND c.customer_id = $3
+  AND t.status <> 'queued'
+RETURNING t.id
+"""
+_CONTACT_STATUS = """
+SELECT t.status FROM contacts t JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.id = $1 AND t.campaign_id = $2 AND c.customer_id = $3
+"""
+_STAGING = """
+CREATE TEMP TABLE contact_upload (phone_number text NOT NULL, attributes text)
+ON COMMIT DROP
+"""
+_FROM_STAGING = """
+INSERT INTO contacts (campaign_id, phone_number, attributes)
+SELECT $1, phone_number, coalesce(attributes::jsonb, '{}') FROM contact_upload
+ON CONFLICT (campaign_id, phone_number) DO NOTHING
+"""
+# xmin picks out the rows this transaction inserted, not older ones with the same number.
+_UPLOADED = _CONTACT + """
+WHERE t.campaign_id = $1 AND t.phone_number = ANY($2::text[])
+  AND t.xmin = pg_current_xact_id()::xid
+"""
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: UUID
+    campaign_id: UUID
+    phone_number: str
+    status: str
+    attempts: int
+    attributes: dict[str, Any]
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    last_result: str | None
+    duration_seconds: int
+    cost: Decimal
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Contact:
+        values = {k: row[k] for k in cls.__dataclass_fields__}
+        values["attributes"] = json.loads(values["attributes"])
+        return cls(**values)
+
+    def to_api(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["cost"] = money.show(self.cost)
+        return out
+
+
+@dataclass
+class UploadResult:
+    uploaded: int = 0
+    duplicates_skipped: int = 0
+    invalid_skipped: int = 0
+    contacts: list[Contact] = field(default_factory=list)
+    invalid_examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_api(self) -> dict[str, Any]:
+        return {"uploaded": self.uploaded, "duplicates_skipped": self.duplicates_skipped,
+                "invalid_skipped": self.invalid_skipped,
+                "contacts": [c.to_api() for c in self.contacts],
+                "invalid_examples": self.invalid_examples}
+
+
+def check_attributes(value: dict[str, Any]) -> str:
+    """JSON text of an attributes object of plain values (strings, numbers, booleans, null)."""
+    plain = (str, int, Decimal, bool, type(None))
+    if len(value) > MAX_COLUMNS or not all(isinstance(v, plain) for v in value.values()):
+        raise ValueError(f"must be an object of at most {MAX_COLUMNS} plain values")
+    return json.dumps(value, default=str)
+
+
+def check_status(value: str | None) -> str | None:
+    if value is not None and value not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+    return value
+
+
+async def page(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, page: Page,
+               status: str | None = None) -> list[Contact]:
+    args = [campaign_id, customer_id, page.after_created, page.after_id, page.fetch]
+    rows = await (conn.fetch(_PAGE_BY_STATUS, *args, status) if status
+                  else conn.fetch(_PAGE, *args))
+    if not rows and await conn.fetchval(_CAMPAIGN_STATUS, campaign_id, customer_id) is None:
+        raise NotFound("no such campaign")
+    return [Contact.from_row(r) for r in rows]
+
+
+async def add(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, phone_number: str,
+              attributes: str = "{}") -> Contact:
+    """One contact; `phone_number` is already E.164 and `attributes` JSON text."""
+    async with conn.transaction():
+        await _lock_editable(conn, customer_id, campaign_id)
+        row = await conn.fetchrow(_ADD, campaign_id, phone_number, attributes)
+    if row is None:
+        raise Conflict(f"{phone_number} is already a contact of this campaign")
+    return Contact.from_row(row)
+
+
+async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
+                 contact_id: UUID) -> None:
+    if await conn.fetchval(_DELETE, contact_id, campaign_id, customer_id) is None:
+        status = await conn.fetchval(_CONTACT_STATUS, contact_id, campaign_id, customer_id)
+        if status is None:
+            raise NotFound("no such contact")
+        raise Conflict("the contact is being called (queued); try again when the call ends")
+
+
+async def check_uploadable(conn: asyncpg.Connection, customer_id: UUID,
+                           campaign_id: UUID) -> None:
+    """Fail early, before a large body is read, when an upload could never succeed."""
+    _raise_unless_editable(await conn.fetchval(_CAMPAIGN_STATUS, campaign_id, customer_id))
+
+
+async def upload(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
+                 chunks: AsyncIterator[bytes], region: str) -> UploadResult:
+    """Read a CSV from `chunks` into the campaign, all or nothing."""
+    async with conn.transaction():
+        await _lock_editable(conn, customer_id, campaign_id)
+        await conn.execute(_STAGING)
+        rows = RowReader(region)
+        stream = CsvStream()
+        copier = _Copier(conn)
+        try:
+            async for chunk in chunks:
+                for line, cells in stream.feed(chunk):
+                    rows.take(line, cells)
+                if len(rows.batch) >= BATCH:
+                    await copier.send(rows.take_batch())
+            for line, cells in stream.close():
+                rows.take(line, cells)
+            await copier.send(rows.take_batch())
+            await copier.finish()
+        except NotCsv as exc:
+            raise BadRequest(f"file: {exc}") from None
+        finally:
+            await copier.drain()
+        if not stream.seen_text:
+            raise BadRequest("file: the CSV file is empty")
+        status = await conn.execute(_FROM_STAGING, campaign_id, timeout=UPLOAD_TIMEOUT)
+        result = rows.result
+        result.uploaded = int(status.rsplit(" ", 1)[1])
+        result.duplicates_skipped = rows.valid - result.uploaded
+        if rows.first:
+            found = {r["phone_number"]: Contact.from_row(r) for r in
+                     await conn.fetch(_UPLOADED, campaign_id, rows.first)}
+            result.contacts = [found[n] for n in rows.first if n in found]
+    return result
+
+
+class RowReader:
+    """Turns CSV records into staged (phone_number, attributes) rows and counts the rest."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.batch: list[tuple[str, str | None]] = []
+        self.result = UploadResult()
+        self.valid = 0
+        self.first: list[str] = []  # the first numbers, for the response
+        self._columns: list[tuple[int, str]] | None = None  # (index, name) of attributes
+        self._phone = 0  # index of the phone number column
+
+    def take(self, line: int, cells: list[str] | BadRecord) -> None:
+        if isinstance(cells, BadRecord):
+            self._invalid(line, "", f"not readable as CSV: {cells}")
+            return
+        if not any(c.strip() for c in cells):
+            return  # blank line
+        if self._columns is None and self._header(line, cells):
+            return
+        value = cells[self._phone] if self._phone < len(cells) else ""
+        try:
+            number = phones.normalise(value, self.region)
+        except phones.InvalidNumber as exc:
+            self._invalid(line, value, str(exc))
+            return
+        attributes = None
+        if self._columns:
+            attributes = json.dumps({name: cells[i] for i, name in self._columns
+                                     if i < len(cells)})
+        self.batch.append((number, attributes))
+        self.valid += 1
+        if len(self.first) < SHOWN_CONTACTS and number not in self.first:
+            self.first.append(number)
+
+    def take_batch(self) -> list[tuple[str, str | None]]:
+        batch, self.batch = self.batch, []
+        return batch
+
+    def _header(self, line: int, cells: list[str]) -> bool:
+        """Read the first non-blank record: True if it was a header row."""
+        names = [c.strip().lower() for c in cells]
+        self._columns = []
+        if PHONE_HEADER in names:
+            self._phone = names.index(PHONE_HEADER)
+            self._columns = [(i, cells[i].strip()) for i in range(len(cells))
+                             if i != self._phone and cells[i].strip()][:MAX_COLUMNS]
+            return True
+        if any(ch.isalpha() for ch in cells[0]):
+            raise BadRequest(f"file: line {line} looks like a header but has no phone_number "
+                             "column; name the column phone_number, or send numbers in the "
+                             "first column without a header")
+        return False
+
+    def _invalid(self, line: int, value: str, reason: str) -> None:
+        self.result.invalid_skipped += 1
+        if len(self.result.invalid_examples) < SHOWN_INVALID:
+            self.result.invalid_examples.append({"line": line, "value": value[:100],
+                                                 "reason": reason})
+
+
+class _Copier:
+    """At most one COPY in flight, so PostgreSQL stores a batch while the next one is parsed."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._task: asyncio.Task[str] | None = None
+
+    async def send(self, batch: list[tuple[str, str | None]]) -> None:
+        await self._wait()
+        if batch:
+            self._task = asyncio.ensure_future(self._conn.copy_records_to_table(
+                "contact_upload", records=batch, columns=["phone_number", "attributes"],
+                timeout=UPLOAD_TIMEOUT))
+
+    async def finish(self) -> None:
+        await self._wait()
+
+    async def _wait(self) -> None:
+        if self._task is not None:
+            task, self._task = self._task, None
+            await task
+
+    async def drain(self) -> None:
+        """Wait for the last COPY; after an error elsewhere its own error no longer matters."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
+        if self._task is not None and not self._task.cancelled():
+            self._task.exception()  # retrieved, so asyncio does not log it as lost
+        self._task = None
+
+
+async def _lock_editable(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> None:
+    _raise_unless_editable(await conn.fetchval(_LOCK_EDITABLE, campaign_id, customer_id))
+
+
+def _raise_unless_editable(status: str | None) -> None:
+    if status is None:
+        raise NotFound("no such campaign")
+    if status not in EDITABLE:
+        raise Conflict(f"the campaign is {status}; contacts can be added only while it is draft "
+                       "or paused")
