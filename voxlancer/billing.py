@@ -94,9 +94,11 @@ async def check_can_call(conn: asyncpg.Connection, settings: Settings, customer_
     The campaigns API calls this before starting a campaign and the dialer before each call.
     """
     limits = await limits_for(conn, settings, customer_id)
-    if limits.balance < limits.min_balance:
+    # Whatever the operator set, a call starts only if the balance covers a minute of it.
+    needed = max(limits.min_balance, settings.rate_per_minute)
+    if limits.balance < needed:
         raise PaymentRequired(f"balance {ledger.dollars(limits.balance)} is below the "
-                              f"{ledger.dollars(limits.min_balance)} minimum; add credit to call")
+                              f"{ledger.dollars(needed)} minimum; add credit to call")
     spent = await ledger.spent_since(conn, customer_id, start_of_day())
     if spent >= limits.daily_spend_limit:
         raise PaymentRequired(f"daily spend limit of {ledger.dollars(limits.daily_spend_limit)} "

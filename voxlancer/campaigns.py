@@ -104,6 +104,12 @@ LEFT JOIN caller_ids k ON k.id = c.caller_id
 WHERE c.id = $1 AND c.customer_id = $2
 """
 _NOTIFY = "SELECT pg_notify($1, $2::text)"
+# The dialer pauses every running campaign of an account that may not spend any more.
+_PAUSE_ACCOUNT = """
+UPDATE campaigns SET status = 'paused', pause_reason = $2, updated_at = now()
+WHERE customer_id = $1 AND status = 'running'
+RETURNING id
+"""
 _STATS = """
 SELECT s.campaign_id, s.total_contacts, s.pending, s.queued, s.called, s.failed, s.no_answer,
        s.opted_out, s.total_duration_seconds, s.total_cost
@@ -243,6 +249,15 @@ async def pause(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) 
 
 async def stop(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
     return await _transition(conn, _STOP, customer_id, campaign_id, "stop", "running or paused")
+
+
+async def pause_account(conn: asyncpg.Connection, customer_id: UUID, reason: str) -> list[UUID]:
+    """The dialer: pause all of an account's running campaigns, saying why (no credit...)."""
+    async with conn.transaction():
+        paused = [r["id"] for r in await conn.fetch(_PAUSE_ACCOUNT, customer_id, reason)]
+        for campaign_id in paused:
+            await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
+    return paused
 
 
 async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:

@@ -51,7 +51,7 @@ class AriClient:
         self.config = config
         self._own_session = session is None
         self._session = session or aiohttp.ClientSession(
-            auth=aiohttp.BasicAuth(config.user, config.password),
+            headers={"Authorization": aiohttp.encode_basic_auth(config.user, config.password)},
             timeout=aiohttp.ClientTimeout(total=10),
             connector=aiohttp.TCPConnector(limit=200))
         self.connected = asyncio.Event()

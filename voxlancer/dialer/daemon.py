@@ -23,7 +23,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from voxlancer import billing, db
+from voxlancer import billing, campaigns, db
 from voxlancer.calling_hours import next_allowed, zones_for
 from voxlancer.config import Settings
 from voxlancer.dialer import store
@@ -35,7 +35,6 @@ from voxlancer.tts.service import TextToSpeech, render_for_call
 
 log = structlog.get_logger("voxlancer.dialer")
 
-CHANNEL_NOTIFY = "voxlancer_campaigns"
 POLL_SECONDS = 2.0
 HEARTBEAT_SECONDS = 5.0
 # A lease batch is at most this many contacts per campaign per round, so one round's database
@@ -72,7 +71,7 @@ class Dialer:
         self.pool = pool
         self.ari = ari
         self.tts = tts
-        self.id = dialer_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.id = dialer_id or new_dialer_id()
         self.node = settings.ari_url
         self.clock = clock
         self.calls: dict[str, Call] = {}
@@ -84,13 +83,14 @@ class Dialer:
         self._media: dict[tuple[str, str], str] = {}
         self._tasks: set[asyncio.Task] = set()
         self.unsettled: list[store.Ended] = []
+        self.starting = 0  # calls waiting for the trunk's rate limiter
 
     # --- lifecycle ------------------------------------------------------------------------
     async def run(self, *, drain_seconds: float = 60.0) -> None:
         log.info("dialer_started", dialer_id=self.id, ari_url=self.settings.ari_url,
                  trunk=self.settings.outbound_trunk)
         listener = await self.pool.acquire()
-        await listener.add_listener(CHANNEL_NOTIFY, self._notified)
+        await listener.add_listener(campaigns.CHANNEL, self._notified)
         workers = [asyncio.create_task(self._events()), asyncio.create_task(self._lease_loop()),
                    asyncio.create_task(self._upkeep())]
         try:
@@ -103,7 +103,7 @@ class Dialer:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await listener.remove_listener(CHANNEL_NOTIFY, self._notified)
+                await listener.remove_listener(campaigns.CHANNEL, self._notified)
             await self.pool.release(listener)
             async with self.pool.acquire() as conn:
                 await store.release_all(conn, self.id)
@@ -147,27 +147,28 @@ class Dialer:
                 log.warning("lease_round_failed", error=str(exc))
 
     async def _round(self) -> None:
-        capacity = self.settings.node_channel_limit - len(self.calls)
-        if capacity <= 0:
+        # Lease no more than about two seconds of the trunk's call rate ahead, so leased
+        # contacts do not sit waiting for the rate limiter while their leases run down.
+        budget = min(self.settings.node_channel_limit - len(self.calls),
+                     max(int(self.settings.trunk_cps * 2), 1) - self.starting)
+        if budget <= 0:
             return
         async with self.pool.acquire() as conn:
-            campaigns = await store.running_campaigns(conn)
-            allowed = []
-            for customer_id in {c.customer_id for c in campaigns}:
+            running = await store.running_campaigns(conn)
+            for customer_id in {c.customer_id for c in running}:
                 try:
                     await billing.check_can_call(conn, self.settings, customer_id)
                 except PaymentRequired as exc:
-                    paused = await store.pause_customer(conn, customer_id, exc.message)
+                    paused = await campaigns.pause_account(conn, customer_id, exc.message)
                     log.info("campaigns_paused_for_credit", customer_id=str(customer_id),
                              campaigns=[str(p) for p in paused], reason=exc.message)
-                    continue
-                allowed.append(customer_id)
-            campaigns = [c for c in campaigns if c.customer_id in allowed and c.free_slots]
+                    running = [c for c in running if c.customer_id != customer_id]
             demands: dict[UUID, dict[UUID, int]] = {}
-            for c in campaigns:
-                demands.setdefault(c.customer_id, {})[c.id] = min(c.free_slots, BATCH)
-            grants = fair_split(min(capacity, max(self.bucket.available(), 1) * 4), demands)
-            for campaign in campaigns:
+            for c in running:
+                if c.free_slots:
+                    demands.setdefault(c.customer_id, {})[c.id] = min(c.free_slots, BATCH)
+            grants = fair_split(budget, demands)
+            for campaign in running:
                 want = grants.get(campaign.id, 0)
                 if want <= 0:
                     continue
@@ -214,7 +215,11 @@ class Dialer:
         return self._media[key]
 
     async def _originate(self, call: Call) -> None:
-        await self.bucket.take()
+        self.starting += 1
+        try:
+            await self.bucket.take()
+        finally:
+            self.starting -= 1
         endpoint = f"PJSIP/{call.contact.phone_number}@{self.settings.outbound_trunk}"
         log.info("call_originating", attempt_id=str(call.attempt_id),
                  campaign_id=str(call.campaign.id))
@@ -298,7 +303,7 @@ class Dialer:
             charge = await store.settle(conn, self.settings, ended)
             log.info("call_settled", attempt_id=str(ended.attempt_id), outcome=ended.outcome.kind,
                      cause=ended.cause, charged=str(charge.charged) if charge else None)
-            await store.complete_if_done(conn, ended.campaign.id)
+            await campaigns.complete_if_done(conn, ended.campaign.id)
 
     async def _retry_unsettled(self) -> None:
         while self.unsettled:
@@ -335,13 +340,24 @@ class Dialer:
 
 
 
+def new_dialer_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def ari_config(settings: Settings, dialer_id: str) -> AriConfig:
+    # Each dialer is its own Stasis application, so several dialers on one Asterisk never
+    # take each other's events (a second connection would replace the first).
+    return AriConfig(settings.ari_url, settings.ari_user, settings.ari_password,
+                     f"{settings.ari_app}-{dialer_id.rsplit('-', 1)[-1]}")
+
+
 async def run_dialer(settings: Settings) -> None:
-    ari = AriClient(AriConfig(settings.ari_url, settings.ari_user, settings.ari_password,
-                              settings.ari_app))
+    dialer_id = new_dialer_id()
+    ari = AriClient(ari_config(settings, dialer_id))
     tts = TextToSpeech(settings)
     try:
         async with db.create_pool(settings.database_url, max_size=10) as pool:
-            dialer = Dialer(settings, pool, ari, tts)
+            dialer = Dialer(settings, pool, ari, tts, dialer_id=dialer_id)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, dialer.stop.set)

@@ -89,17 +89,6 @@ SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at 
     lease_owner = NULL, lease_expires_at = NULL
 WHERE id = $1
 """
-_COMPLETE_CAMPAIGN = """
-UPDATE campaigns SET status = 'completed', finished_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'running'
-  AND (SELECT pending + queued FROM campaign_stats WHERE campaign_id = $1) = 0
-RETURNING id
-"""
-_PAUSE_CUSTOMER = """
-UPDATE campaigns SET status = 'paused', pause_reason = $2, updated_at = now()
-WHERE customer_id = $1 AND status = 'running'
-RETURNING id
-"""
 _STATUSES = "SELECT id, status FROM campaigns WHERE id = ANY($1::uuid[])"
 _HEARTBEAT = """
 INSERT INTO dialer_heartbeats (dialer_id, ari_url, ari_connected, active_calls, seen_at)
@@ -218,14 +207,6 @@ async def settle(conn: asyncpg.Connection, settings: Settings,
                            step.next_attempt_at, ended.outcome.kind, math.ceil(seconds),
                            charge.charged)
     return charge
-
-
-async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
-    return await conn.fetchval(_COMPLETE_CAMPAIGN, campaign_id) is not None
-
-
-async def pause_customer(conn: asyncpg.Connection, customer_id: UUID, reason: str) -> list[UUID]:
-    return [r["id"] for r in await conn.fetch(_PAUSE_CUSTOMER, customer_id, reason)]
 
 
 async def statuses(conn: asyncpg.Connection, campaign_ids: list[UUID]) -> dict[UUID, str]:

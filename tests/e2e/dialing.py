@@ -1,0 +1,144 @@
+"""Campaigns dialled for real: the API makes them, the dialer calls sipp through the sandbox.
+
+The callee scenario picks its behaviour from the last digit of the dialled number (see
+scenarios/callee.xml): 1 busy, 2 never answers, 3 answers after 2.5 s, anything else answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from tests.campaign_helpers import add_caller_id, give_credit, make_campaign, upload
+from tests.e2e.sipp import SCENARIOS, Sipp
+from tests.factories import Account, signup
+from voxlancer import db
+from voxlancer.asterisk.sandbox import SandboxInfo
+from voxlancer.config import Settings
+from voxlancer.dialer.ari import AriClient
+from voxlancer.dialer.daemon import Dialer, ari_config, new_dialer_id
+from voxlancer.tts.service import TextToSpeech
+from voxlancer.tts.synth import Synthesiser
+
+MESSAGE = "Hello. This is a short test message from your clinic."
+RING_SECONDS = 4
+
+
+def noon_in_new_york() -> datetime:
+    """A clock inside every calling window of the +1 202 test numbers, whenever CI runs."""
+    today = datetime.now(ZoneInfo("America/New_York")).date()
+    return datetime.combine(today, datetime.min.time(), ZoneInfo("America/New_York")).replace(
+        hour=12).astimezone(UTC)
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """Distinct valid US numbers whose last digit runs 0..9 in turn."""
+    return [f"+1202555{1000 + start + i:04d}" for i in range(count)]
+
+
+def dialer_settings(settings: Settings, sandbox: SandboxInfo) -> Settings:
+    return dataclasses.replace(
+        settings, ari_url=sandbox.ari_url, ari_user=sandbox.ari_user,
+        ari_password=sandbox.ari_password, ari_app=sandbox.ari_app, trunk="sim",
+        ring_timeout=RING_SECONDS, media_dir=str(sandbox.media_dir), trunk_cps=100.0)
+
+
+def callee(sandbox: SandboxInfo, workdir: Path, calls: int) -> Sipp:
+    port = sandbox.sim_contact.rsplit(":", 1)[1]
+    return Sipp(["-sf", str(SCENARIOS / "callee.xml"), "-i", "127.0.0.1", "-p", port,
+                 "-mp", str(int(port) + 900), "-m", str(calls), "-timeout", "300s",
+                 "-timeout_error"], workdir, "callee")
+
+
+@contextlib.asynccontextmanager
+async def running_dialer(settings: Settings, synthesiser: Synthesiser,
+                         clock: Callable[[], datetime] = noon_in_new_york
+                         ) -> AsyncIterator[Dialer]:
+    dialer_id = new_dialer_id()
+    tts = TextToSpeech(settings, synthesiser)
+    async with db.create_pool(settings.database_url, min_size=1, max_size=5) as pool, \
+            AriClient(ari_config(settings, dialer_id)) as ari:
+        dialer = Dialer(settings, pool, ari, tts, dialer_id=dialer_id, clock=clock)
+        task = asyncio.create_task(dialer.run(drain_seconds=10))
+        try:
+            async with asyncio.timeout(10):
+                await ari.connected.wait()
+            yield dialer
+        finally:
+            dialer.stop.set()
+            await task
+
+
+async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numbers: list[str],
+                        *, start: bool = True, **fields: Any) -> tuple[Account, dict[str, Any]]:
+    account = await signup(client, conn)
+    await give_credit(conn, account)
+    caller = await add_caller_id(client, account, conn=conn, phone="+12025550100")
+    body = {"tts_message": MESSAGE, "caller_id": caller["id"], "tcpa_consent": True,
+            "calling_hours_start": "09:00", "calling_hours_end": "21:00", **fields}
+    campaign = await make_campaign(client, account, **body)
+    csv = ("phone_number\n" + "\n".join(phone_numbers) + "\n").encode()
+    resp = await upload(client, account, campaign["id"], csv)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["uploaded"] == len(phone_numbers)
+    if start:
+        resp = await client.post(f"/api/campaigns/{campaign['id']}/start",
+                                 headers=account.headers)
+        assert resp.status == 200, await resp.text()
+    return account, campaign
+
+
+async def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
+
+
+async def campaign_status(conn: asyncpg.Connection, campaign_id: str) -> str:
+    return await conn.fetchval("SELECT status FROM campaigns WHERE id = $1::uuid", campaign_id)
+
+
+async def contact_statuses(conn: asyncpg.Connection, campaign_id: str) -> dict[str, str]:
+    rows = await conn.fetch("SELECT phone_number, status FROM contacts "
+                            "WHERE campaign_id = $1::uuid", campaign_id)
+    return {r["phone_number"]: r["status"] for r in rows}
+
+
+async def attempts(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM call_attempts WHERE campaign_id = $1::uuid "
+                            "ORDER BY created_at", campaign_id)
+
+
+class ChannelSampler:
+    """Samples Asterisk's own channel list, for the most calls up at once."""
+
+    def __init__(self, ari: AriClient) -> None:
+        self.ari = ari
+        self.peak = 0
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, len(await self.ari.channels()))
+            await asyncio.sleep(0.05)
+
+    def __enter__(self) -> ChannelSampler:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
