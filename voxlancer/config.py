@@ -118,6 +118,8 @@ class Settings:
                                        "on one Asterisk node")
     trunk_cps: float = _setting("VOXLANCER_TRUNK_CPS", 50.0, "Most new calls per second on the "
                                 "trunk")
+    calls_per_number_30d: int = _setting("VOXLANCER_CALLS_PER_NUMBER_30D", 3, "Most calls to one "
+                                         "number in any 30 days across an account's campaigns")
     lease_seconds: int = _setting("VOXLANCER_LEASE_SECONDS", 120, "How long a dialer holds a "
                                   "contact before another may take it")
 

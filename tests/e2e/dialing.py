@@ -53,9 +53,10 @@ def dialer_settings(settings: Settings, sandbox: SandboxInfo) -> Settings:
         ring_timeout=RING_SECONDS, media_dir=str(sandbox.media_dir), trunk_cps=100.0)
 
 
-def callee(sandbox: SandboxInfo, workdir: Path, calls: int) -> Sipp:
+def callee(sandbox: SandboxInfo, workdir: Path, calls: int,
+           scenario: str = "callee.xml") -> Sipp:
     port = sandbox.sim_contact.rsplit(":", 1)[1]
-    return Sipp(["-sf", str(SCENARIOS / "callee.xml"), "-i", "127.0.0.1", "-p", port,
+    return Sipp(["-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", port,
                  "-mp", str(int(port) + 900), "-m", str(calls), "-timeout", "300s",
                  "-timeout_error"], workdir, "callee")
 
@@ -80,10 +81,19 @@ async def running_dialer(settings: Settings, synthesiser: Synthesiser,
 
 
 async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numbers: list[str],
-                        *, start: bool = True, **fields: Any) -> tuple[Account, dict[str, Any]]:
-    account = await signup(client, conn)
-    await give_credit(conn, account)
-    caller = await add_caller_id(client, account, conn=conn, phone="+12025550100")
+                        *, start: bool = True, account: Account | None = None,
+                        **fields: Any) -> tuple[Account, dict[str, Any]]:
+    """A campaign through the API; a new funded account unless one is given."""
+    if account is None:
+        account = await signup(client, conn)
+        await give_credit(conn, account)
+        caller = await add_caller_id(client, account, conn=conn, phone="+12025550100")
+    else:
+        listed = await (await client.get("/api/caller-ids", headers=account.headers)).json()
+        caller = listed[0] if listed else await add_caller_id(
+            client, account, conn=conn, phone="+12025550100")
+        if not listed:
+            await give_credit(conn, account)
     body = {"tts_message": MESSAGE, "caller_id": caller["id"], "tcpa_consent": True,
             "calling_hours_start": "09:00", "calling_hours_end": "21:00", **fields}
     campaign = await make_campaign(client, account, **body)

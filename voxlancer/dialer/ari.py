@@ -71,7 +71,7 @@ class AriClient:
         url = f"{self.config.url.rstrip('/')}/ari{path}"
         try:
             async with self._session.request(method, url, params=params, json=body) as resp:
-                if ok_missing and resp.status == 404:
+                if ok_missing and resp.status in (404, 422):
                     return None
                 text = await resp.text()
                 if resp.status >= 400:
@@ -106,6 +106,17 @@ class AriClient:
         return await self._call("POST", f"/channels/{channel_id}/play",
                                 params={"media": media, "playbackId": playback_id},
                                 ok_missing=True)
+
+    async def subscribe(self, channel_id: str) -> bool:
+        """Receive a channel's events before it enters Stasis (calls routed through the dial
+        plan first). False when the channel is already gone."""
+        found = await self._call("POST", f"/applications/{self.config.app}/subscription",
+                                 params={"eventSource": f"channel:{channel_id}"},
+                                 ok_missing=True)
+        return found is not None
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self._call("DELETE", f"/playbacks/{playback_id}", ok_missing=True)
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._call("DELETE", f"/channels/{channel_id}", params={"reason": reason},

@@ -23,12 +23,12 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from voxlancer import billing, campaigns, db
+from voxlancer import billing, campaigns, db, dnc
 from voxlancer.calling_hours import next_allowed, zones_for
 from voxlancer.config import Settings
-from voxlancer.dialer import store
+from voxlancer.dialer import compliance, store
 from voxlancer.dialer.ari import CONNECTED, AriClient, AriConfig, AriError
-from voxlancer.dialer.outcomes import classify
+from voxlancer.dialer.outcomes import MACHINE, classify
 from voxlancer.dialer.pacing import TokenBucket, fair_split
 from voxlancer.errors import PaymentRequired
 from voxlancer.tts.service import TextToSpeech, render_for_call
@@ -36,6 +36,7 @@ from voxlancer.tts.service import TextToSpeech, render_for_call
 log = structlog.get_logger("voxlancer.dialer")
 
 POLL_SECONDS = 2.0
+AMD_CONTEXT = "voxlancer-amd"
 HEARTBEAT_SECONDS = 5.0
 # A lease batch is at most this many contacts per campaign per round, so one round's database
 # work stays short and other campaigns get their turn quickly.
@@ -60,7 +61,19 @@ class Call:
     contact: store.Lease
     media: str
     answered_at: datetime | None = None
+    opted_out_at: datetime | None = None
+    amd_status: str | None = None
+    amd_cause: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def channel_id(self) -> str:
+        return str(self.attempt_id)
+
+    @property
+    def last_playback(self) -> str:
+        """The playback whose end ends the call: the message, or the opt-out confirmation."""
+        return f"{self.attempt_id}-{'optout' if self.opted_out_at else 'message'}"
 
 
 class Dialer:
@@ -194,6 +207,16 @@ class Dialer:
                 later.setdefault(moment, []).append(contact.contact_id)
             else:
                 due.append(contact)
+        if due:
+            screened = await compliance.screen(conn, campaign.customer_id, due, now,
+                                               self.settings.calls_per_number_30d)
+            due = screened.dial
+            for moment, ids in screened.deferred.items():
+                later.setdefault(moment, []).extend(ids)
+            if screened.opted_out:
+                log.info("contacts_on_dnc_skipped", campaign_id=str(campaign.id),
+                         contacts=len(screened.opted_out))
+                await campaigns.complete_if_done(conn, campaign.id)
         for moment, ids in later.items():
             await store.defer(conn, ids, self.id, moment)
         if not due:
@@ -208,11 +231,15 @@ class Dialer:
             self._spawn(self._originate(call))
 
     async def _media_for(self, campaign: store.Campaign) -> str:
-        key = (campaign.tts_voice, campaign.tts_message)
-        if key not in self._media:
-            rendered = await render_for_call(self.tts, campaign.tts_message, campaign.tts_voice)
-            self._media[key] = rendered.media
-        return self._media[key]
+        text = compliance.spoken_message(campaign.company_name, campaign.tts_message,
+                                         campaign.opt_out_key)
+        return await self._render(text, campaign.tts_voice)
+
+    async def _render(self, text: str, voice: str) -> str:
+        """Rendered once per text and voice for the life of the process (and cached on disk)."""
+        if (voice, text) not in self._media:
+            self._media[(voice, text)] = (await render_for_call(self.tts, text, voice)).media
+        return self._media[(voice, text)]
 
     async def _originate(self, call: Call) -> None:
         self.starting += 1
@@ -223,10 +250,24 @@ class Dialer:
         endpoint = f"PJSIP/{call.contact.phone_number}@{self.settings.outbound_trunk}"
         log.info("call_originating", attempt_id=str(call.attempt_id),
                  campaign_id=str(call.campaign.id))
+        detect = call.campaign.machine_detection != "off"
         try:
-            await self.ari.originate(endpoint=endpoint, channel_id=str(call.attempt_id),
-                                     caller_id=call.campaign.caller_number,
-                                     ring_seconds=self.settings.ring_timeout)
+            if detect:
+                # Through the dial plan: AMD() runs on answer, then hands the call to us.
+                await self.ari.originate(
+                    endpoint=endpoint, channel_id=call.channel_id,
+                    caller_id=call.campaign.caller_number, ring_seconds=self.settings.ring_timeout,
+                    context=AMD_CONTEXT, variables={
+                        "VOXLANCER_STASIS_APP": self.ari.config.app,
+                        "VOXLANCER_WAIT_FOR_BEEP":
+                            "1" if call.campaign.machine_detection == "voicemail" else ""})
+                if not await self.ari.subscribe(call.channel_id):
+                    await self._finish(call, self.clock(), cause=None,
+                                       cause_text="ended before it could be followed")
+            else:
+                await self.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
+                                         caller_id=call.campaign.caller_number,
+                                         ring_seconds=self.settings.ring_timeout)
         except AriError as exc:
             log.warning("call_originate_failed", attempt_id=str(call.attempt_id), error=str(exc))
             await self._finish(call, self.clock(), cause=None, cause_text=str(exc)[:200],
@@ -246,25 +287,73 @@ class Dialer:
             await self._reconcile()
             self.wake.set()
             return
-        if kind == "StasisStart":
+        if kind == "ChannelStateChange" and event["channel"].get("state") == "Up":
+            call = self.calls.get(event["channel"]["id"])
+            if call is not None and call.answered_at is None:
+                await self._answered(call, ari_time(event.get("timestamp")))
+        elif kind == "StasisStart":
             call = self.calls.get(event["channel"]["id"])
             if call is None:
                 return
-            call.answered_at = ari_time(event.get("timestamp"))
-            log.info("call_answered", attempt_id=str(call.attempt_id))
-            await self.ari.play(str(call.attempt_id), call.media, f"{call.attempt_id}-message")
-            async with self.pool.acquire() as conn:
-                await store.answered(conn, call.attempt_id, call.answered_at)
+            if call.answered_at is None:
+                await self._answered(call, ari_time(event.get("timestamp")))
+            args = event.get("args") or []
+            if args[:1] == ["amd"]:
+                call.amd_status, call.amd_cause = [*args, "", ""][1:3]
+                if call.amd_status == "MACHINE":
+                    mode = call.campaign.machine_detection
+                    log.info("call_reached_machine", attempt_id=call.channel_id, mode=mode)
+                    if mode == "hangup":
+                        await self.ari.hangup(call.channel_id)
+                        return
+                    call.media = await self._voicemail_media(call.campaign)
+            await self.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
         elif kind == "PlaybackFinished":
-            target = event.get("playback", {}).get("target_uri", "")
-            channel_id = target.partition(":")[2]
-            if channel_id in self.calls:
-                await self.ari.hangup(channel_id)
+            playback = event.get("playback", {})
+            call = self.calls.get(playback.get("target_uri", "").partition(":")[2])
+            if call is not None and playback.get("id") == call.last_playback:
+                await self.ari.hangup(call.channel_id)
+        elif kind == "ChannelDtmfReceived":
+            call = self.calls.get(event["channel"]["id"])
+            if (call is not None and call.answered_at is not None and call.opted_out_at is None
+                    and event.get("digit") == call.campaign.opt_out_key):
+                await self._opt_out(call, ari_time(event.get("timestamp")))
         elif kind == "ChannelDestroyed":
             call = self.calls.get(event["channel"]["id"])
             if call is not None:
                 await self._finish(call, ari_time(event.get("timestamp")),
                                    cause=event.get("cause"), cause_text=event.get("cause_txt"))
+
+    async def _answered(self, call: Call, at: datetime) -> None:
+        call.answered_at = at
+        log.info("call_answered", attempt_id=call.channel_id)
+        async with self.pool.acquire() as conn:
+            await store.answered(conn, call.attempt_id, at)
+
+    async def _voicemail_media(self, campaign: store.Campaign) -> str:
+        text = compliance.voicemail_message(campaign.company_name,
+                                            campaign.voicemail_message or campaign.tts_message,
+                                            campaign.callback_number or "")
+        return await self._render(text, campaign.tts_voice)
+
+    async def _opt_out(self, call: Call, at: datetime) -> None:
+        """The called person pressed the opt-out key: list the number at once, confirm, end."""
+        call.opted_out_at = at
+        log.info("call_opted_out", attempt_id=str(call.attempt_id),
+                 campaign_id=str(call.campaign.id))
+        self._spawn(self._hang_up_after(call, compliance.CONFIRMATION_SECONDS))
+        await self.ari.stop_playback(f"{call.attempt_id}-message")
+        confirmation = await self._render(compliance.CONFIRMATION, call.campaign.tts_voice)
+        await self.ari.play(call.channel_id, confirmation, call.last_playback)
+        async with self.pool.acquire() as conn:
+            await dnc.add(conn, call.campaign.customer_id, call.contact.phone_number,
+                          "key_press", call.campaign.id)
+
+    async def _hang_up_after(self, call: Call, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if call.channel_id in self.calls:
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(call.channel_id)
 
     async def _reconcile(self) -> None:
         """After a (re)connection: calls whose channel vanished meanwhile are settled now."""
@@ -284,9 +373,12 @@ class Dialer:
         outcome = classify(call.answered_at is not None, cause)
         if failed and call.answered_at is None:
             outcome = classify(False, 127)  # interworking: the call never left us
+        if call.amd_status == "MACHINE" and call.campaign.machine_detection == "hangup":
+            outcome = MACHINE
         ended = store.Ended(call.attempt_id, call.contact.contact_id, call.campaign,
                             call.answered_at, ended_at, outcome, cause, cause_text,
-                            call.contact.attempts + 1)
+                            call.contact.attempts + 1, call.opted_out_at, call.amd_status,
+                            call.amd_cause)
         try:
             await self._settle(ended)
         except (asyncpg.PostgresError, OSError) as exc:

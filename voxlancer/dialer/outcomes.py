@@ -29,13 +29,19 @@ SIP_FOR_CAUSE = {1: 404, 3: 404, 17: 486, 18: 408, 19: 480, 20: 480, 21: 603, 22
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # answered, no_answer, busy, failed
+    kind: str  # answered, machine, no_answer, busy, failed
     retryable: bool
 
     @property
     def final_status(self) -> str:
         """The contact's status when no retry is left (or none is allowed)."""
-        return {"answered": "called", "no_answer": "no_answer"}.get(self.kind, "failed")
+        return {"answered": "called", "no_answer": "no_answer",
+                "machine": "no_answer"}.get(self.kind, "failed")
+
+
+# An answering machine picked up and the campaign hangs up on machines: the person was not
+# reached, so the contact is tried again like an unanswered call.
+MACHINE = Outcome("machine", retryable=True)
 
 
 def classify(answered: bool, cause: int | None) -> Outcome:

@@ -17,15 +17,18 @@ import asyncpg
 
 from voxlancer import ledger
 from voxlancer.config import Settings
-from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, Outcome, next_step
+from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, NextStep, Outcome, next_step
 
 _RUNNING = """
 SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
        c.calling_hours_start, c.calling_hours_end, c.schedule_start, c.schedule_end,
-       c.max_attempts, c.retry_delay_minutes, s.queued, k.phone_number AS caller_number
+       c.max_attempts, c.retry_delay_minutes, s.queued, k.phone_number AS caller_number,
+       u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
+       c.callback_number
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
 JOIN caller_ids k ON k.id = c.caller_id
+JOIN customers u ON u.id = c.customer_id
 WHERE c.status = 'running'
   AND (c.schedule_start IS NULL OR c.schedule_start <= now())
 ORDER BY c.started_at, c.id
@@ -78,7 +81,8 @@ _ANSWERED = "UPDATE call_attempts SET answered_at = $2 WHERE id = $1 AND answere
 _END_ATTEMPT = """
 UPDATE call_attempts
 SET answered_at = $2, ended_at = $3, outcome = $4, hangup_cause = $5, hangup_cause_text = $6,
-    sip_code = $7, duration_seconds = $8, billed_seconds = $9, cost = $10
+    sip_code = $7, duration_seconds = $8, billed_seconds = $9, cost = $10, opted_out_at = $11,
+    amd_status = $12, amd_cause = $13
 WHERE id = $1 AND ended_at IS NULL
 RETURNING id
 """
@@ -89,6 +93,7 @@ SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at 
     lease_owner = NULL, lease_expires_at = NULL
 WHERE id = $1
 """
+_COUNT_MACHINE = "UPDATE campaign_stats SET machine = machine + 1 WHERE campaign_id = $1"
 _STATUSES = "SELECT id, status FROM campaigns WHERE id = ANY($1::uuid[])"
 _HEARTBEAT = """
 INSERT INTO dialer_heartbeats (dialer_id, ari_url, ari_connected, active_calls, seen_at)
@@ -115,6 +120,11 @@ class Campaign:
     retry_delay_minutes: int
     queued: int
     caller_number: str
+    company_name: str
+    opt_out_key: str
+    machine_detection: str  # off, hangup, voicemail
+    voicemail_message: str | None
+    callback_number: str | None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Campaign:
@@ -146,6 +156,9 @@ class Ended:
     cause: int | None
     cause_text: str | None
     attempts_made: int  # including this one
+    opted_out_at: datetime | None = None  # the called person pressed the opt-out key
+    amd_status: str | None = None
+    amd_cause: str | None = None
 
 
 async def running_campaigns(conn: asyncpg.Connection) -> list[Campaign]:
@@ -192,6 +205,8 @@ async def settle(conn: asyncpg.Connection, settings: Settings,
     campaign = ended.campaign
     step = next_step(ended.outcome, ended.attempts_made, campaign.max_attempts,
                      timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
+    if ended.opted_out_at is not None:
+        step = NextStep("opted_out", None)
     async with conn.transaction():
         charge = await ledger.charge_call(
             conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
@@ -200,9 +215,12 @@ async def settle(conn: asyncpg.Connection, settings: Settings,
         done = await conn.fetchval(
             _END_ATTEMPT, ended.attempt_id, ended.answered_at, ended.ended_at,
             ended.outcome.kind, ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
-            seconds.quantize(Decimal("0.001")), billed, charge.charged)
+            seconds.quantize(Decimal("0.001")), billed, charge.charged, ended.opted_out_at,
+            ended.amd_status, ended.amd_cause)
         if done is None:
             return None  # settled before (a sweep or another dialer got there first)
+        if ended.amd_status == "MACHINE":
+            await conn.execute(_COUNT_MACHINE, campaign.id)
         await conn.execute(_UPDATE_CONTACT, ended.contact_id, step.status, ended.ended_at,
                            step.next_attempt_at, ended.outcome.kind, math.ceil(seconds),
                            charge.charged)

@@ -1,0 +1,110 @@
+"""Compliance inside the call: the opt-out key, the do-not-call list at dial time."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.dialing import (
+    attempts,
+    callee,
+    campaign_status,
+    campaign_with,
+    contact_statuses,
+    dialer_settings,
+    running_dialer,
+    wait_for,
+)
+from tests.factories import signup
+
+
+@pytest.fixture
+def dsettings(settings, sandbox):
+    return dialer_settings(settings, sandbox)
+
+
+async def _done(conn, campaign_id):
+    return await campaign_status(conn, campaign_id) == "completed"
+
+
+@pytest.mark.parametrize(("number", "how"), [("+12025552004", "rfc2833"),
+                                             ("+12025552005", "sip info")])
+async def test_pressing_9_opts_out_ends_the_call_and_protects_later_campaigns(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path, number, how):
+    sipp = callee(sandbox, tmp_path, 1, "opt_out.xml")
+    try:
+        account, campaign = await campaign_with(client, conn, [number])
+        async with running_dialer(dsettings, synthesiser):
+            await wait_for(lambda: _done(conn, campaign["id"]), 40, f"the {how} opt-out")
+        assert sipp.finish() == 0, sipp.tail()
+    finally:
+        sipp.stop()
+    assert await contact_statuses(conn, campaign["id"]) == {number: "opted_out"}
+    [attempt] = await attempts(conn, campaign["id"])
+    assert attempt["opted_out_at"] is not None
+    assert (attempt["ended_at"] - attempt["opted_out_at"]).total_seconds() <= 2.0
+    assert attempt["outcome"] == "answered" and attempt["cost"] > 0  # still billed
+    listed = await client.get("/api/dnc", headers=account.headers)
+    entries = {e["phone_number"]: e for e in await listed.json()}
+    assert entries[number]["source"] == "key_press"
+
+    # The same customer's next campaign with this number never dials it.
+    _, second = await campaign_with(client, conn, [number, "+12025552000"], account=account)
+    sipp = callee(sandbox, tmp_path, 1)
+    try:
+        async with running_dialer(dsettings, synthesiser):
+            await wait_for(lambda: _done(conn, second["id"]), 40, "the second campaign")
+        assert sipp.finish() == 0, sipp.tail()
+    finally:
+        sipp.stop()
+    assert await contact_statuses(conn, second["id"]) == {number: "opted_out",
+                                                          "+12025552000": "called"}
+    assert [a["phone_number"] for a in await attempts(conn, second["id"])] == ["+12025552000"]
+    assert int(sipp.counters()["SuccessfulCall(C)"]) == 1
+
+
+async def test_a_number_listed_after_upload_is_not_dialled(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    account = await signup(client, conn)
+    listed, other = "+12025552010", "+12025552020"
+    _, campaign = await campaign_with(client, conn, [listed, other], account=account,
+                                      start=False)
+    resp = await client.post("/api/dnc", headers=account.headers, json={"phone_number": listed})
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(f"/api/campaigns/{campaign['id']}/start", headers=account.headers)
+    assert resp.status == 200, await resp.text()
+    sipp = callee(sandbox, tmp_path, 1)
+    try:
+        async with running_dialer(dsettings, synthesiser):
+            await wait_for(lambda: _done(conn, campaign["id"]), 40, "the campaign")
+    finally:
+        sipp.stop()
+    assert [a["phone_number"] for a in await attempts(conn, campaign["id"])] == [other]
+    assert (await contact_statuses(conn, campaign["id"]))[listed] == "opted_out"
+
+
+async def test_a_number_is_called_at_most_three_times_in_30_days(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    number = "+12025552030"
+    account = await signup(client, conn)
+    sipp = callee(sandbox, tmp_path, 3)
+    try:
+        async with running_dialer(dsettings, synthesiser):
+            for _ in range(3):
+                _, campaign = await campaign_with(client, conn, [number], account=account)
+                await wait_for(lambda c=campaign: _done(conn, c["id"]), 40, "a campaign")
+            _, fourth = await campaign_with(client, conn, [number], account=account)
+            await wait_for(lambda: _deferred(conn, fourth["id"]), 20, "the fourth deferred")
+    finally:
+        sipp.stop()
+    assert await attempts(conn, fourth["id"]) == []
+    row = await conn.fetchrow("SELECT status, next_attempt_at FROM contacts "
+                              "WHERE campaign_id = $1::uuid", fourth["id"])
+    first = await conn.fetchval("SELECT min(created_at) FROM call_attempts "
+                                "WHERE phone_number = $1", number)
+    assert row["status"] == "pending"
+    assert (row["next_attempt_at"] - first).days == 30
+
+
+async def _deferred(conn, campaign_id):
+    return await conn.fetchval("SELECT next_attempt_at FROM contacts WHERE campaign_id = "
+                               "$1::uuid", campaign_id) is not None
