@@ -6,7 +6,9 @@ ALTER TABLE call_attempts
     -- Answering machine detection's verdict (HUMAN, MACHINE, NOTSURE, HANGUP) and its reason,
     -- when the campaign asked for detection.
     ADD COLUMN amd_status    text,
-    ADD COLUMN amd_cause     text;
+    ADD COLUMN amd_cause     text,
+    -- When the message (or voicemail drop) began to play.
+    ADD COLUMN message_started_at timestamptz;
 
 CREATE INDEX call_attempts_number ON call_attempts (customer_id, phone_number, created_at);
 

@@ -14,7 +14,9 @@ from tests.e2e.dialing import (
     running_dialer,
     wait_for,
 )
+from tests.e2e.rtp_pcap import wav_to_pcap
 from tests.factories import signup
+from voxlancer.tts.service import TextToSpeech, render_for_call
 
 
 @pytest.fixture
@@ -108,3 +110,61 @@ async def test_a_number_is_called_at_most_three_times_in_30_days(
 async def _deferred(conn, campaign_id):
     return await conn.fetchval("SELECT next_attempt_at FROM contacts WHERE campaign_id = "
                                "$1::uuid", campaign_id) is not None
+
+
+HELLO = "Hello?"
+VOICEMAIL_GREETING = ("Hi, you have reached the voicemail of Sam Jones. I cannot take your call "
+                      "right now. Please leave your name and number after the tone.")
+
+
+async def _greetings(dsettings, synthesiser, workdir):
+    """Greetings rendered with Piper, as the captures sipp plays; returns the machine's length."""
+    tts = TextToSpeech(dsettings, synthesiser)
+    hello = await render_for_call(tts, HELLO, "en-US")
+    greeting = await render_for_call(tts, VOICEMAIL_GREETING, "en-US")
+    wav_to_pcap(hello.path, workdir / "human.pcap", trailing_silence=6.0)
+    wav_to_pcap(greeting.path, workdir / "machine.pcap", trailing_silence=6.0)
+    return greeting.duration_seconds
+
+
+async def test_machine_detection_leaves_voicemail_after_the_greeting(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    greeting_seconds = await _greetings(dsettings, synthesiser, tmp_path)
+    person, machine = "+12025552046", "+12025552047"
+    sipp = callee(sandbox, tmp_path, 2, "greeting.xml")
+    try:
+        account, campaign = await campaign_with(
+            client, conn, [person, machine], machine_detection="voicemail",
+            voicemail_message="Your prescription is ready.", callback_number="+12025550199")
+        async with running_dialer(dsettings, synthesiser):
+            await wait_for(lambda: _done(conn, campaign["id"]), 60, "the campaign")
+        assert sipp.finish() == 0, sipp.tail()
+    finally:
+        sipp.stop()
+    rows = {a["phone_number"]: a for a in await attempts(conn, campaign["id"])}
+    assert rows[person]["amd_status"] == "HUMAN"
+    assert rows[machine]["amd_status"] == "MACHINE", rows[machine]
+    waited = rows[machine]["message_started_at"] - rows[machine]["answered_at"]
+    assert waited.total_seconds() >= greeting_seconds
+    assert await contact_statuses(conn, campaign["id"]) == {person: "called", machine: "called"}
+    stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
+                                    headers=account.headers)).json()
+    assert stats["machine"] == 1
+
+
+async def test_machine_detection_can_hang_up_on_machines(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    await _greetings(dsettings, synthesiser, tmp_path)
+    machine = "+12025552057"
+    sipp = callee(sandbox, tmp_path, 1, "greeting.xml")
+    try:
+        _, campaign = await campaign_with(client, conn, [machine], machine_detection="hangup",
+                                          max_attempts=1)
+        async with running_dialer(dsettings, synthesiser):
+            await wait_for(lambda: _done(conn, campaign["id"]), 60, "the campaign")
+    finally:
+        sipp.stop()
+    [row] = await attempts(conn, campaign["id"])
+    assert (row["amd_status"], row["outcome"]) == ("MACHINE", "machine")
+    assert row["message_started_at"] is None
+    assert await contact_statuses(conn, campaign["id"]) == {machine: "no_answer"}

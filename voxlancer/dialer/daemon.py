@@ -64,6 +64,7 @@ class Call:
     opted_out_at: datetime | None = None
     amd_status: str | None = None
     amd_cause: str | None = None
+    message_started_at: datetime | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -308,6 +309,11 @@ class Dialer:
                         return
                     call.media = await self._voicemail_media(call.campaign)
             await self.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
+        elif kind == "PlaybackStarted":
+            playback = event.get("playback", {})
+            call = self.calls.get(playback.get("target_uri", "").partition(":")[2])
+            if call is not None and playback.get("id") == f"{call.attempt_id}-message":
+                call.message_started_at = ari_time(event.get("timestamp"))
         elif kind == "PlaybackFinished":
             playback = event.get("playback", {})
             call = self.calls.get(playback.get("target_uri", "").partition(":")[2])
@@ -378,7 +384,7 @@ class Dialer:
         ended = store.Ended(call.attempt_id, call.contact.contact_id, call.campaign,
                             call.answered_at, ended_at, outcome, cause, cause_text,
                             call.contact.attempts + 1, call.opted_out_at, call.amd_status,
-                            call.amd_cause)
+                            call.amd_cause, call.message_started_at)
         try:
             await self._settle(ended)
         except (asyncpg.PostgresError, OSError) as exc:

@@ -82,7 +82,7 @@ _END_ATTEMPT = """
 UPDATE call_attempts
 SET answered_at = $2, ended_at = $3, outcome = $4, hangup_cause = $5, hangup_cause_text = $6,
     sip_code = $7, duration_seconds = $8, billed_seconds = $9, cost = $10, opted_out_at = $11,
-    amd_status = $12, amd_cause = $13
+    amd_status = $12, amd_cause = $13, message_started_at = $14
 WHERE id = $1 AND ended_at IS NULL
 RETURNING id
 """
@@ -159,6 +159,7 @@ class Ended:
     opted_out_at: datetime | None = None  # the called person pressed the opt-out key
     amd_status: str | None = None
     amd_cause: str | None = None
+    message_started_at: datetime | None = None
 
 
 async def running_campaigns(conn: asyncpg.Connection) -> list[Campaign]:
@@ -216,7 +217,7 @@ async def settle(conn: asyncpg.Connection, settings: Settings,
             _END_ATTEMPT, ended.attempt_id, ended.answered_at, ended.ended_at,
             ended.outcome.kind, ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
             seconds.quantize(Decimal("0.001")), billed, charge.charged, ended.opted_out_at,
-            ended.amd_status, ended.amd_cause)
+            ended.amd_status, ended.amd_cause, ended.message_started_at)
         if done is None:
             return None  # settled before (a sweep or another dialer got there first)
         if ended.amd_status == "MACHINE":
