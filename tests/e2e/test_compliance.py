@@ -168,3 +168,37 @@ async def test_machine_detection_can_hang_up_on_machines(
     assert (row["amd_status"], row["outcome"]) == ("MACHINE", "machine")
     assert row["message_started_at"] is None
     assert await contact_statuses(conn, campaign["id"]) == {machine: "no_answer"}
+
+
+async def test_caller_id_verification_calls_the_number_and_the_code_verifies_it(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    account = await signup(client, conn)
+    resp = await client.post("/api/caller-ids", headers=account.headers,
+                              json={"phone_number": "+12025552060"})
+    caller_id = (await resp.json())["id"]
+    sipp = callee(sandbox, tmp_path, 1)
+    try:
+        async with running_dialer(dsettings, synthesiser):
+            resp = await client.post(f"/api/caller-ids/{caller_id}/verify",
+                                     headers=account.headers)
+            assert resp.status == 202, await resp.text()
+            await wait_for(lambda: _verification_called(conn, caller_id), 30, "the call")
+        assert sipp.finish() == 0, sipp.tail()
+    finally:
+        sipp.stop()
+    # sipp cannot listen, so the test reads the code the call spoke from the database.
+    code = await conn.fetchval("SELECT code FROM caller_id_verifications "
+                               "WHERE caller_id = $1::uuid", caller_id)
+    wrong = "000000" if code != "000000" else "111111"
+    resp = await client.post(f"/api/caller-ids/{caller_id}/confirm", headers=account.headers,
+                             json={"code": wrong})
+    assert resp.status == 400
+    resp = await client.post(f"/api/caller-ids/{caller_id}/confirm", headers=account.headers,
+                             json={"code": code})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["verified"] is True
+
+
+async def _verification_called(conn, caller_id):
+    return await conn.fetchval("SELECT status FROM caller_id_verifications "
+                               "WHERE caller_id = $1::uuid", caller_id) == "called"

@@ -26,10 +26,11 @@ import structlog
 from voxlancer import billing, campaigns, db, dnc
 from voxlancer.calling_hours import next_allowed, zones_for
 from voxlancer.config import Settings
-from voxlancer.dialer import compliance, store
+from voxlancer.dialer import compliance, store, verify_calls
 from voxlancer.dialer.ari import CONNECTED, AriClient, AriConfig, AriError
 from voxlancer.dialer.outcomes import MACHINE, classify
 from voxlancer.dialer.pacing import TokenBucket, fair_split
+from voxlancer.dialer.verify_calls import VerificationCaller
 from voxlancer.errors import PaymentRequired
 from voxlancer.tts.service import TextToSpeech, render_for_call
 
@@ -98,6 +99,7 @@ class Dialer:
         self._tasks: set[asyncio.Task] = set()
         self.unsettled: list[store.Ended] = []
         self.starting = 0  # calls waiting for the trunk's rate limiter
+        self.verifier = VerificationCaller(settings, ari, self._render)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def run(self, *, drain_seconds: float = 60.0) -> None:
@@ -105,6 +107,7 @@ class Dialer:
                  trunk=self.settings.outbound_trunk)
         listener = await self.pool.acquire()
         await listener.add_listener(campaigns.CHANNEL, self._notified)
+        await listener.add_listener(verify_calls.CHANNEL, self._notified)
         workers = [asyncio.create_task(self._events()), asyncio.create_task(self._lease_loop()),
                    asyncio.create_task(self._upkeep())]
         try:
@@ -118,6 +121,7 @@ class Dialer:
             await asyncio.gather(*workers, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await listener.remove_listener(campaigns.CHANNEL, self._notified)
+                await listener.remove_listener(verify_calls.CHANNEL, self._notified)
             await self.pool.release(listener)
             async with self.pool.acquire() as conn:
                 await store.release_all(conn, self.id)
@@ -168,6 +172,7 @@ class Dialer:
         if budget <= 0:
             return
         async with self.pool.acquire() as conn:
+            await self.verifier.dial_due(conn)
             running = await store.running_campaigns(conn)
             for customer_id in {c.customer_id for c in running}:
                 try:
@@ -288,6 +293,8 @@ class Dialer:
             await self._reconcile()
             self.wake.set()
             return
+        if await self.verifier.on_event(event, self.pool):
+            return
         if kind == "ChannelStateChange" and event["channel"].get("state") == "Up":
             call = self.calls.get(event["channel"]["id"])
             if call is not None and call.answered_at is None:
@@ -363,9 +370,10 @@ class Dialer:
 
     async def _reconcile(self) -> None:
         """After a (re)connection: calls whose channel vanished meanwhile are settled now."""
-        if not self.calls:
+        if not self.calls and not self.verifier.calls:
             return
         alive = {c["id"] for c in await self.ari.channels()}
+        await self.verifier.reconcile(alive, self.pool)
         for channel_id, call in list(self.calls.items()):
             if channel_id not in alive:
                 log.warning("call_lost_while_disconnected", attempt_id=channel_id)
