@@ -51,5 +51,7 @@ CREATE TABLE caller_id_verifications (
 CREATE INDEX caller_id_verifications_latest ON caller_id_verifications (caller_id, created_at);
 -- The daily limit counts calls to a number whichever account asked for them.
 CREATE INDEX caller_id_verifications_number ON caller_id_verifications (phone_number, created_at);
+CREATE INDEX caller_id_verifications_account
+    ON caller_id_verifications (customer_id, created_at);
 CREATE INDEX caller_id_verifications_due ON caller_id_verifications (created_at)
     WHERE status = 'pending_call';
