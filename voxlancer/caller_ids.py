@@ -40,6 +40,13 @@ WHERE c.email = $1 AND k.customer_id = c.id AND k.phone_number = $2
 RETURNING k.id, k.customer_id, k.phone_number, k.verified, k.created_at
 """
 
+# Verified by the code of a verification call (voxlancer.verification).
+_MARK_VERIFIED = """
+UPDATE caller_ids SET verified = true, verified_at = coalesce(verified_at, now())
+WHERE id = $1
+RETURNING id, customer_id, phone_number, verified, created_at
+"""
+
 
 @dataclass(frozen=True)
 class CallerId:
@@ -100,3 +107,8 @@ async def verify(conn: asyncpg.Connection, email: str, number: str, region: str)
     if row is None:
         raise NotFound(f"{email} has no caller ID {e164}")
     return CallerId.from_row(row)
+
+
+async def mark_verified(conn: asyncpg.Connection, caller_id: UUID) -> CallerId:
+    """Verified by a confirmed verification call; the caller checked ownership."""
+    return CallerId.from_row(await conn.fetchrow(_MARK_VERIFIED, caller_id))

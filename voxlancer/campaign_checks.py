@@ -9,12 +9,17 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from voxlancer import phones
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest
 
 MAX_MESSAGE = 3000
 MAX_ATTEMPTS = 10
 MAX_RETRY_DELAY = 1440
+OPT_OUT_KEYS = "0123456789*#"
+MACHINE_DETECTION = ("off", "hangup", "voicemail")
+CALLBACK_REQUIRED = ("callback_number: required when machine_detection is voicemail (the "
+                     "voicemail message must give a number to call back)")
 
 
 def check_name(value: str) -> str:
@@ -79,6 +84,23 @@ def check_retry_delay(value: int) -> int:
     return value
 
 
+def check_opt_out_key(value: str) -> str:
+    if len(value) != 1 or value not in OPT_OUT_KEYS:
+        raise ValueError("must be one key: 0 to 9, * or #")
+    return value
+
+
+def check_machine_detection(value: str) -> str:
+    if value not in MACHINE_DETECTION:
+        raise ValueError("must be one of " + ", ".join(MACHINE_DETECTION))
+    return value
+
+
+def check_callback_number(value: str) -> str:
+    # E.164 only (no default region): it is spoken to whoever hears the voicemail.
+    return phones.check(value, "")
+
+
 def together(settings: Settings, values: dict[str, Any]) -> None:
     """Rules that involve more than one field or a setting; BadRequest naming the field."""
     if not 1 <= values["max_concurrent"] <= settings.max_concurrent_ceiling:
@@ -88,3 +110,5 @@ def together(settings: Settings, values: dict[str, Any]) -> None:
         raise BadRequest("schedule_end: must be after schedule_start")
     if values["calling_hours_end"] <= values["calling_hours_start"]:
         raise BadRequest("calling_hours_end: must be after calling_hours_start (same day)")
+    if values["machine_detection"] == "voicemail" and values["callback_number"] is None:
+        raise BadRequest(CALLBACK_REQUIRED)

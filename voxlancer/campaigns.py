@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "tts_voice": "en-US", "caller_id": None, "tcpa_consent": False, "schedule_start": None,
     "schedule_end": None, "calling_hours_start": time(9), "calling_hours_end": time(21),
     "timezone": "America/New_York", "max_concurrent": 5, "max_attempts": 3,
-    "retry_delay_minutes": 30,
+    "retry_delay_minutes": 30, "opt_out_key": "9", "machine_detection": "off",
+    "voicemail_message": None, "callback_number": None,
 }
 # The columns a customer sets, in the order of the $3.. parameters of _INSERT and _UPDATE.
 FIELDS = ("name", "tts_message", *DEFAULTS)
@@ -38,7 +39,8 @@ _SELECT = """
 SELECT c.id, c.customer_id, c.name, c.status, c.tts_message, c.tts_voice, c.caller_id,
        c.tcpa_consent, c.schedule_start, c.schedule_end, c.calling_hours_start,
        c.calling_hours_end, c.timezone, c.max_concurrent, c.max_attempts,
-       c.retry_delay_minutes, c.pause_reason, s.total_contacts, c.created_at, c.updated_at,
+       c.retry_delay_minutes, c.opt_out_key, c.machine_detection, c.voicemail_message,
+       c.callback_number, c.pause_reason, s.total_contacts, c.created_at, c.updated_at,
        c.started_at, c.finished_at
 FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
 """
@@ -50,8 +52,9 @@ ORDER BY c.created_at DESC, c.id DESC LIMIT $4
 _INSERT = """
 INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, caller_id, tcpa_consent,
                        schedule_start, schedule_end, calling_hours_start, calling_hours_end,
-                       timezone, max_concurrent, max_attempts, retry_delay_minutes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                       timezone, max_concurrent, max_attempts, retry_delay_minutes,
+                       opt_out_key, machine_detection, voicemail_message, callback_number)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING id
 """
 _LOCK = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR UPDATE"
@@ -59,7 +62,8 @@ _UPDATE = """
 UPDATE campaigns SET name = $3, tts_message = $4, tts_voice = $5, caller_id = $6,
        tcpa_consent = $7, schedule_start = $8, schedule_end = $9, calling_hours_start = $10,
        calling_hours_end = $11, timezone = $12, max_concurrent = $13, max_attempts = $14,
-       retry_delay_minutes = $15, updated_at = now()
+       retry_delay_minutes = $15, opt_out_key = $16, machine_detection = $17,
+       voicemail_message = $18, callback_number = $19, updated_at = now()
 WHERE id = $1 AND customer_id = $2
 """
 _DELETE = """
@@ -75,6 +79,7 @@ WHERE c.id = $1 AND c.customer_id = $2 AND c.status = $3 AND c.tcpa_consent
   AND EXISTS (SELECT 1 FROM customers u
               WHERE u.id = c.customer_id AND u.status = 'active' AND u.balance >= $4)
   AND EXISTS (SELECT 1 FROM caller_ids k WHERE k.id = c.caller_id AND k.verified FOR SHARE)
+  AND (c.machine_detection <> 'voicemail' OR c.callback_number IS NOT NULL)
   AND (c.status <> 'draft'
        OR (SELECT total_contacts FROM campaign_stats WHERE campaign_id = c.id) > 0)
 RETURNING c.id
@@ -96,8 +101,8 @@ WHERE c.id = $1 AND c.status = 'running' AND s.campaign_id = c.id
 RETURNING c.id
 """
 _WHY_NOT = """
-SELECT c.status, c.tcpa_consent, u.status AS account, u.balance, c.caller_id,
-       k.verified, k.phone_number, s.total_contacts
+SELECT c.status, c.tcpa_consent, c.machine_detection, c.callback_number, u.status AS account,
+       u.balance, c.caller_id, k.verified, k.phone_number, s.total_contacts
 FROM campaigns c JOIN customers u ON u.id = c.customer_id
 JOIN campaign_stats s ON s.campaign_id = c.id
 LEFT JOIN caller_ids k ON k.id = c.caller_id
@@ -112,7 +117,7 @@ RETURNING id
 """
 _STATS = """
 SELECT s.campaign_id, s.total_contacts, s.pending, s.queued, s.called, s.failed, s.no_answer,
-       s.opted_out, s.total_duration_seconds, s.total_cost
+       s.opted_out, s.machine, s.total_duration_seconds, s.total_cost
 FROM campaign_stats s JOIN campaigns c ON c.id = s.campaign_id
 WHERE c.id = $1 AND c.customer_id = $2
 """
@@ -145,6 +150,10 @@ class Campaign:
     max_concurrent: int
     max_attempts: int
     retry_delay_minutes: int
+    opt_out_key: str
+    machine_detection: str
+    voicemail_message: str | None
+    callback_number: str | None
     pause_reason: str | None
     total_contacts: int
     created_at: datetime
@@ -326,6 +335,8 @@ async def _explain(conn: asyncpg.Connection, settings: Settings, customer_id: UU
     if not row["tcpa_consent"]:
         raise BadRequest("tcpa_consent: must be true to call; confirm you have the recipients' "
                          "consent")
+    if row["machine_detection"] == "voicemail" and row["callback_number"] is None:
+        raise BadRequest(checks.CALLBACK_REQUIRED)
     if row["caller_id"] is None:
         raise Conflict("the campaign has no caller ID; set caller_id to a verified caller ID")
     if not row["verified"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -122,6 +123,9 @@ class Settings:
                                          "number in any 30 days across an account's campaigns")
     lease_seconds: int = _setting("VOXLANCER_LEASE_SECONDS", 120, "How long a dialer holds a "
                                   "contact before another may take it")
+    platform_caller_id: str = _setting("VOXLANCER_PLATFORM_CALLER_ID", "", "The platform's own "
+                                       "E.164 number, presented on caller-ID verification "
+                                       "calls; empty: those calls are anonymous")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -152,6 +156,10 @@ class Settings:
             raise ConfigError(f"VOXLANCER_ENV must be dev or production, not {self.env!r}")
         if self.billing_increment not in ("1/1", "6/6", "30/6", "60/60"):
             raise ConfigError("VOXLANCER_BILLING_INCREMENT must be one of 1/1, 6/6, 30/6, 60/60")
+        if self.platform_caller_id and not re.fullmatch(r"\+[1-9][0-9]{5,15}",
+                                                        self.platform_caller_id):
+            raise ConfigError("VOXLANCER_PLATFORM_CALLER_ID must be an E.164 number such as "
+                              "+12025550100, or empty")
         if self.production:
             problems = []
             if len(self.jwt_secret) < 32:

@@ -1,5 +1,6 @@
 """Contacts of a campaign: one at a time or a CSV upload of a million. Owns `contacts` writes
-made by customers (the dialer changes their status through its own module).
+made by customers (the dialer changes their status through its own module). A number on the
+customer's do-not-call list (voxlancer.dnc) is stored `opted_out`, never `pending`.
 
 An upload is one transaction: the campaign row is share-locked (a start waits for the upload),
 records are streamed into a temporary staging table with COPY in batches, and one
@@ -57,8 +58,13 @@ _CAMPAIGN_STATUS = "SELECT status FROM campaigns WHERE id = $1 AND customer_id =
 _LOCK_EDITABLE = """
 SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR SHARE
 """
+# A number on the customer's do-not-call list is stored opted_out, never pending.
 _ADD = """
-INSERT INTO contacts (campaign_id, phone_number, attributes) VALUES ($1, $2, $3::jsonb)
+INSERT INTO contacts (campaign_id, phone_number, attributes, status)
+VALUES ($1, $2, $3::jsonb,
+        CASE WHEN EXISTS (SELECT 1 FROM dnc_entries d WHERE d.customer_id = $4
+                                                        AND d.phone_number = $2)
+             THEN 'opted_out' ELSE 'pending' END)
 ON CONFLICT (campaign_id, phone_number) DO NOTHING
 RETURNING id, campaign_id, phone_number, status, attempts, attributes, last_attempt_at,
           next_attempt_at, last_result, duration_seconds, cost, created_at
@@ -77,10 +83,35 @@ _STAGING = """
 CREATE TEMP TABLE contact_upload (phone_number text NOT NULL, attributes text)
 ON COMMIT DROP
 """
+# One statement for a million rows; it counts what it inserted and how many of those were on
+# the do-not-call list (stored opted_out) without sending the rows back.
 _FROM_STAGING = """
-INSERT INTO contacts (campaign_id, phone_number, attributes)
-SELECT $1, phone_number, coalesce(attributes::jsonb, '{}') FROM contact_upload
-ON CONFLICT (campaign_id, phone_number) DO NOTHING
+WITH inserted AS (
+    INSERT INTO contacts (campaign_id, phone_number, attributes, status)
+    SELECT $1, s.phone_number, coalesce(s.attributes::jsonb, '{}'),
+           CASE WHEN EXISTS (SELECT 1 FROM dnc_entries d WHERE d.customer_id = $2
+                                                           AND d.phone_number = s.phone_number)
+                THEN 'opted_out' ELSE 'pending' END
+    FROM contact_upload s
+    ON CONFLICT (campaign_id, phone_number) DO NOTHING
+    RETURNING status
+)
+SELECT count(*) AS uploaded, count(*) FILTER (WHERE status = 'opted_out') AS opted_out
+FROM inserted
+"""
+# Do-not-call: only pending contacts change; a queued one is in a call (the dialer settles it),
+# the others are finished.
+_OPT_OUT = """
+UPDATE contacts t SET status = 'opted_out'
+FROM campaigns c
+WHERE c.customer_id = $1 AND t.campaign_id = c.id AND t.phone_number = $2
+  AND t.status = 'pending'
+"""
+_OPT_OUT_STAGED = """
+UPDATE contacts t SET status = 'opted_out'
+FROM campaigns c
+WHERE c.customer_id = $1 AND t.campaign_id = c.id AND t.status = 'pending'
+  AND t.phone_number IN (SELECT phone_number FROM contact_upload)
 """
 # xmin picks out the rows this transaction inserted, not older ones with the same number.
 _UPLOADED = _CONTACT + """
@@ -121,12 +152,13 @@ class UploadResult:
     uploaded: int = 0
     duplicates_skipped: int = 0
     invalid_skipped: int = 0
+    opted_out: int = 0  # of the uploaded, how many were on the do-not-call list
     contacts: list[Contact] = field(default_factory=list)
     invalid_examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_api(self) -> dict[str, Any]:
         return {"uploaded": self.uploaded, "duplicates_skipped": self.duplicates_skipped,
-                "invalid_skipped": self.invalid_skipped,
+                "invalid_skipped": self.invalid_skipped, "opted_out": self.opted_out,
                 "contacts": [c.to_api() for c in self.contacts],
                 "invalid_examples": self.invalid_examples}
 
@@ -160,7 +192,7 @@ async def add(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, ph
     """One contact; `phone_number` is already E.164 and `attributes` JSON text."""
     async with conn.transaction():
         await _lock_editable(conn, customer_id, campaign_id)
-        row = await conn.fetchrow(_ADD, campaign_id, phone_number, attributes)
+        row = await conn.fetchrow(_ADD, campaign_id, phone_number, attributes, customer_id)
     if row is None:
         raise Conflict(f"{phone_number} is already a contact of this campaign")
     return Contact.from_row(row)
@@ -175,6 +207,20 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
         raise Conflict("the contact is being called (queued); try again when the call ends")
 
 
+async def opt_out(conn: asyncpg.Connection, customer_id: UUID, phone_number: str) -> int:
+    """The number's pending contacts in all the customer's campaigns become opted_out."""
+    return _count(await conn.execute(_OPT_OUT, customer_id, phone_number))
+
+
+async def opt_out_staged(conn: asyncpg.Connection, customer_id: UUID) -> int:
+    """Like opt_out, for every number in the staging table (see stage_csv)."""
+    return _count(await conn.execute(_OPT_OUT_STAGED, customer_id, timeout=UPLOAD_TIMEOUT))
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[1])
+
+
 async def check_uploadable(conn: asyncpg.Connection, customer_id: UUID,
                            campaign_id: UUID) -> None:
     """Fail early, before a large body is read, when an upload could never succeed."""
@@ -186,35 +232,48 @@ async def upload(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
     """Read a CSV from `chunks` into the campaign, all or nothing."""
     async with conn.transaction():
         await _lock_editable(conn, customer_id, campaign_id)
-        await conn.execute(_STAGING)
-        rows = RowReader(region)
-        stream = CsvStream()
-        copier = _Copier(conn)
-        try:
-            async for chunk in chunks:
-                for line, cells in stream.feed(chunk):
-                    rows.take(line, cells)
-                if len(rows.batch) >= BATCH:
-                    await copier.send(rows.take_batch())
-            for line, cells in stream.close():
-                rows.take(line, cells)
-            await copier.send(rows.take_batch())
-            await copier.finish()
-        except NotCsv as exc:
-            raise BadRequest(f"file: {exc}") from None
-        finally:
-            await copier.drain()
-        if not stream.seen_text:
-            raise BadRequest("file: the CSV file is empty")
-        status = await conn.execute(_FROM_STAGING, campaign_id, timeout=UPLOAD_TIMEOUT)
+        rows = await stage_csv(conn, chunks, region)
+        counts = await conn.fetchrow(_FROM_STAGING, campaign_id, customer_id,
+                                     timeout=UPLOAD_TIMEOUT)
         result = rows.result
-        result.uploaded = int(status.rsplit(" ", 1)[1])
+        result.uploaded = counts["uploaded"]
+        result.opted_out = counts["opted_out"]
         result.duplicates_skipped = rows.valid - result.uploaded
         if rows.first:
             found = {r["phone_number"]: Contact.from_row(r) for r in
                      await conn.fetch(_UPLOADED, campaign_id, rows.first)}
             result.contacts = [found[n] for n in rows.first if n in found]
     return result
+
+
+async def stage_csv(conn: asyncpg.Connection, chunks: AsyncIterator[bytes],
+                    region: str) -> RowReader:
+    """Stream a CSV's valid numbers into the temporary table `contact_upload` (phone_number,
+    attributes), dropped at commit; the reader counts valid and invalid records.
+
+    Call inside a transaction. Also used by the do-not-call import (voxlancer.dnc).
+    """
+    await conn.execute(_STAGING)
+    rows = RowReader(region)
+    stream = CsvStream()
+    copier = _Copier(conn)
+    try:
+        async for chunk in chunks:
+            for line, cells in stream.feed(chunk):
+                rows.take(line, cells)
+            if len(rows.batch) >= BATCH:
+                await copier.send(rows.take_batch())
+        for line, cells in stream.close():
+            rows.take(line, cells)
+        await copier.send(rows.take_batch())
+        await copier.finish()
+    except NotCsv as exc:
+        raise BadRequest(f"file: {exc}") from None
+    finally:
+        await copier.drain()
+    if not stream.seen_text:
+        raise BadRequest("file: the CSV file is empty")
+    return rows
 
 
 class RowReader:

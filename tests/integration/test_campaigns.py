@@ -42,7 +42,11 @@ async def test_create_returns_the_documented_fields_with_defaults(client, conn):
     ("timezone", "Mars/Olympus"), ("timezone", "../etc/passwd"), ("max_concurrent", 0),
     ("max_concurrent", 1001), ("max_concurrent", "5"), ("max_attempts", 11),
     ("retry_delay_minutes", 0), ("retry_delay_minutes", 1441), ("tcpa_consent", "yes"),
-    ("unknown", 1),
+    ("unknown", 1), ("opt_out_key", "10"), ("opt_out_key", "a"), ("opt_out_key", ""),
+    ("opt_out_key", 9), ("machine_detection", "on"), ("machine_detection", None),
+    ("voicemail_message", ""), ("voicemail_message", "x" * 3001),
+    ("callback_number", "+1555"), ("callback_number", "2025550143"),
+    ("callback_number", "call us"),
 ])
 async def test_invalid_fields_are_400_naming_the_field(client, conn, field, value):
     account = await signup(client, conn)
@@ -138,7 +142,7 @@ async def test_completion_and_retry_failed(client, conn):
     stats = await (await client.get(path + "/stats", headers=account.headers)).json()
     assert stats == {"campaign_id": campaign["id"], "total_contacts": 4, "pending": 0,
                      "queued": 0, "called": 1, "failed": 1, "no_answer": 1, "opted_out": 1,
-                     "total_duration_seconds": 300, "total_cost": "0.10",
+                     "machine": 0, "total_duration_seconds": 300, "total_cost": "0.10",
                      "answered_rate": 0.3333}
     got = await (await client.get(path, headers=account.headers)).json()
     assert got["status"] == "completed" and got["finished_at"]
@@ -316,3 +320,67 @@ async def test_counters_follow_every_kind_of_write(client, conn):
     for key, value in counted.items():
         expected = money.show(value) if key == "total_cost" else value
         assert stats[key] == expected, key
+
+
+async def test_compliance_fields_default_and_round_trip(client, conn):
+    account = await signup(client, conn)
+    minimal = await make_campaign(client, account)
+    assert {k: minimal[k] for k in ("opt_out_key", "machine_detection", "voicemail_message",
+                                    "callback_number")} == {
+        "opt_out_key": "9", "machine_detection": "off", "voicemail_message": None,
+        "callback_number": None}
+    created = await make_campaign(client, account, opt_out_key="#", machine_detection="voicemail",
+                                  voicemail_message="Please call us back.",
+                                  callback_number="+12025550143")
+    got = await (await client.get(f"/api/campaigns/{created['id']}",
+                                  headers=account.headers)).json()
+    assert (got["opt_out_key"], got["machine_detection"], got["voicemail_message"],
+            got["callback_number"]) == ("#", "voicemail", "Please call us back.", "+12025550143")
+    path = f"/api/campaigns/{minimal['id']}"
+    resp = await client.put(path, headers=account.headers,
+                            json={"machine_detection": "hangup", "opt_out_key": "0"})
+    assert resp.status == 200, await resp.text()
+    assert ((await resp.json())["machine_detection"], (await resp.json())["opt_out_key"]) == (
+        "hangup", "0")
+
+
+async def test_voicemail_drop_needs_a_callback_number(client, conn):
+    account = await signup(client, conn)
+    resp = await client.post("/api/campaigns", headers=account.headers, json={
+        "name": "n", "tts_message": "m", "machine_detection": "voicemail"})
+    assert resp.status == 400
+    assert "callback_number" in (await resp.json())["error"]
+    campaign = await make_campaign(client, account)
+    path = f"/api/campaigns/{campaign['id']}"
+    resp = await client.put(path, headers=account.headers, json={"machine_detection": "voicemail"})
+    assert resp.status == 400 and "callback_number" in (await resp.json())["error"]
+    resp = await client.put(path, headers=account.headers, json={
+        "machine_detection": "voicemail", "callback_number": "+12025550143"})
+    assert resp.status == 200
+    resp = await client.put(path, headers=account.headers, json={"callback_number": None})
+    assert resp.status == 400 and "callback_number" in (await resp.json())["error"]
+
+
+async def test_start_refuses_a_voicemail_drop_without_a_callback_number(client, conn):
+    """Rows changed outside the API (an operator in psql) are checked again at start."""
+    account = await signup(client, conn)
+    campaign = await ready_campaign(client, conn, account)
+    await conn.execute("UPDATE campaigns SET machine_detection = 'voicemail' WHERE id = $1::uuid",
+                       campaign["id"])
+    path = f"/api/campaigns/{campaign['id']}"
+    resp = await client.post(path + "/start", headers=account.headers)
+    assert resp.status == 400 and "callback_number" in (await resp.json())["error"]
+    await conn.execute("UPDATE campaigns SET callback_number = '+12025550143' "
+                       "WHERE id = $1::uuid", campaign["id"])
+    resp = await client.post(path + "/start", headers=account.headers)
+    assert resp.status == 200, await resp.text()
+
+
+async def test_stats_count_answering_machines(client, conn):
+    account = await signup(client, conn)
+    campaign = await make_campaign(client, account)
+    await conn.execute("UPDATE campaign_stats SET machine = machine + 2 "
+                       "WHERE campaign_id = $1::uuid", campaign["id"])
+    stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
+                                    headers=account.headers)).json()
+    assert stats["machine"] == 2

@@ -104,6 +104,7 @@ async def test_upload_reports_uploaded_duplicates_and_invalid_lines(client, conn
     assert [(e["line"], e["value"]) for e in result["invalid_examples"]] == [
         (8, "12345"), (9, ""), (10, "+15551234567")]
     assert all(e["reason"] for e in result["invalid_examples"])
+    assert result["opted_out"] == 0
     assert await _count(conn, campaign["id"]) == 3
 
 
@@ -249,3 +250,31 @@ async def test_contacts_list_pagination(client, conn):
         seen += [c["id"] for c in await resp.json()]
         url = resp.headers["Link"][1:].split(">")[0] if "Link" in resp.headers else None
     assert len(seen) == len(set(seen)) == 250
+
+
+async def test_numbers_on_the_do_not_call_list_are_stored_opted_out(client, conn):
+    account = await signup(client, conn)
+    other = await signup(client, conn)
+    campaign = await make_campaign(client, account)
+    path = f"/api/campaigns/{campaign['id']}/contacts"
+    listed, also_listed, fine = number(), number(), number()
+    for phone in (listed, also_listed):
+        resp = await client.post("/api/dnc", headers=account.headers,
+                                 json={"phone_number": phone})
+        assert resp.status == 201
+    # Another customer's list does not count.
+    resp = await client.post("/api/dnc", headers=other.headers, json={"phone_number": fine})
+    assert resp.status == 201
+    resp = await client.post(path, headers=account.headers, json={"phone_number": listed})
+    assert resp.status == 201 and (await resp.json())["status"] == "opted_out"
+    data = f"phone_number\n{listed}\n{also_listed}\n{also_listed}\n{fine}\nnope\n".encode()
+    resp = await upload(client, account, campaign["id"], data)
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert (result["uploaded"], result["opted_out"], result["duplicates_skipped"],
+            result["invalid_skipped"]) == (2, 1, 2, 1)
+    assert {c["phone_number"]: c["status"] for c in result["contacts"]} == {
+        also_listed: "opted_out", fine: "pending"}
+    stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
+                                    headers=account.headers)).json()
+    assert (stats["total_contacts"], stats["pending"], stats["opted_out"]) == (3, 1, 2)

@@ -43,3 +43,13 @@ def test_readme_lists_every_setting():
 ])
 def test_money_is_shown_as_decimal_strings(amount, shown):
     assert show(Decimal(amount)) == shown
+
+
+def test_platform_caller_id_is_empty_or_e164():
+    env = {"VOXLANCER_DATA_DIR": "/tmp/x", "VOXLANCER_JWT_SECRET": "k" * 40,
+           "VOXLANCER_ARI_PASSWORD": "p" * 20}
+    assert Settings.from_env(env).platform_caller_id == ""
+    assert Settings.from_env({**env, "VOXLANCER_PLATFORM_CALLER_ID": "+12025550100"}
+                             ).platform_caller_id == "+12025550100"
+    with pytest.raises(ConfigError, match="VOXLANCER_PLATFORM_CALLER_ID"):
+        Settings.from_env({**env, "VOXLANCER_PLATFORM_CALLER_ID": "202-555-0100"})

@@ -47,6 +47,18 @@ FIELDS = {
                           doc=f"calls per contact, 1 to {checks.MAX_ATTEMPTS} (default 3)"),
     "retry_delay_minutes": Field("integer", check=checks.check_retry_delay, example=30,
                                  doc="minutes between attempts, 1 to 1440 (default 30)"),
+    "opt_out_key": Field("string", check=checks.check_opt_out_key, example="9",
+                         doc="the key a callee presses to opt out: 0-9, * or # (default 9)"),
+    "machine_detection": Field("string", check=checks.check_machine_detection, example="off",
+                               doc="answering machines: off (default), hangup, or voicemail "
+                                   "(leave a message after the greeting)"),
+    "voicemail_message": Field("string", nullable=True, check=checks.check_message,
+                               doc=f"message left on voicemail, 1 to {checks.MAX_MESSAGE} "
+                                   "characters; null: the main message"),
+    "callback_number": Field("string", nullable=True, check=checks.check_callback_number,
+                             example="+12025550143",
+                             doc="E.164 number given in voicemail drops; required when "
+                                 "machine_detection is voicemail"),
 }
 
 
@@ -141,12 +153,14 @@ _CAMPAIGN = {"id": "uuid", "name": "My Campaign", "status": "draft", "tts_messag
              "schedule_start": "2026-03-22T10:00:00Z", "schedule_end": "2026-03-29T10:00:00Z",
              "calling_hours_start": "09:00", "calling_hours_end": "21:00",
              "timezone": "America/New_York", "max_concurrent": 5, "max_attempts": 3,
-             "retry_delay_minutes": 30, "pause_reason": None, "total_contacts": 0,
+             "retry_delay_minutes": 30, "opt_out_key": "9", "machine_detection": "off",
+             "voicemail_message": None, "callback_number": None, "pause_reason": None,
+             "total_contacts": 0,
              "created_at": "2026-03-22T10:00:00Z", "updated_at": "2026-03-22T10:00:00Z",
              "started_at": None, "finished_at": None}
 _STATS = {"campaign_id": "uuid", "total_contacts": 100, "pending": 0, "queued": 0,
           "called": 95, "failed": 3, "no_answer": 2, "opted_out": 0,
-          "total_duration_seconds": 1425, "total_cost": "0.47", "answered_rate": 0.95}
+          "machine": 0, "total_duration_seconds": 1425, "total_cost": "0.47", "answered_rate": 0.95}
 _ONE = "/api/campaigns/{id}"
 
 ROUTES = [

@@ -18,7 +18,7 @@ from voxlancer.ids import parse_id
 
 CHUNK = 256 * 1024
 # Multipart boundaries and part headers around the file; the file itself is counted exactly.
-_ENVELOPE = 64 * 1024
+ENVELOPE = 64 * 1024
 
 ADD = {
     "phone_number": Field("string", required=True, example="+12025550143",
@@ -70,18 +70,18 @@ async def upload_contacts(request: web.Request) -> web.Response:
     limit = settings.max_upload_bytes
     if request.content_type != "multipart/form-data":
         raise BadRequest("send the CSV as multipart/form-data in a field named file")
-    if request.content_length is not None and request.content_length > limit + _ENVELOPE:
+    if request.content_length is not None and request.content_length > limit + ENVELOPE:
         raise PayloadTooLarge(f"the file is larger than {limit} bytes")
     customer_id = principal(request).customer.id
     async with request.app[POOL].acquire() as conn:
         await contacts.check_uploadable(conn, customer_id, campaign_id)
-        part = await _file_part(await request.multipart())
-        result = await contacts.upload(conn, customer_id, campaign_id, _chunks(part, limit),
+        part = await file_part(await request.multipart())
+        result = await contacts.upload(conn, customer_id, campaign_id, file_chunks(part, limit),
                                        settings.default_region)
     return respond(result.to_api())
 
 
-async def _file_part(reader: MultipartReader) -> BodyPartReader:
+async def file_part(reader: MultipartReader) -> BodyPartReader:
     while True:
         try:
             part = await reader.next()
@@ -94,7 +94,7 @@ async def _file_part(reader: MultipartReader) -> BodyPartReader:
         await part.release()
 
 
-async def _chunks(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
+async def file_chunks(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
     """The file's bytes as they arrive, refused as soon as they pass the limit."""
     received = 0
     while True:

@@ -33,13 +33,15 @@ def _operation(route: Route) -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
         if route.scope:
             op["x-required-scope"] = route.scope
+    content: dict[str, Any] = {}
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": schema_document(route.body)}}}
-    elif route.upload:
-        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        content["application/json"] = {"schema": schema_document(route.body)}
+    if route.upload:
+        content["multipart/form-data"] = {"schema": {
             "type": "object", "properties": {"file": {"type": "string",
-                                                      "contentMediaType": "text/csv"}}}}}}
+                                                      "contentMediaType": "text/csv"}}}}
+    if content:
+        op["requestBody"] = {"required": True, "content": content}
     success: dict[str, Any] = {"description": "Success"}
     if route.status != 204:
         media: dict[str, Any] = {}

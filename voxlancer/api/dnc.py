@@ -1,0 +1,85 @@
+"""/api/dnc: the account's do-not-call list (list, add one or import a CSV, delete)."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from voxlancer import dnc, pagination, phones
+from voxlancer.api.contacts import ENVELOPE, file_chunks, file_part
+from voxlancer.api.jsonout import respond
+from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.paging import PAGE_QUERY, respond_page
+from voxlancer.api.routes import Route
+from voxlancer.api.validation import Field, body
+from voxlancer.errors import BadRequest, PayloadTooLarge
+
+ADD = {
+    "phone_number": Field("string", required=True, example="+12025550143",
+                          doc="E.164; a national number is read in the default region"),
+}
+
+
+async def list_dnc(request: web.Request) -> web.Response:
+    page = pagination.parse(request.query)
+    async with request.app[POOL].acquire() as conn:
+        rows = await dnc.page(conn, principal(request).customer.id, page)
+    shown, cursor = pagination.next_cursor(page, rows)
+    return respond_page(request, [e.to_api() for e in shown], cursor)
+
+
+async def add_dnc(request: web.Request) -> web.Response:
+    """JSON adds one number; multipart/form-data with a `file` part imports a CSV."""
+    if request.content_type == "multipart/form-data":
+        return await _import(request)
+    data = await body(request, ADD)
+    try:
+        number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
+    except ValueError as exc:
+        raise BadRequest(f"phone_number: {exc}") from None
+    async with request.app[POOL].acquire() as conn:
+        entry, created = await dnc.add(conn, principal(request).customer.id, number, "api")
+    return respond(entry.to_api(), 201 if created else 200)
+
+
+async def _import(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    limit = settings.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit + ENVELOPE:
+        raise PayloadTooLarge(f"the file is larger than {limit} bytes")
+    part = await file_part(await request.multipart())
+    async with request.app[POOL].acquire() as conn:
+        result = await dnc.import_csv(conn, principal(request).customer.id,
+                                      file_chunks(part, limit), settings.default_region)
+    return respond(result.to_api())
+
+
+async def delete_dnc(request: web.Request) -> web.Response:
+    # `+` arrives as %2B (decoded here if the router left it) or, form-encoded, as a space.
+    raw = unquote(request.match_info["number"])
+    if raw.startswith(" "):
+        raw = "+" + raw[1:]
+    try:
+        number = phones.check(raw, request.app[SETTINGS].default_region)
+    except ValueError as exc:
+        raise BadRequest(f"number: {exc}") from None
+    async with request.app[POOL].acquire() as conn:
+        await dnc.delete(conn, principal(request).customer.id, number)
+    return web.Response(status=204)
+
+
+_ENTRY = {"phone_number": "+12025550143", "source": "api", "campaign_id": None,
+          "created_at": "2026-03-22T10:00:00Z"}
+
+ROUTES = [
+    Route("GET", "/api/dnc", list_dnc, "List the do-not-call list, newest first",
+          scope="contacts:read", response=[_ENTRY], query=PAGE_QUERY),
+    Route("POST", "/api/dnc", add_dnc, "Add a number (JSON; 201, or 200 if already listed) or "
+          "import a CSV (multipart field file) to the do-not-call list; listed numbers' "
+          "pending contacts become opted_out", scope="contacts:write", body=ADD, upload=True,
+          status=201, response=_ENTRY),
+    Route("DELETE", "/api/dnc/{number}", delete_dnc, "Take a number (URL-encoded E.164) off "
+          "the list; key-press opt-outs are kept 5 years (409)", scope="contacts:write",
+          status=204),
+]
