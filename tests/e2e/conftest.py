@@ -22,7 +22,10 @@ from voxlancer.asterisk.instance import Instance
 from voxlancer.asterisk.sandbox import SandboxInfo, start_sandbox, stop_sandbox
 from voxlancer.config import Settings
 
-E2E_INSTANCE = Instance(name="e2e", index=1)
+# VOXLANCER_E2E_INDEX moves the whole run to another instance (ports +100 per index), so two
+# checkouts on one machine can run their e2e tests at the same time.
+_INDEX = int(os.environ.get("VOXLANCER_E2E_INDEX", "1"))
+E2E_INSTANCE = Instance(name="e2e" if _INDEX == 1 else f"e2e{_INDEX}", index=_INDEX)
 TOOLS = {"sipp": "sip-tester", "mmdebstrap": "mmdebstrap"}
 
 
