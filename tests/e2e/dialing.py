@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -59,6 +62,22 @@ def callee(sandbox: SandboxInfo, workdir: Path, calls: int,
     return Sipp(["-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", port,
                  "-mp", str(int(port) + 900), "-m", str(calls), "-timeout", "300s",
                  "-timeout_error"], workdir, "callee")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXLANCER_")}
+    for f in dataclasses.fields(settings):
+        env[f.metadata["env"]] = str(getattr(settings, f.name))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    return env
+
+
+def dialer_process(settings: Settings, log_path: Path) -> subprocess.Popen:
+    script = Path(__file__).with_name("dialer_process.py")
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, str(script)], env=settings_env(settings),
+                                stdout=log, stderr=subprocess.STDOUT)
 
 
 @contextlib.asynccontextmanager

@@ -13,6 +13,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -55,6 +56,9 @@ class AriClient:
             timeout=aiohttp.ClientTimeout(total=10),
             connector=aiohttp.TCPConnector(limit=200))
         self.connected = asyncio.Event()
+        # When the event stream last broke: calls found gone after a reconnection ended no
+        # later than this as far as anyone can tell.
+        self.lost_at: datetime | None = None
 
     async def close(self) -> None:
         if self._own_session:
@@ -115,6 +119,9 @@ class AriClient:
                                  ok_missing=True)
         return found is not None
 
+    async def playback(self, playback_id: str) -> dict[str, Any] | None:
+        return await self._call("GET", f"/playbacks/{playback_id}", ok_missing=True)
+
     async def stop_playback(self, playback_id: str) -> None:
         await self._call("DELETE", f"/playbacks/{playback_id}", ok_missing=True)
 
@@ -152,6 +159,8 @@ class AriClient:
                             break
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("ari_unreachable", url=self.config.url, error=str(exc))
+            if self.connected.is_set():
+                self.lost_at = datetime.now(UTC)
             self.connected.clear()
             if stop.is_set():
                 return

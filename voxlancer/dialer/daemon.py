@@ -15,6 +15,7 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ log = structlog.get_logger("voxlancer.dialer")
 POLL_SECONDS = 2.0
 AMD_CONTEXT = "voxlancer-amd"
 HEARTBEAT_SECONDS = 5.0
+SWEEP = 10.0  # seconds between looks for calls of dialers that died
 # A lease batch is at most this many contacts per campaign per round, so one round's database
 # work stays short and other campaigns get their turn quickly.
 BATCH = 200
@@ -96,6 +98,8 @@ class Dialer:
         self.stop = asyncio.Event()
         self.bucket = TokenBucket(settings.trunk_cps)
         self._media: dict[tuple[str, str], str] = {}
+        self._lengths: dict[str, float] = {}  # seconds of audio behind each media URI
+        self.pending_opt_outs: list[tuple[UUID, str, UUID]] = []
         self._tasks: set[asyncio.Task] = set()
         self.unsettled: list[store.Ended] = []
         self.starting = 0  # calls waiting for the trunk's rate limiter
@@ -244,7 +248,9 @@ class Dialer:
     async def _render(self, text: str, voice: str) -> str:
         """Rendered once per text and voice for the life of the process (and cached on disk)."""
         if (voice, text) not in self._media:
-            self._media[(voice, text)] = (await render_for_call(self.tts, text, voice)).media
+            rendered = await render_for_call(self.tts, text, voice)
+            self._media[(voice, text)] = rendered.media
+            self._lengths[rendered.media] = rendered.duration_seconds
         return self._media[(voice, text)]
 
     async def _originate(self, call: Call) -> None:
@@ -304,7 +310,7 @@ class Dialer:
             if call is None:
                 return
             if call.answered_at is None:
-                await self._answered(call, ari_time(event.get("timestamp")))
+                call.answered_at = ari_time(event.get("timestamp"))
             args = event.get("args") or []
             if args[:1] == ["amd"]:
                 call.amd_status, call.amd_cause = [*args, "", ""][1:3]
@@ -316,6 +322,7 @@ class Dialer:
                         return
                     call.media = await self._voicemail_media(call.campaign)
             await self.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
+            await self._answered(call, call.answered_at)
         elif kind == "PlaybackStarted":
             playback = event.get("playback", {})
             call = self.calls.get(playback.get("target_uri", "").partition(":")[2])
@@ -338,10 +345,16 @@ class Dialer:
                                    cause=event.get("cause"), cause_text=event.get("cause_txt"))
 
     async def _answered(self, call: Call, at: datetime) -> None:
+        """Note the answer in the attempt at once, so that a dialer that takes over after a crash
+        never dials an answered number again. The settlement writes it too, so a database
+        outage here loses nothing."""
         call.answered_at = at
         log.info("call_answered", attempt_id=call.channel_id)
-        async with self.pool.acquire() as conn:
-            await store.answered(conn, call.attempt_id, at)
+        try:
+            async with self.pool.acquire() as conn:
+                await store.answered(conn, call.attempt_id, at)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("call_answer_not_recorded", attempt_id=call.channel_id, error=str(exc))
 
     async def _voicemail_media(self, campaign: store.Campaign) -> str:
         text = compliance.voicemail_message(campaign.company_name,
@@ -358,9 +371,22 @@ class Dialer:
         await self.ari.stop_playback(f"{call.attempt_id}-message")
         confirmation = await self._render(compliance.CONFIRMATION, call.campaign.tts_voice)
         await self.ari.play(call.channel_id, confirmation, call.last_playback)
-        async with self.pool.acquire() as conn:
-            await dnc.add(conn, call.campaign.customer_id, call.contact.phone_number,
-                          "key_press", call.campaign.id)
+        self.pending_opt_outs.append((call.campaign.customer_id, call.contact.phone_number,
+                                      call.campaign.id))
+        await self._record_opt_outs()
+
+    async def _record_opt_outs(self) -> None:
+        """Put opted-out numbers on the do-not-call list; kept and retried while the database
+        is unreachable (the settlement of the call marks its contact either way)."""
+        while self.pending_opt_outs:
+            customer_id, number, campaign_id = self.pending_opt_outs[0]
+            try:
+                async with self.pool.acquire() as conn:
+                    await dnc.add(conn, customer_id, number, "key_press", campaign_id)
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("opt_out_deferred", error=str(exc))
+                return
+            self.pending_opt_outs.pop(0)
 
     async def _hang_up_after(self, call: Call, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -374,11 +400,12 @@ class Dialer:
             return
         alive = {c["id"] for c in await self.ari.channels()}
         await self.verifier.reconcile(alive, self.pool)
+        ended_at = self.ari.lost_at or utcnow()
         for channel_id, call in list(self.calls.items()):
             if channel_id not in alive:
                 log.warning("call_lost_while_disconnected", attempt_id=channel_id)
-                await self._finish(call, self.clock(), cause=None,
-                                   cause_text="ended while the ARI link was down")
+                await self._finish(call, max(ended_at, call.answered_at or ended_at),
+                                   cause=None, cause_text="ended while the ARI link was down")
 
     async def _finish(self, call: Call, ended_at: datetime, *, cause: int | None,
                       cause_text: str | None, failed: bool = False) -> None:
@@ -418,14 +445,18 @@ class Dialer:
 
     # --- upkeep ------------------------------------------------------------------------------
     async def _upkeep(self) -> None:
-        last_beat = 0.0
+        last_beat = last_sweep = 0.0
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), 1.0)
             try:
                 await self._retry_unsettled()
+                await self._record_opt_outs()
                 async with self.pool.acquire() as conn:
                     await self._hang_up_stopped(conn)
+                    if self.ari.connected.is_set() and time.monotonic() - last_sweep >= SWEEP:
+                        last_sweep = time.monotonic()
+                        await self._sweep(conn)
                     if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                         last_beat = time.monotonic()
                         await store.renew(conn, self.id, self.settings.lease_seconds)
@@ -433,6 +464,43 @@ class Dialer:
                                               self.ari.connected.is_set(), len(self.calls))
             except (asyncpg.PostgresError, OSError) as exc:
                 log.warning("upkeep_failed", error=str(exc))
+
+    async def _sweep(self, conn: asyncpg.Connection) -> None:
+        """Take over the calls of a dialer that died: its leases ran out.
+
+        A call still up on Asterisk is adopted (followed to its end, hung up once its message
+        is done); a call that ended meanwhile is settled from what the database knows, and an
+        answered one is never dialled again."""
+        taken = await store.take_expired(conn, self.id, BATCH, self.settings.lease_seconds)
+        if not taken:
+            return
+        attempts = await store.open_attempts(conn, [lease.contact_id for _, lease in taken])
+        by_id = {c.id: c for c in await store.campaigns_by_id(
+            conn, list({campaign_id for campaign_id, _ in taken}))}
+        for campaign_id, lease in taken:
+            attempt = attempts.get(lease.contact_id)
+            if attempt is None:  # leased but never dialled
+                await store.defer(conn, [lease.contact_id], self.id, utcnow())
+                continue
+            campaign = by_id[campaign_id]
+            call = Call(attempt["id"], campaign, lease, await self._media_for(campaign),
+                        answered_at=attempt["answered_at"])
+            self.calls[call.channel_id] = call
+            self.idle.clear()
+            log.warning("call_taken_over", attempt_id=call.channel_id,
+                        dialer_id=self.id, answered=call.answered_at is not None)
+            if await self.ari.subscribe(call.channel_id):
+                if call.answered_at is not None and \
+                        await self.ari.playback(f"{call.attempt_id}-message") is None:
+                    await self.ari.hangup(call.channel_id)  # its message is over
+                continue
+            # Gone: it ended while nobody watched. Bill an answered call for its message.
+            ended_at = utcnow()
+            if call.answered_at is not None:
+                ended_at = min(ended_at, call.answered_at + timedelta(
+                    seconds=self._lengths.get(call.media, 0)))
+            await self._finish(call, ended_at, cause=None,
+                               cause_text="ended while its dialer was down")
 
     async def _hang_up_stopped(self, conn: asyncpg.Connection) -> None:
         campaign_ids = list({c.campaign.id for c in self.calls.values()})
@@ -457,13 +525,13 @@ def ari_config(settings: Settings, dialer_id: str) -> AriConfig:
                      f"{settings.ari_app}-{dialer_id.rsplit('-', 1)[-1]}")
 
 
-async def run_dialer(settings: Settings) -> None:
+async def run_dialer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
     dialer_id = new_dialer_id()
     ari = AriClient(ari_config(settings, dialer_id))
     tts = TextToSpeech(settings)
     try:
         async with db.create_pool(settings.database_url, max_size=10) as pool:
-            dialer = Dialer(settings, pool, ari, tts, dialer_id=dialer_id)
+            dialer = Dialer(settings, pool, ari, tts, dialer_id=dialer_id, clock=clock)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, dialer.stop.set)

@@ -33,6 +33,18 @@ WHERE c.status = 'running'
   AND (c.schedule_start IS NULL OR c.schedule_start <= now())
 ORDER BY c.started_at, c.id
 """
+_CAMPAIGNS_BY_ID = """
+SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
+       c.calling_hours_start, c.calling_hours_end, c.schedule_start, c.schedule_end,
+       c.max_attempts, c.retry_delay_minutes, s.queued, k.phone_number AS caller_number,
+       u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
+       c.callback_number
+FROM campaigns c
+JOIN campaign_stats s ON s.campaign_id = c.id
+JOIN caller_ids k ON k.id = c.caller_id
+JOIN customers u ON u.id = c.customer_id
+WHERE c.id = ANY($1::uuid[])
+"""
 
 # One statement: lock the campaign and its counters (so two dialers cannot both fill the same
 # free slots), then take up to that many due contacts that no one else holds.
@@ -67,6 +79,22 @@ UPDATE contacts SET status = 'pending', lease_owner = NULL, lease_expires_at = N
 WHERE lease_owner = $1 AND status = 'queued'
   AND NOT EXISTS (SELECT 1 FROM call_attempts a
                   WHERE a.contact_id = contacts.id AND a.ended_at IS NULL)
+"""
+# Contacts whose dialer stopped renewing (it died): this dialer takes them over to settle them.
+_TAKE_EXPIRED = """
+WITH expired AS (
+    SELECT id FROM contacts
+    WHERE status = 'queued' AND lease_expires_at < now()
+    ORDER BY lease_expires_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE contacts k SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3)
+FROM expired WHERE k.id = expired.id
+RETURNING k.id, k.campaign_id, k.phone_number, k.attempts, k.attributes
+"""
+_OPEN_ATTEMPTS = """
+SELECT id, contact_id, answered_at, created_at FROM call_attempts
+WHERE contact_id = ANY($1::uuid[]) AND ended_at IS NULL
 """
 _RENEW = """
 UPDATE contacts SET lease_expires_at = now() + make_interval(secs => $2)
@@ -180,6 +208,23 @@ async def defer(conn: asyncpg.Connection, contact_ids: list[UUID], owner: str,
 async def release_all(conn: asyncpg.Connection, owner: str) -> None:
     """Give back contacts leased but not yet dialled (on shutdown)."""
     await conn.execute(_RELEASE_ALL, owner)
+
+
+async def campaigns_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> list[Campaign]:
+    return [Campaign.from_row(r) for r in await conn.fetch(_CAMPAIGNS_BY_ID, ids)]
+
+
+async def take_expired(conn: asyncpg.Connection, owner: str, most: int,
+                       lease_seconds: int) -> list[tuple[UUID, Lease]]:
+    """(campaign id, lease) of contacts whose lease ran out, now held by `owner`."""
+    rows = await conn.fetch(_TAKE_EXPIRED, owner, most, float(lease_seconds))
+    return [(r["campaign_id"], Lease(r["id"], r["phone_number"], r["attempts"],
+                                     r["attributes"])) for r in rows]
+
+
+async def open_attempts(conn: asyncpg.Connection,
+                        contact_ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+    return {r["contact_id"]: r for r in await conn.fetch(_OPEN_ATTEMPTS, contact_ids)}
 
 
 async def renew(conn: asyncpg.Connection, owner: str, lease_seconds: int) -> None:

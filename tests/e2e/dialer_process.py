@@ -1,0 +1,18 @@
+"""`voxlancer dialer` as its own process, its clock at noon in New York.
+
+The fault tests kill and signal a real dialer process; calling hours are enforced for real, so
+the clock is pinned inside the test numbers' window whatever time CI runs at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.e2e.dialing import noon_in_new_york
+from voxlancer.config import Settings
+from voxlancer.dialer.daemon import run_dialer
+from voxlancer.logs import configure_logging
+
+if __name__ == "__main__":
+    configure_logging("info")
+    asyncio.run(run_dialer(Settings.from_env(), clock=noon_in_new_york))

@@ -1,0 +1,104 @@
+"""The dialer when something dies mid-campaign: no number called twice, none forgotten, no
+second unbilled."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+from collections import Counter
+
+import pytest
+
+from tests.e2e.dialing import (
+    attempts,
+    callee,
+    campaign_status,
+    campaign_with,
+    contact_statuses,
+    dialer_process,
+    dialer_settings,
+    numbers,
+    running_dialer,
+    wait_for,
+)
+
+
+@pytest.fixture
+def dsettings(settings, sandbox):
+    return dataclasses.replace(dialer_settings(settings, sandbox), lease_seconds=3)
+
+
+def answering(count: int, start: int) -> list[str]:
+    return [n for n in numbers(count, start=start) if n[-1] not in "123"]
+
+
+async def _answered_up(conn, campaign_id, count):
+    rows = await attempts(conn, campaign_id)
+    return len([r for r in rows if r["answered_at"] and r["ended_at"] is None]) >= count
+
+
+async def _assert_settled(conn, campaign_id, account_id):
+    rows = await attempts(conn, campaign_id)
+    assert rows and all(r["ended_at"] is not None for r in rows)
+    assert "queued" not in (await contact_statuses(conn, campaign_id)).values()
+    charged = {c["call_id"]: c for c in await conn.fetch(
+        "SELECT * FROM transactions WHERE customer_id = $1::uuid AND type = 'call_charge'",
+        account_id)}
+    for row in rows:
+        if row["answered_at"] is not None:
+            assert str(row["id"]) in charged, row
+            assert charged[str(row["id"])]["seconds"] >= int(row["duration_seconds"])
+    return rows
+
+
+async def test_sigterm_stops_taking_contacts_lets_calls_finish_and_exits_0(
+        client, conn, sandbox, dsettings, tmp_path):
+    phone_numbers = answering(10, 300)
+    sipp = callee(sandbox, tmp_path, len(phone_numbers))
+    account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=3)
+    process = dialer_process(dsettings, tmp_path / "dialer.log")
+    try:
+        await wait_for(lambda: _answered_up(conn, campaign["id"], 3), 60, "three calls up")
+        started = len(await attempts(conn, campaign["id"]))
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        sipp.stop()
+    assert code == 0, (tmp_path / "dialer.log").read_text()[-3000:]
+    rows = await _assert_settled(conn, campaign["id"], account.id)
+    assert len(rows) == started  # nothing new after the signal
+    assert all(r["outcome"] == "answered" for r in rows)  # the calls were let finish
+    statuses = Counter((await contact_statuses(conn, campaign["id"])).values())
+    assert statuses == {"called": started, "pending": len(phone_numbers) - started}
+
+
+async def test_a_killed_dialers_calls_are_taken_over_and_never_dialled_twice(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    phone_numbers = answering(6, 320)
+    sipp = callee(sandbox, tmp_path, len(phone_numbers))
+    account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=2)
+    process = dialer_process(dsettings, tmp_path / "dialer.log")
+    try:
+        await wait_for(lambda: _answered_up(conn, campaign["id"], 2), 60, "two calls up")
+        process.kill()
+        process.wait(10)
+        orphans = {r["id"] for r in await attempts(conn, campaign["id"])}
+        async with running_dialer(dsettings, synthesiser):
+            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        sipp.stop()
+    rows = await _assert_settled(conn, campaign["id"], account.id)
+    assert Counter(r["phone_number"] for r in rows) == dict.fromkeys(phone_numbers, 1)
+    assert set(await contact_statuses(conn, campaign["id"])).issuperset(phone_numbers)
+    assert set((await contact_statuses(conn, campaign["id"])).values()) == {"called"}
+    taken_over = [r for r in rows if r["id"] in orphans]
+    assert taken_over and all(r["answered_at"] is not None for r in taken_over)
+
+
+async def _completed(conn, campaign_id):
+    return await campaign_status(conn, campaign_id) == "completed"
