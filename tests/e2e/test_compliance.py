@@ -145,7 +145,7 @@ async def test_machine_detection_leaves_voicemail_after_the_greeting(
     assert rows[person]["amd_status"] == "HUMAN"
     assert rows[machine]["amd_status"] == "MACHINE", rows[machine]
     waited = rows[machine]["message_started_at"] - rows[machine]["answered_at"]
-    assert waited.total_seconds() >= greeting_seconds
+    assert waited.total_seconds() >= greeting_seconds, dict(rows[machine])
     assert await contact_statuses(conn, campaign["id"]) == {person: "called", machine: "called"}
     stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
                                     headers=account.headers)).json()

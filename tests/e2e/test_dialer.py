@@ -26,6 +26,7 @@ from tests.e2e.dialing import (
     wait_for,
 )
 from voxlancer.dialer.ari import AriClient, AriConfig
+from voxlancer.dialer.compliance import spoken_message
 from voxlancer.tts.service import TextToSpeech, render_for_call
 
 
@@ -68,8 +69,8 @@ async def test_a_campaign_of_52_contacts_ends_right_and_bills_the_seconds(
     assert sampler.peak <= 5
     assert sampler.peak >= 3  # it did call in parallel
 
-    rendered = await render_for_call(TextToSpeech(dsettings, synthesiser), campaign["tts_message"],
-                                     "en-US")
+    spoken = spoken_message("Acme Clinic", campaign["tts_message"], "9")
+    rendered = await render_for_call(TextToSpeech(dsettings, synthesiser), spoken, "en-US")
     rows = await attempts(conn, campaign["id"])
     assert len(rows) == len(phone_numbers)
     for row in rows:

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from tests.e2e.conftest import E2E_INSTANCE
 from tests.e2e.dialing import (
     attempts,
     callee,
@@ -22,6 +23,8 @@ from tests.e2e.dialing import (
     running_dialer,
     wait_for,
 )
+from tests.e2e.tcp_proxy import TcpProxy
+from voxlancer.asterisk.sandbox import start_sandbox, stop_sandbox
 
 
 @pytest.fixture
@@ -102,3 +105,63 @@ async def test_a_killed_dialers_calls_are_taken_over_and_never_dialled_twice(
 
 async def _completed(conn, campaign_id):
     return await campaign_status(conn, campaign_id) == "completed"
+
+
+async def test_a_dropped_ari_websocket_is_reconnected_and_reconciled(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    host, port = sandbox.ari_url.removeprefix("http://").split(":")
+    proxy = TcpProxy(host, int(port))
+    await proxy.start()
+    proxied = dataclasses.replace(dsettings, ari_url=f"http://127.0.0.1:{proxy.port}")
+    phone_numbers = answering(8, 340)
+    sipp = callee(sandbox, tmp_path, len(phone_numbers))
+    try:
+        account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=2)
+        async with running_dialer(proxied, synthesiser) as dialer:
+            await wait_for(lambda: _answered_up(conn, campaign["id"], 2), 60, "two calls up")
+            proxy.cut()  # Asterisk stays up; the link breaks
+            await wait_for(lambda: _disconnected(dialer), 10, "the dialer to notice")
+            await wait_for(lambda: _connected(dialer), 30, "the dialer to reconnect")
+            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+        assert sipp.finish() == 0, sipp.tail()
+    finally:
+        sipp.stop()
+        await proxy.close()
+    rows = await _assert_settled(conn, campaign["id"], account.id)
+    assert Counter(r["phone_number"] for r in rows) == dict.fromkeys(phone_numbers, 1)
+    assert set((await contact_statuses(conn, campaign["id"])).values()) == {"called"}
+
+
+async def _disconnected(dialer):
+    return not dialer.ari.connected.is_set()
+
+
+async def _connected(dialer):
+    return dialer.ari.connected.is_set()
+
+
+async def test_an_asterisk_restart_ends_calls_in_progress_and_the_campaign_goes_on(
+        client, conn, sandbox, e2e_settings, dsettings, synthesiser, tmp_path):
+    phone_numbers = answering(8, 360)
+    sipp = callee(sandbox, tmp_path, 2 * len(phone_numbers))
+    try:
+        account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=2)
+        async with running_dialer(dsettings, synthesiser) as dialer:
+            await wait_for(lambda: _answered_up(conn, campaign["id"], 2), 60, "two calls up")
+            cut = [r["id"] for r in await attempts(conn, campaign["id"])
+                   if r["ended_at"] is None]
+            await asyncio.to_thread(stop_sandbox, e2e_settings, E2E_INSTANCE)
+            await wait_for(lambda: _disconnected(dialer), 10, "the dialer to notice")
+            await asyncio.to_thread(start_sandbox, e2e_settings, E2E_INSTANCE)
+            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+    finally:
+        sipp.stop()
+    rows = await _assert_settled(conn, campaign["id"], account.id)
+    by_id = {r["id"]: r for r in rows}
+    # The restart ended the calls in progress: settled (from Asterisk's last events, or at the
+    # moment the link broke), and as they were answered their numbers are not dialled again.
+    assert all(by_id[attempt_id]["answered_at"] is not None for attempt_id in cut)
+    # Calls Asterisk refused while shutting down are kept as attempts but never reached anyone.
+    answered = Counter(r["phone_number"] for r in rows if r["answered_at"] is not None)
+    assert answered == dict.fromkeys(phone_numbers, 1)
+    assert set((await contact_statuses(conn, campaign["id"])).values()) == {"called"}

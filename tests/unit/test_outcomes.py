@@ -31,3 +31,11 @@ def test_retryable_outcomes_wait_then_end_with_the_right_status():
     assert next_step(classify(False, 17), 3, 3, DELAY, NOW).status == "failed"
     assert next_step(classify(False, 1), 1, 3, DELAY, NOW).status == "failed"
     assert next_step(classify(True, 16), 1, 3, DELAY, NOW).status == "called"
+
+
+def test_a_call_asterisk_never_placed_does_not_count_and_is_due_soon():
+    from voxlancer.dialer.outcomes import NOT_PLACED
+
+    step = next_step(NOT_PLACED, 3, 3, DELAY, NOW)
+    assert step.status == "pending"
+    assert step.next_attempt_at - NOW < timedelta(minutes=1)

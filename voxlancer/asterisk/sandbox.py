@@ -34,6 +34,7 @@ from voxlancer.config import Settings
 
 log = structlog.get_logger(__name__)
 
+START_TRIES = 3
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 # Sounds the sandbox may play with sound:/usr/share/asterisk/sounds/voxlancer/<name>.
@@ -186,6 +187,32 @@ def start_sandbox(settings: Settings, instance: Instance | None = None, *,
 
     media = settings.media_path.resolve()
     media.mkdir(parents=True, exist_ok=True)
+    # A previous Asterisk of this instance may still be letting go of its control socket and
+    # ports for a moment after stopping; a start that exits at once is tried again.
+    for attempt in range(1, START_TRIES + 1):
+        pid = _mount_and_spawn(root, instance, state, media)
+        _pidfile(settings, instance).write_text(f"{pid}\n")
+        started = time.monotonic()
+        try:
+            version = _wait_for_ari(settings, instance, root, pid, ari_url, timeout,
+                                    messages=messages, log_offset=log_offset)
+            break
+        except SandboxError as exc:
+            stop_sandbox(settings, instance)
+            if attempt == START_TRIES or "exited" not in str(exc):
+                raise
+            log.warning("asterisk_start_retried", instance=instance.name, attempt=attempt)
+            time.sleep(2)
+        except BaseException:
+            stop_sandbox(settings, instance)
+            raise
+    log.info("asterisk_started", instance=instance.name, pid=pid, version=version,
+             ari_url=ari_url, ari_user=settings.ari_user, sip_port=instance.sip_port,
+             seconds=round(time.monotonic() - started, 2))
+    return _info(settings, instance, root, pid, version)
+
+
+def _mount_and_spawn(root: Path, instance: Instance, state: Path, media: Path) -> int:
     done: list[str] = []
     record = state / "mounts.json"
     try:
@@ -195,22 +222,10 @@ def start_sandbox(settings: Settings, instance: Instance | None = None, *,
         # The media cache at the same path inside and outside, so the dialer can play
         # sound:<media dir>/<file> without translating paths.
         _mount(media, root / str(media).lstrip("/"), record, done)
-        pid = _spawn(root, instance, state / "console.log")
+        return _spawn(root, instance, state / "console.log")
     except BaseException:
         _unmount_recorded(record)
         raise
-    _pidfile(settings, instance).write_text(f"{pid}\n")
-    started = time.monotonic()
-    try:
-        version = _wait_for_ari(settings, instance, root, pid, ari_url, timeout,
-                                messages=messages, log_offset=log_offset)
-    except BaseException:
-        stop_sandbox(settings, instance)
-        raise
-    log.info("asterisk_started", instance=instance.name, pid=pid, version=version,
-             ari_url=ari_url, ari_user=settings.ari_user, sip_port=instance.sip_port,
-             seconds=round(time.monotonic() - started, 2))
-    return _info(settings, instance, root, pid, version)
 
 
 def _spawn(root: Path, instance: Instance, console_log: Path) -> int:

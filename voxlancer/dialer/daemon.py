@@ -29,7 +29,7 @@ from voxlancer.calling_hours import next_allowed, zones_for
 from voxlancer.config import Settings
 from voxlancer.dialer import compliance, store, verify_calls
 from voxlancer.dialer.ari import CONNECTED, AriClient, AriConfig, AriError
-from voxlancer.dialer.outcomes import MACHINE, classify
+from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
 from voxlancer.dialer.pacing import TokenBucket, fair_split
 from voxlancer.dialer.verify_calls import VerificationCaller
 from voxlancer.errors import PaymentRequired
@@ -90,6 +90,8 @@ class Dialer:
         self.tts = tts
         self.id = dialer_id or new_dialer_id()
         self.node = settings.ari_url
+        # Decides calling windows only (tests pin it inside the window); every timestamp the
+        # dialer records comes from Asterisk or the real clock.
         self.clock = clock
         self.calls: dict[str, Call] = {}
         self.wake = asyncio.Event()
@@ -274,16 +276,21 @@ class Dialer:
                         "VOXLANCER_WAIT_FOR_BEEP":
                             "1" if call.campaign.machine_detection == "voicemail" else ""})
                 if not await self.ari.subscribe(call.channel_id):
-                    await self._finish(call, self.clock(), cause=None,
+                    await self._finish(call, utcnow(), cause=None,
                                        cause_text="ended before it could be followed")
             else:
                 await self.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
                                          caller_id=call.campaign.caller_number,
                                          ring_seconds=self.settings.ring_timeout)
         except AriError as exc:
-            log.warning("call_originate_failed", attempt_id=str(call.attempt_id), error=str(exc))
-            await self._finish(call, self.clock(), cause=None, cause_text=str(exc)[:200],
-                               failed=True)
+            # Asterisk unreachable or refusing (5xx: shutting down, overloaded) is no fault of
+            # the number: the contact goes back at once and the attempt does not count.
+            # A 4xx means the request itself was wrong for this number: a counted failure.
+            ours = exc.http_status is None or exc.http_status >= 500
+            log.warning("call_originate_failed", attempt_id=str(call.attempt_id), error=str(exc),
+                        retry_now=ours)
+            await self._finish(call, utcnow(), cause=None, cause_text=str(exc)[:200],
+                               failed=True, not_placed=ours)
 
     # --- ARI events ---------------------------------------------------------------------------
     async def _events(self) -> None:
@@ -395,25 +402,38 @@ class Dialer:
                 await self.ari.hangup(call.channel_id)
 
     async def _reconcile(self) -> None:
-        """After a (re)connection: calls whose channel vanished meanwhile are settled now."""
+        """After a (re)connection, catch up with what happened while no events came: calls
+        whose channel is gone are settled; a call answered meanwhile gets its message; a call
+        whose message ended meanwhile is hung up."""
         if not self.calls and not self.verifier.calls:
             return
-        alive = {c["id"] for c in await self.ari.channels()}
-        await self.verifier.reconcile(alive, self.pool)
+        channels = {c["id"]: c for c in await self.ari.channels()}
+        await self.verifier.reconcile(set(channels), self.pool)
         ended_at = self.ari.lost_at or utcnow()
         for channel_id, call in list(self.calls.items()):
-            if channel_id not in alive:
+            channel = channels.get(channel_id)
+            if channel is None:
                 log.warning("call_lost_while_disconnected", attempt_id=channel_id)
                 await self._finish(call, max(ended_at, call.answered_at or ended_at),
                                    cause=None, cause_text="ended while the ARI link was down")
+            elif (channel.get("state") == "Up" and call.answered_at is None
+                  and call.campaign.machine_detection == "off"):
+                log.warning("call_answered_while_disconnected", attempt_id=channel_id)
+                call.answered_at = utcnow()
+                await self.ari.play(channel_id, call.media, f"{call.attempt_id}-message")
+                await self._answered(call, call.answered_at)
+            elif call.answered_at is not None and await self.ari.playback(
+                    call.last_playback) is None:
+                await self.ari.hangup(channel_id)
 
     async def _finish(self, call: Call, ended_at: datetime, *, cause: int | None,
-                      cause_text: str | None, failed: bool = False) -> None:
+                      cause_text: str | None, failed: bool = False,
+                      not_placed: bool = False) -> None:
         if self.calls.pop(str(call.attempt_id), None) is None:
             return
         outcome = classify(call.answered_at is not None, cause)
         if failed and call.answered_at is None:
-            outcome = classify(False, 127)  # interworking: the call never left us
+            outcome = NOT_PLACED if not_placed else classify(False, 127)
         if call.amd_status == "MACHINE" and call.campaign.machine_detection == "hangup":
             outcome = MACHINE
         ended = store.Ended(call.attempt_id, call.contact.contact_id, call.campaign,

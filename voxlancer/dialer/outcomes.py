@@ -31,6 +31,9 @@ SIP_FOR_CAUSE = {1: 404, 3: 404, 17: 486, 18: 408, 19: 480, 20: 480, 21: 603, 22
 class Outcome:
     kind: str  # answered, machine, no_answer, busy, failed
     retryable: bool
+    # False when the call never reached the network (Asterisk down): the attempt is recorded
+    # but not counted against the contact, which is due again at once.
+    counted: bool = True
 
     @property
     def final_status(self) -> str:
@@ -39,6 +42,7 @@ class Outcome:
                 "machine": "no_answer"}.get(self.kind, "failed")
 
 
+NOT_PLACED = Outcome("failed", retryable=True, counted=False)
 # An answering machine picked up and the campaign hangs up on machines: the person was not
 # reached, so the contact is tried again like an unanswered call.
 MACHINE = Outcome("machine", retryable=True)
@@ -57,6 +61,9 @@ def classify(answered: bool, cause: int | None) -> Outcome:
     return Outcome("failed", retryable=cause not in (CALL_REJECTED,))
 
 
+RETRY_NOT_PLACED = timedelta(seconds=5)
+
+
 @dataclass(frozen=True)
 class NextStep:
     status: str  # the contact's new status
@@ -65,6 +72,8 @@ class NextStep:
 
 def next_step(outcome: Outcome, attempts_made: int, max_attempts: int, retry_delay: timedelta,
               now: datetime) -> NextStep:
+    if not outcome.counted:
+        return NextStep("pending", now + RETRY_NOT_PLACED)
     if outcome.retryable and attempts_made < max_attempts:
         return NextStep("pending", now + retry_delay)
     return NextStep(outcome.final_status, None)

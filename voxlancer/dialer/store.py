@@ -116,7 +116,7 @@ RETURNING id
 """
 _UPDATE_CONTACT = """
 UPDATE contacts
-SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at = $4,
+SET status = $2, attempts = attempts + $8, last_attempt_at = $3, next_attempt_at = $4,
     last_result = $5, duration_seconds = duration_seconds + $6, cost = cost + $7,
     lease_owner = NULL, lease_expires_at = NULL
 WHERE id = $1
@@ -269,7 +269,7 @@ async def settle(conn: asyncpg.Connection, settings: Settings,
             await conn.execute(_COUNT_MACHINE, campaign.id)
         await conn.execute(_UPDATE_CONTACT, ended.contact_id, step.status, ended.ended_at,
                            step.next_attempt_at, ended.outcome.kind, math.ceil(seconds),
-                           charge.charged)
+                           charge.charged, int(ended.outcome.counted))
     return charge
 
 
