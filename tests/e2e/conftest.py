@@ -22,7 +22,10 @@ from voxlancer.asterisk.instance import Instance
 from voxlancer.asterisk.sandbox import SandboxInfo, start_sandbox, stop_sandbox
 from voxlancer.config import Settings
 
-E2E_INSTANCE = Instance(name="e2e", index=1)
+# VOXLANCER_E2E_INSTANCE_INDEX moves the instance (and its ports) when another copy of the
+# suite runs on the same machine.
+_INDEX = int(os.environ.get("VOXLANCER_E2E_INSTANCE_INDEX", "1"))
+E2E_INSTANCE = Instance(name="e2e" if _INDEX == 1 else f"e2e{_INDEX}", index=_INDEX)
 TOOLS = {"sipp": "sip-tester", "mmdebstrap": "mmdebstrap"}
 
 
