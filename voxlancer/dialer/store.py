@@ -69,12 +69,18 @@ _RENEW = """
 UPDATE contacts SET lease_expires_at = now() + make_interval(secs => $2)
 WHERE lease_owner = $1 AND status = 'queued'
 """
-_BEGIN_ATTEMPT = """
+# One statement for a whole lease batch: a round trip per call was the lease loop's main cost.
+_BEGIN_ATTEMPTS = """
 INSERT INTO call_attempts (id, customer_id, campaign_id, contact_id, phone_number, caller_id,
                            dialer_id, asterisk_node)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+SELECT a.id, $3, $4, a.contact_id, a.phone_number, $5, $6, $7
+FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS a (id, contact_id, phone_number)
 """
-_ANSWERED = "UPDATE call_attempts SET answered_at = $2 WHERE id = $1 AND answered_at IS NULL"
+_ANSWERED = """
+UPDATE call_attempts a SET answered_at = v.at
+FROM unnest($1::uuid[], $2::timestamptz[]) AS v (id, at)
+WHERE a.id = v.id AND a.answered_at IS NULL
+"""
 _END_ATTEMPT = """
 UPDATE call_attempts
 SET answered_at = $2, ended_at = $3, outcome = $4, hangup_cause = $5, hangup_cause_text = $6,
@@ -172,15 +178,18 @@ async def renew(conn: asyncpg.Connection, owner: str, lease_seconds: int) -> Non
     await conn.execute(_RENEW, owner, float(lease_seconds))
 
 
-async def begin_attempt(conn: asyncpg.Connection, attempt_id: UUID, campaign: Campaign,
-                        contact: Lease, owner: str, node: str) -> None:
-    await conn.execute(_BEGIN_ATTEMPT, attempt_id, campaign.customer_id, campaign.id,
-                       contact.contact_id, contact.phone_number, campaign.caller_number, owner,
-                       node)
+async def begin_attempts(conn: asyncpg.Connection, attempts: list[tuple[UUID, Lease]],
+                         campaign: Campaign, owner: str, node: str) -> None:
+    """Record calls about to be dialled (attempt id, leased contact), all of one campaign."""
+    await conn.execute(_BEGIN_ATTEMPTS, [a for a, _ in attempts],
+                       [c.contact_id for _, c in attempts], campaign.customer_id, campaign.id,
+                       campaign.caller_number, owner, node,
+                       [c.phone_number for _, c in attempts])
 
 
-async def answered(conn: asyncpg.Connection, attempt_id: UUID, at: datetime) -> None:
-    await conn.execute(_ANSWERED, attempt_id, at)
+async def answered(conn: asyncpg.Connection, calls: list[tuple[UUID, datetime]]) -> None:
+    """Note when calls were answered (attempt id, time), before they are settled."""
+    await conn.execute(_ANSWERED, [a for a, _ in calls], [at for _, at in calls])
 
 
 async def settle(conn: asyncpg.Connection, settings: Settings,
