@@ -42,6 +42,7 @@ HEARTBEAT_SECONDS = 5.0
 # work stays short and other campaigns get their turn quickly.
 BATCH = 200
 ROUND_GAP = 0.1  # seconds at least between two lease rounds
+SETTLE_BATCH = 100  # most calls settled in one transaction
 
 
 def utcnow() -> datetime:
@@ -88,6 +89,8 @@ class Dialer:
         self.starting = 0  # calls waiting for the trunk's rate limiter
         self.settling = 0  # calls ended whose settling is in progress
         self.open: Counter[UUID] = Counter()  # calls dialled and not yet settled, by campaign
+        self._to_settle: list[tuple[store.Ended, asyncio.Future]] = []
+        self._settling_batches = False
         self._answered: list[tuple[UUID, datetime]] = []  # answer times not yet written
         self._recording_answered = False
 
@@ -342,30 +345,70 @@ class Dialer:
         ended = store.Ended(call.attempt_id, call.contact.contact_id, call.campaign,
                             call.answered_at, ended_at, outcome, cause, cause_text,
                             call.contact.attempts + 1)
-        try:
-            await self._settle(ended)
-        except (asyncpg.PostgresError, OSError) as exc:
-            # Kept in memory and retried by the upkeep loop: a call is never forgotten unbilled.
-            log.warning("call_settle_deferred", attempt_id=str(call.attempt_id), error=str(exc))
-            self.unsettled.append(ended)
+        done = asyncio.get_running_loop().create_future()
+        self._to_settle.append((ended, done))
+        if not self._settling_batches:
+            self._settling_batches = True
+            self._spawn(self._settle_batches())
+        await done
         call.ended.set()
 
-    async def _settle(self, ended: store.Ended) -> None:
+    async def _settle_batches(self) -> None:
+        """Settle ended calls in batches: those that end while one batch is being written go
+        in the next. One transaction per call (ten statements, one commit, each waiting for
+        the customer's balance lock) capped a campaign at about 90 calls a second."""
+        try:
+            while self._to_settle:
+                batch = self._to_settle[:SETTLE_BATCH]
+                del self._to_settle[:SETTLE_BATCH]
+                try:
+                    await self._settle_batch([ended for ended, _ in batch])
+                finally:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._settling_batches = False
+
+    async def _settle_batch(self, calls: list[store.Ended]) -> None:
+        try:
+            await self._settle(calls)
+            return
+        except (asyncpg.PostgresError, OSError) as exc:
+            if len(calls) == 1:
+                self._defer_settling(calls[0], exc)
+                return
+            log.warning("settle_batch_failed", calls=len(calls), error=str(exc))
+        # One at a time, so that one call the database refuses cannot hold up the others.
+        for ended in calls:
+            try:
+                await self._settle([ended])
+            except (asyncpg.PostgresError, OSError) as exc:
+                self._defer_settling(ended, exc)
+
+    def _defer_settling(self, ended: store.Ended, exc: Exception) -> None:
+        # Kept in memory and retried by the upkeep loop: a call is never forgotten unbilled.
+        log.warning("call_settle_deferred", attempt_id=str(ended.attempt_id), error=str(exc))
+        self.unsettled.append(ended)
+
+    async def _settle(self, calls: list[store.Ended]) -> None:
         async with self.pool.acquire() as conn:
-            charge = await store.settle(conn, self.settings, ended)
-            log.info("call_settled", attempt_id=str(ended.attempt_id), outcome=ended.outcome.kind,
-                     cause=ended.cause, charged=str(charge.charged) if charge else None)
-            campaign_id = ended.campaign.id
-            self.open[campaign_id] -= 1
-            # While another of our calls of this campaign is unsettled its contact is queued,
-            # so the campaign cannot be done; the last one to settle looks.
-            if self.open[campaign_id] <= 0:
-                del self.open[campaign_id]
-                await campaigns.complete_if_done(conn, campaign_id)
+            charges = await store.settle_many(conn, self.settings, calls)
+            for ended, charge in zip(calls, charges, strict=True):
+                log.info("call_settled", attempt_id=str(ended.attempt_id),
+                         outcome=ended.outcome.kind, cause=ended.cause,
+                         charged=str(charge.charged) if charge else None)
+                self.open[ended.campaign.id] -= 1
+            # While another of our calls of a campaign is unsettled its contact is queued, so
+            # the campaign cannot be done; the last one to settle looks.
+            for campaign_id in {ended.campaign.id for ended in calls}:
+                if self.open[campaign_id] <= 0:
+                    del self.open[campaign_id]
+                    await campaigns.complete_if_done(conn, campaign_id)
 
     async def _retry_unsettled(self) -> None:
         while self.unsettled:
-            await self._settle(self.unsettled[0])
+            await self._settle([self.unsettled[0]])
             self.unsettled.pop(0)
 
     # --- upkeep ------------------------------------------------------------------------------

@@ -65,9 +65,12 @@ WHERE lease_owner = $1 AND status = 'queued'
   AND NOT EXISTS (SELECT 1 FROM call_attempts a
                   WHERE a.contact_id = contacts.id AND a.ended_at IS NULL)
 """
+# Rows a settling transaction holds are skipped (they are being settled; one missed renewal is
+# harmless): waiting for them deadlocked against a batch settling the contacts in another order.
 _RENEW = """
 UPDATE contacts SET lease_expires_at = now() + make_interval(secs => $2)
-WHERE lease_owner = $1 AND status = 'queued'
+WHERE id IN (SELECT id FROM contacts WHERE lease_owner = $1 AND status = 'queued'
+             FOR UPDATE SKIP LOCKED)
 """
 # One statement for a whole lease batch: a round trip per call was the lease loop's main cost.
 _BEGIN_ATTEMPTS = """
@@ -95,6 +98,7 @@ SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at 
     lease_owner = NULL, lease_expires_at = NULL
 WHERE id = $1
 """
+_LOCK_BALANCES = "SELECT 1 FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 _STATUSES = "SELECT id, status FROM campaigns WHERE id = ANY($1::uuid[])"
 _HEARTBEAT = """
 INSERT INTO dialer_heartbeats (dialer_id, ari_url, ari_connected, active_calls, seen_at)
@@ -195,26 +199,48 @@ async def answered(conn: asyncpg.Connection, calls: list[tuple[UUID, datetime]])
 async def settle(conn: asyncpg.Connection, settings: Settings,
                  ended: Ended) -> ledger.ChargeResult | None:
     """Charge the call and move its contact on, in one transaction. Idempotent per attempt."""
+    async with conn.transaction():
+        return await _settle(conn, settings, ended)
+
+
+async def settle_many(conn: asyncpg.Connection, settings: Settings,
+                      calls: list[Ended]) -> list[ledger.ChargeResult | None]:
+    """settle() for several calls in one transaction: one commit (and one wait for the
+    customer's balance lock) for the lot. All are settled or none is."""
+    # Balances first, then the calls campaign by campaign, each in one order: two dialers
+    # settling batches at once then queue for each other's locks instead of deadlocking (an
+    # unanswered call takes its campaign's counters without the balance).
+    order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
+                                                     calls[i].campaign.id))
+    results: list[ledger.ChargeResult | None] = [None] * len(calls)
+    async with conn.transaction():
+        await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
+        for i in order:
+            results[i] = await _settle(conn, settings, calls[i])
+    return results
+
+
+async def _settle(conn: asyncpg.Connection, settings: Settings,
+                  ended: Ended) -> ledger.ChargeResult | None:
     seconds = Decimal(0)
     if ended.answered_at is not None:
         seconds = Decimal(str(max((ended.ended_at - ended.answered_at).total_seconds(), 0)))
     campaign = ended.campaign
     step = next_step(ended.outcome, ended.attempts_made, campaign.max_attempts,
                      timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
-    async with conn.transaction():
-        charge = await ledger.charge_call(
-            conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
-            billable_seconds=seconds, campaign_id=campaign.id)
-        billed = charge.entry.seconds if charge.entry else 0
-        done = await conn.fetchval(
-            _END_ATTEMPT, ended.attempt_id, ended.answered_at, ended.ended_at,
-            ended.outcome.kind, ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
-            seconds.quantize(Decimal("0.001")), billed, charge.charged)
-        if done is None:
-            return None  # settled before (a sweep or another dialer got there first)
-        await conn.execute(_UPDATE_CONTACT, ended.contact_id, step.status, ended.ended_at,
-                           step.next_attempt_at, ended.outcome.kind, math.ceil(seconds),
-                           charge.charged)
+    charge = await ledger.charge_call(
+        conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
+        billable_seconds=seconds, campaign_id=campaign.id)
+    billed = charge.entry.seconds if charge.entry else 0
+    done = await conn.fetchval(
+        _END_ATTEMPT, ended.attempt_id, ended.answered_at, ended.ended_at,
+        ended.outcome.kind, ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
+        seconds.quantize(Decimal("0.001")), billed, charge.charged)
+    if done is None:
+        return None  # settled before (a sweep or another dialer got there first)
+    await conn.execute(_UPDATE_CONTACT, ended.contact_id, step.status, ended.ended_at,
+                       step.next_attempt_at, ended.outcome.kind, math.ceil(seconds),
+                       charge.charged)
     return charge
 
 
