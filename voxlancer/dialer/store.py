@@ -99,6 +99,10 @@ SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at 
 WHERE id = $1
 """
 _LOCK_BALANCES = "SELECT 1 FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+_LOCK_CAMPAIGNS = """
+SELECT 1 FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
+WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR NO KEY UPDATE OF c, s
+"""
 _STATUSES = "SELECT id, status FROM campaigns WHERE id = ANY($1::uuid[])"
 _HEARTBEAT = """
 INSERT INTO dialer_heartbeats (dialer_id, ari_url, ari_connected, active_calls, seen_at)
@@ -207,14 +211,17 @@ async def settle_many(conn: asyncpg.Connection, settings: Settings,
                       calls: list[Ended]) -> list[ledger.ChargeResult | None]:
     """settle() for several calls in one transaction: one commit (and one wait for the
     customer's balance lock) for the lot. All are settled or none is."""
-    # Balances first, then the calls campaign by campaign, each in one order: two dialers
-    # settling batches at once then queue for each other's locks instead of deadlocking (an
-    # unanswered call takes its campaign's counters without the balance).
+    # Locks up front, each kind in one order, so that other writers queue rather than deadlock:
+    # the balances (an unanswered call takes no balance lock), then the campaigns and their
+    # counters as the lease statement takes them. Without the campaign lock, a batch's second
+    # counter update (its row now written by this transaction) rechecks the foreign key to
+    # campaigns and waited for a lease holding that row while the lease waited for the counters.
     order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
                                                      calls[i].campaign.id))
     results: list[ledger.ChargeResult | None] = [None] * len(calls)
     async with conn.transaction():
         await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
+        await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
         for i in order:
             results[i] = await _settle(conn, settings, calls[i])
     return results
