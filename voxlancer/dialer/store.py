@@ -84,19 +84,32 @@ UPDATE call_attempts a SET answered_at = v.at
 FROM unnest($1::uuid[], $2::timestamptz[]) AS v (id, at)
 WHERE a.id = v.id AND a.answered_at IS NULL
 """
-_END_ATTEMPT = """
-UPDATE call_attempts
-SET answered_at = $2, ended_at = $3, outcome = $4, hangup_cause = $5, hangup_cause_text = $6,
-    sip_code = $7, duration_seconds = $8, billed_seconds = $9, cost = $10
-WHERE id = $1 AND ended_at IS NULL
-RETURNING id
-"""
-_UPDATE_CONTACT = """
-UPDATE contacts
-SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at = $4,
-    last_result = $5, duration_seconds = duration_seconds + $6, cost = cost + $7,
+# Close the attempts of a settling batch and move their contacts on, in one statement (the
+# counters' statement trigger then runs once). An attempt closed before is left alone, and so
+# is its contact.
+_END_ATTEMPTS = """
+WITH v AS (
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[],
+                         $5::int[], $6::text[], $7::int[], $8::numeric[], $9::int[],
+                         $10::numeric[], $11::uuid[], $12::text[], $13::timestamptz[], $14::int[])
+        AS v (id, answered_at, ended_at, outcome, cause, cause_text, sip_code, duration,
+              billed, cost, contact_id, status, next_attempt_at, seconds)
+), ended AS (
+    UPDATE call_attempts a
+    SET answered_at = v.answered_at, ended_at = v.ended_at, outcome = v.outcome,
+        hangup_cause = v.cause, hangup_cause_text = v.cause_text, sip_code = v.sip_code,
+        duration_seconds = v.duration, billed_seconds = v.billed, cost = v.cost
+    FROM v WHERE a.id = v.id AND a.ended_at IS NULL
+    RETURNING a.id
+)
+UPDATE contacts k
+SET status = v.status, attempts = k.attempts + 1, last_attempt_at = v.ended_at,
+    next_attempt_at = v.next_attempt_at, last_result = v.outcome,
+    duration_seconds = k.duration_seconds + v.seconds, cost = k.cost + v.cost,
     lease_owner = NULL, lease_expires_at = NULL
-WHERE id = $1
+FROM v JOIN ended ON ended.id = v.id
+WHERE k.id = v.contact_id
+RETURNING v.id
 """
 _LOCK_BALANCES = "SELECT 1 FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 _LOCK_CAMPAIGNS = """
@@ -203,52 +216,47 @@ async def answered(conn: asyncpg.Connection, calls: list[tuple[UUID, datetime]])
 async def settle(conn: asyncpg.Connection, settings: Settings,
                  ended: Ended) -> ledger.ChargeResult | None:
     """Charge the call and move its contact on, in one transaction. Idempotent per attempt."""
-    async with conn.transaction():
-        return await _settle(conn, settings, ended)
+    return (await settle_many(conn, settings, [ended]))[0]
 
 
 async def settle_many(conn: asyncpg.Connection, settings: Settings,
                       calls: list[Ended]) -> list[ledger.ChargeResult | None]:
     """settle() for several calls in one transaction: one commit (and one wait for the
-    customer's balance lock) for the lot. All are settled or none is."""
+    customer's balance lock) for the lot, all attempts and contacts in one statement. All are
+    settled or none is. None for a call settled before (a sweep or another dialer got there
+    first): its charge, if any, is the earlier one (charges are idempotent per attempt)."""
     # Locks up front, each kind in one order, so that other writers queue rather than deadlock:
     # the balances (an unanswered call takes no balance lock), then the campaigns and their
-    # counters as the lease statement takes them. Without the campaign lock, a batch's second
-    # counter update (its row now written by this transaction) rechecks the foreign key to
-    # campaigns and waited for a lease holding that row while the lease waited for the counters.
+    # counters as the lease statement takes them.
     order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
                                                      calls[i].campaign.id))
-    results: list[ledger.ChargeResult | None] = [None] * len(calls)
+    charges: list[ledger.ChargeResult | None] = [None] * len(calls)
+    rows: list[tuple] = []
     async with conn.transaction():
         await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
         await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
         for i in order:
-            results[i] = await _settle(conn, settings, calls[i])
-    return results
-
-
-async def _settle(conn: asyncpg.Connection, settings: Settings,
-                  ended: Ended) -> ledger.ChargeResult | None:
-    seconds = Decimal(0)
-    if ended.answered_at is not None:
-        seconds = Decimal(str(max((ended.ended_at - ended.answered_at).total_seconds(), 0)))
-    campaign = ended.campaign
-    step = next_step(ended.outcome, ended.attempts_made, campaign.max_attempts,
-                     timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
-    charge = await ledger.charge_call(
-        conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
-        billable_seconds=seconds, campaign_id=campaign.id)
-    billed = charge.entry.seconds if charge.entry else 0
-    done = await conn.fetchval(
-        _END_ATTEMPT, ended.attempt_id, ended.answered_at, ended.ended_at,
-        ended.outcome.kind, ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
-        seconds.quantize(Decimal("0.001")), billed, charge.charged)
-    if done is None:
-        return None  # settled before (a sweep or another dialer got there first)
-    await conn.execute(_UPDATE_CONTACT, ended.contact_id, step.status, ended.ended_at,
-                       step.next_attempt_at, ended.outcome.kind, math.ceil(seconds),
-                       charge.charged)
-    return charge
+            ended = calls[i]
+            seconds = Decimal(0)
+            if ended.answered_at is not None:
+                seconds = Decimal(str(max((ended.ended_at - ended.answered_at).total_seconds(),
+                                          0)))
+            campaign = ended.campaign
+            step = next_step(ended.outcome, ended.attempts_made, campaign.max_attempts,
+                             timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
+            charges[i] = charge = await ledger.charge_call(
+                conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
+                billable_seconds=seconds, campaign_id=campaign.id)
+            rows.append((ended.attempt_id, ended.answered_at, ended.ended_at, ended.outcome.kind,
+                         ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
+                         seconds.quantize(Decimal("0.001")),
+                         charge.entry.seconds if charge.entry else 0, charge.charged,
+                         ended.contact_id, step.status, step.next_attempt_at,
+                         math.ceil(seconds)))
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        done = {r["id"] for r in await conn.fetch(_END_ATTEMPTS, *columns)}
+    return [charge if ended.attempt_id in done else None
+            for ended, charge in zip(calls, charges, strict=True)]
 
 
 async def statuses(conn: asyncpg.Connection, campaign_ids: list[UUID]) -> dict[UUID, str]:
