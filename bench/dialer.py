@@ -378,7 +378,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=2000)
     parser.add_argument("--cps", type=float, default=120.0,
-                        help="VOXLANCER_TRUNK_CPS for the dialer and the bare driver's rate")
+                        help="VOXLANCER_TRUNK_CPS for the dialer and the bare driver's rate; "
+                        "120 x about 8.5 s a call is about the 1,000 calls max_concurrent allows")
     parser.add_argument("--keep", action="store_true", help="keep logs, sipp output, database")
     parser.add_argument("--dialer-only", action="store_true", help="skip the bare driver's run")
     args = parser.parse_args()
