@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -96,32 +97,67 @@ _OPEN_ATTEMPTS = """
 SELECT id, contact_id, answered_at, created_at FROM call_attempts
 WHERE contact_id = ANY($1::uuid[]) AND ended_at IS NULL
 """
+# Rows a settling transaction holds are skipped (they are being settled; one missed renewal is
+# harmless): waiting for them deadlocked against a batch settling the contacts in another order.
 _RENEW = """
 UPDATE contacts SET lease_expires_at = now() + make_interval(secs => $2)
-WHERE lease_owner = $1 AND status = 'queued'
+WHERE id IN (SELECT id FROM contacts WHERE lease_owner = $1 AND status = 'queued'
+             FOR UPDATE SKIP LOCKED)
 """
-_BEGIN_ATTEMPT = """
+# One statement for a whole lease batch: a round trip per call was the lease loop's main cost.
+_BEGIN_ATTEMPTS = """
 INSERT INTO call_attempts (id, customer_id, campaign_id, contact_id, phone_number, caller_id,
                            dialer_id, asterisk_node)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+SELECT a.id, $3, $4, a.contact_id, a.phone_number, $5, $6, $7
+FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS a (id, contact_id, phone_number)
 """
-_ANSWERED = "UPDATE call_attempts SET answered_at = $2 WHERE id = $1 AND answered_at IS NULL"
-_END_ATTEMPT = """
-UPDATE call_attempts
-SET answered_at = $2, ended_at = $3, outcome = $4, hangup_cause = $5, hangup_cause_text = $6,
-    sip_code = $7, duration_seconds = $8, billed_seconds = $9, cost = $10, opted_out_at = $11,
-    amd_status = $12, amd_cause = $13, message_started_at = $14
-WHERE id = $1 AND ended_at IS NULL
-RETURNING id
+_ANSWERED = """
+UPDATE call_attempts a SET answered_at = v.at
+FROM unnest($1::uuid[], $2::timestamptz[]) AS v (id, at)
+WHERE a.id = v.id AND a.answered_at IS NULL
 """
-_UPDATE_CONTACT = """
-UPDATE contacts
-SET status = $2, attempts = attempts + $8, last_attempt_at = $3, next_attempt_at = $4,
-    last_result = $5, duration_seconds = duration_seconds + $6, cost = cost + $7,
+# Close the attempts of a settling batch and move their contacts on, in one statement (the
+# counters' statement trigger then runs once). An attempt closed before is left alone, and so
+# is its contact. `counted` is 0 for a call Asterisk never placed.
+_END_ATTEMPTS = """
+WITH v AS (
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[],
+                         $5::int[], $6::text[], $7::int[], $8::numeric[], $9::int[],
+                         $10::numeric[], $11::uuid[], $12::text[], $13::timestamptz[], $14::int[],
+                         $15::int[], $16::timestamptz[], $17::text[], $18::text[],
+                         $19::timestamptz[])
+        AS v (id, answered_at, ended_at, outcome, cause, cause_text, sip_code, duration,
+              billed, cost, contact_id, status, next_attempt_at, seconds, counted,
+              opted_out_at, amd_status, amd_cause, message_started_at)
+), ended AS (
+    UPDATE call_attempts a
+    SET answered_at = v.answered_at, ended_at = v.ended_at, outcome = v.outcome,
+        hangup_cause = v.cause, hangup_cause_text = v.cause_text, sip_code = v.sip_code,
+        duration_seconds = v.duration, billed_seconds = v.billed, cost = v.cost,
+        opted_out_at = v.opted_out_at, amd_status = v.amd_status, amd_cause = v.amd_cause,
+        message_started_at = v.message_started_at
+    FROM v WHERE a.id = v.id AND a.ended_at IS NULL
+    RETURNING a.id
+)
+UPDATE contacts k
+SET status = v.status, attempts = k.attempts + v.counted, last_attempt_at = v.ended_at,
+    next_attempt_at = v.next_attempt_at, last_result = v.outcome,
+    duration_seconds = k.duration_seconds + v.seconds, cost = k.cost + v.cost,
     lease_owner = NULL, lease_expires_at = NULL
-WHERE id = $1
+FROM v JOIN ended ON ended.id = v.id
+WHERE k.id = v.contact_id
+RETURNING v.id
 """
-_COUNT_MACHINE = "UPDATE campaign_stats SET machine = machine + 1 WHERE campaign_id = $1"
+_LOCK_BALANCES = "SELECT 1 FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+_LOCK_CAMPAIGNS = """
+SELECT 1 FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
+WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR NO KEY UPDATE OF c, s
+"""
+_COUNT_MACHINES = """
+UPDATE campaign_stats s SET machine = s.machine + v.machines
+FROM unnest($1::uuid[], $2::int[]) AS v (campaign_id, machines)
+WHERE s.campaign_id = v.campaign_id
+"""
 _STATUSES = "SELECT id, status FROM campaigns WHERE id = ANY($1::uuid[])"
 _HEARTBEAT = """
 INSERT INTO dialer_heartbeats (dialer_id, ari_url, ari_connected, active_calls, seen_at)
@@ -231,46 +267,76 @@ async def renew(conn: asyncpg.Connection, owner: str, lease_seconds: int) -> Non
     await conn.execute(_RENEW, owner, float(lease_seconds))
 
 
-async def begin_attempt(conn: asyncpg.Connection, attempt_id: UUID, campaign: Campaign,
-                        contact: Lease, owner: str, node: str) -> None:
-    await conn.execute(_BEGIN_ATTEMPT, attempt_id, campaign.customer_id, campaign.id,
-                       contact.contact_id, contact.phone_number, campaign.caller_number, owner,
-                       node)
+async def begin_attempts(conn: asyncpg.Connection, attempts: list[tuple[UUID, Lease]],
+                         campaign: Campaign, owner: str, node: str) -> None:
+    """Record calls about to be dialled (attempt id, leased contact), all of one campaign."""
+    await conn.execute(_BEGIN_ATTEMPTS, [a for a, _ in attempts],
+                       [c.contact_id for _, c in attempts], campaign.customer_id, campaign.id,
+                       campaign.caller_number, owner, node,
+                       [c.phone_number for _, c in attempts])
 
 
-async def answered(conn: asyncpg.Connection, attempt_id: UUID, at: datetime) -> None:
-    await conn.execute(_ANSWERED, attempt_id, at)
+async def answered(conn: asyncpg.Connection, calls: list[tuple[UUID, datetime]]) -> None:
+    """Note when calls were answered (attempt id, time), before they are settled."""
+    await conn.execute(_ANSWERED, [a for a, _ in calls], [at for _, at in calls])
 
 
 async def settle(conn: asyncpg.Connection, settings: Settings,
                  ended: Ended) -> ledger.ChargeResult | None:
     """Charge the call and move its contact on, in one transaction. Idempotent per attempt."""
-    seconds = Decimal(0)
-    if ended.answered_at is not None:
-        seconds = Decimal(str(max((ended.ended_at - ended.answered_at).total_seconds(), 0)))
-    campaign = ended.campaign
-    step = next_step(ended.outcome, ended.attempts_made, campaign.max_attempts,
-                     timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
+    return (await settle_many(conn, settings, [ended]))[0]
+
+
+def _next(ended: Ended) -> NextStep:
     if ended.opted_out_at is not None:
-        step = NextStep("opted_out", None)
+        return NextStep("opted_out", None)
+    campaign = ended.campaign
+    return next_step(ended.outcome, ended.attempts_made, campaign.max_attempts,
+                     timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
+
+
+async def settle_many(conn: asyncpg.Connection, settings: Settings,
+                      calls: list[Ended]) -> list[ledger.ChargeResult | None]:
+    """settle() for several calls in one transaction: one commit (and one wait for the
+    customer's balance lock) for the lot, all attempts and contacts in one statement. All are
+    settled or none is. None for a call settled before (a sweep or another dialer got there
+    first): its charge, if any, is the earlier one (charges are idempotent per attempt)."""
+    # Locks up front, each kind in one order, so that other writers queue rather than deadlock:
+    # the balances (an unanswered call takes no balance lock), then the campaigns and their
+    # counters as the lease statement takes them.
+    order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
+                                                     calls[i].campaign.id))
+    charges: list[ledger.ChargeResult | None] = [None] * len(calls)
+    rows: list[tuple] = []
     async with conn.transaction():
-        charge = await ledger.charge_call(
-            conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
-            billable_seconds=seconds, campaign_id=campaign.id)
-        billed = charge.entry.seconds if charge.entry else 0
-        done = await conn.fetchval(
-            _END_ATTEMPT, ended.attempt_id, ended.answered_at, ended.ended_at,
-            ended.outcome.kind, ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
-            seconds.quantize(Decimal("0.001")), billed, charge.charged, ended.opted_out_at,
-            ended.amd_status, ended.amd_cause, ended.message_started_at)
-        if done is None:
-            return None  # settled before (a sweep or another dialer got there first)
-        if ended.amd_status == "MACHINE":
-            await conn.execute(_COUNT_MACHINE, campaign.id)
-        await conn.execute(_UPDATE_CONTACT, ended.contact_id, step.status, ended.ended_at,
-                           step.next_attempt_at, ended.outcome.kind, math.ceil(seconds),
-                           charge.charged, int(ended.outcome.counted))
-    return charge
+        await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
+        await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
+        for i in order:
+            ended = calls[i]
+            seconds = Decimal(0)
+            if ended.answered_at is not None:
+                seconds = Decimal(str(max((ended.ended_at - ended.answered_at).total_seconds(),
+                                          0)))
+            campaign = ended.campaign
+            step = _next(ended)
+            charges[i] = charge = await ledger.charge_call(
+                conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
+                billable_seconds=seconds, campaign_id=campaign.id)
+            rows.append((ended.attempt_id, ended.answered_at, ended.ended_at, ended.outcome.kind,
+                         ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
+                         seconds.quantize(Decimal("0.001")),
+                         charge.entry.seconds if charge.entry else 0, charge.charged,
+                         ended.contact_id, step.status, step.next_attempt_at,
+                         math.ceil(seconds), int(ended.outcome.counted), ended.opted_out_at,
+                         ended.amd_status, ended.amd_cause, ended.message_started_at))
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        done = {r["id"] for r in await conn.fetch(_END_ATTEMPTS, *columns)}
+        machines = Counter(c.campaign.id for c in calls
+                           if c.attempt_id in done and c.amd_status == "MACHINE")
+        if machines:
+            await conn.execute(_COUNT_MACHINES, list(machines), list(machines.values()))
+    return [charge if ended.attempt_id in done else None
+            for ended, charge in zip(calls, charges, strict=True)]
 
 
 async def statuses(conn: asyncpg.Connection, campaign_ids: list[UUID]) -> dict[UUID, str]:

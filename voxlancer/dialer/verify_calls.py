@@ -63,11 +63,13 @@ class VerificationCaller:
                 await verification.call_finished(conn, due.id, f"not placed: {exc}"[:200],
                                                  ok=False)
 
+    def follows(self, event: dict[str, Any]) -> bool:
+        return _channel_of(event) in self.calls
+
     async def on_event(self, event: dict[str, Any], pool: asyncpg.Pool) -> bool:
         """Handle the event if it belongs to a verification call."""
         kind = event.get("type")
-        channel_id = (event.get("channel") or {}).get("id") or \
-            (event.get("playback") or {}).get("target_uri", "").partition(":")[2]
+        channel_id = _channel_of(event)
         call = self.calls.get(channel_id)
         if call is None:
             return False
@@ -93,3 +95,8 @@ class VerificationCaller:
             async with pool.acquire() as conn:
                 await verification.call_finished(conn, call.verification_id,
                                                  "lost while the ARI link was down", ok=False)
+
+
+def _channel_of(event: dict[str, Any]) -> str:
+    return (event.get("channel") or {}).get("id") or \
+        (event.get("playback") or {}).get("target_uri", "").partition(":")[2]
