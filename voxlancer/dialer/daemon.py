@@ -563,7 +563,9 @@ class Dialer:
                     if self.ari.connected.is_set() and time.monotonic() - last_sweep >= SWEEP:
                         last_sweep = time.monotonic()
                         await self._sweep(conn)
-                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    # Renew well inside the lease, so that no other dialer sees it run out.
+                    every = min(HEARTBEAT_SECONDS, self.settings.lease_seconds / 3)
+                    if time.monotonic() - last_beat >= every:
                         last_beat = time.monotonic()
                         await store.renew(conn, self.id, self.settings.lease_seconds)
                         await store.heartbeat(conn, self.id, self.node,
@@ -589,6 +591,8 @@ class Dialer:
                 await store.defer(conn, [lease.contact_id], self.id, utcnow())
                 continue
             campaign = by_id[campaign_id]
+            if str(attempt["id"]) in self.calls:
+                continue  # ours after all (a renewal came late)
             call = Call(attempt["id"], campaign, lease, await self._media_for(campaign),
                         answered_at=attempt["answered_at"])
             self.calls[call.channel_id] = call

@@ -85,7 +85,7 @@ WHERE lease_owner = $1 AND status = 'queued'
 _TAKE_EXPIRED = """
 WITH expired AS (
     SELECT id FROM contacts
-    WHERE status = 'queued' AND lease_expires_at < now()
+    WHERE status = 'queued' AND lease_expires_at < now() AND lease_owner <> $1
     ORDER BY lease_expires_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
