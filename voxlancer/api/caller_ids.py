@@ -6,7 +6,7 @@ from aiohttp import web
 
 from voxlancer import caller_ids, pagination, phones
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
@@ -25,14 +25,14 @@ async def create_caller_id(request: web.Request) -> web.Response:
         number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
     except ValueError as exc:
         raise BadRequest(f"phone_number: {exc}") from None
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         caller_id = await caller_ids.create(conn, principal(request).customer.id, number)
     return respond(caller_id.to_api(), 201)
 
 
 async def list_caller_ids(request: web.Request) -> web.Response:
     page = pagination.parse(request.query)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         rows = await caller_ids.page(conn, principal(request).customer.id, page)
     shown, cursor = pagination.next_cursor(page, rows)
     return respond_page(request, [c.to_api() for c in shown], cursor)
@@ -40,7 +40,7 @@ async def list_caller_ids(request: web.Request) -> web.Response:
 
 async def delete_caller_id(request: web.Request) -> web.Response:
     caller_id = parse_id(request.match_info["id"], NotFound("no such caller ID"))
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await caller_ids.delete(conn, principal(request).customer.id, caller_id)
     return web.Response(status=204)
 

@@ -7,14 +7,14 @@ import asyncio
 from aiohttp import web
 
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL
+from voxlancer.api.keys import db_conn
 from voxlancer.api.routes import Route
 
 
 async def health(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(2):
-            async with request.app[POOL].acquire() as conn:
+            async with db_conn(request) as conn:
                 await conn.fetchval("SELECT 1")
         database = "ok"
     except (TimeoutError, OSError, Exception):
