@@ -55,10 +55,12 @@ class Settings:
                                  "X-Forwarded-For (only behind a proxy you run)")
     max_json_bytes: int = _setting("VOXLANCER_MAX_JSON_BYTES", 1_048_576, "Largest JSON request "
                                    "body; larger is a 413")
-    auth_cache_seconds: float = _setting("VOXLANCER_AUTH_CACHE_SECONDS", 0.0, "Keep a resolved "
+    auth_cache_seconds: float = _setting("VOXLANCER_AUTH_CACHE_SECONDS", 5.0, "Keep a resolved "
                                          "API key or token in memory this long (0: off). "
-                                         "Revocations and suspensions still reach every API "
-                                         "process through NOTIFY within milliseconds")
+                                         "Changes made through an API process apply to its next "
+                                         "request; changes from elsewhere (CLI, dialer, psql) "
+                                         "reach every API process through NOTIFY within "
+                                         "milliseconds")
     max_upload_bytes: int = _setting("VOXLANCER_MAX_UPLOAD_BYTES", 100 * 1024 * 1024,
                                      "Largest CSV upload; larger is a 413")
     max_concurrent_ceiling: int = _setting("VOXLANCER_MAX_CONCURRENT_CEILING", 1000,

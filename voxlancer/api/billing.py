@@ -11,7 +11,7 @@ from aiohttp import web
 
 from voxlancer import billing, ledger, payments
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, db_conn, principal
+from voxlancer.api.keys import POOL, SETTINGS, db_conn, forget_principals, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, read_json, validate
 from voxlancer.errors import BadRequest, ServiceUnavailable
@@ -136,6 +136,8 @@ async def stripe_webhook(request: web.Request) -> web.Response:
                                   request.headers.get("Stripe-Signature"))
     async with db_conn(request) as conn:
         fresh = await payments.handle_event(conn, event)
+    if fresh:
+        forget_principals(request)  # the balance /api/auth/me shows may have moved
     return respond({"received": True, "duplicate": not fresh})
 
 

@@ -20,7 +20,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 # Every route of the app, for the OpenAPI document.
 ROUTES = web.AppKey("routes", list)
 TTS = web.AppKey("tts", TextToSpeech)
-# Present only when VOXLANCER_AUTH_CACHE_SECONDS > 0.
+# Present unless VOXLANCER_AUTH_CACHE_SECONDS is 0.
 PRINCIPAL_CACHE = web.AppKey("principal_cache", "PrincipalCache")
 # Per request (request[...]).
 PRINCIPAL_KEY = web.RequestKey("principal", "Principal")
@@ -31,6 +31,13 @@ HANDED_CONN_KEY = web.RequestKey("handed_conn", "asyncpg.pool.PoolConnectionProx
 
 def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL_KEY]
+
+
+def forget_principals(request: web.Request) -> None:
+    """Drop every cached principal, for a public route that changed some customer's account."""
+    cache = request.app.get(PRINCIPAL_CACHE)
+    if cache is not None:
+        cache.clear()
 
 
 @asynccontextmanager

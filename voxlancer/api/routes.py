@@ -15,6 +15,7 @@ from voxlancer.api.keys import HANDED_CONN_KEY, POOL, PRINCIPAL_CACHE, PRINCIPAL
 from voxlancer.api.validation import Schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def _guarded(route: Route) -> Handler:
         cache = request.app.get(PRINCIPAL_CACHE)
         principal = cache.get(header) if cache is not None else None
         if principal is None:
+            generation = cache.generation if cache is not None else 0
             pool = request.app[POOL]
             conn = await pool.acquire()
             try:
@@ -58,13 +60,17 @@ def _guarded(route: Route) -> Handler:
             else:
                 await pool.release(conn)
             if cache is not None:
-                cache.put(header, principal)
+                cache.put(header, principal, generation)
         try:
             if route.scope:
                 principal.require(route.scope)
             request[PRINCIPAL_KEY] = principal
             return await route.handler(request)
         finally:
+            if cache is not None and request.method not in _READS:
+                # Whatever this request changed about its caller (a revoked key, a balance),
+                # the next request must see, without waiting for the NOTIFY to come round.
+                cache.evict(str(principal.customer.id))
             unused = request.pop(HANDED_CONN_KEY, None)
             if unused is not None:
                 await request.app[POOL].release(unused)
