@@ -122,6 +122,19 @@ class Settings:
                                 "trunk")
     lease_seconds: int = _setting("VOXLANCER_LEASE_SECONDS", 120, "How long a dialer holds a "
                                   "contact before another may take it")
+    # --- the local Asterisk sandbox (`voxlancer asterisk`, `voxlancer up`, e2e tests) ----------
+    asterisk_root_cache: str = _setting("VOXLANCER_ASTERISK_ROOT_CACHE", "/var/cache/voxlancer",
+                                        "Directory that holds the sandbox's cached Debian roots "
+                                        "(one per package list)")
+    debian_mirror: str = _setting("VOXLANCER_DEBIAN_MIRROR", "http://deb.debian.org/debian",
+                                  "Debian mirror the sandbox root is built from (mmdebstrap)")
+    softphone_password: str = _setting("VOXLANCER_SOFTPHONE_PASSWORD", "", "SIP password of the "
+                                       "sandbox's `softphone` endpoint, at least 12 characters. "
+                                       "Required for the sandbox in production; in dev generated "
+                                       "and kept in <data dir>/asterisk/softphone-password",
+                                       secret=True)
+    sip_bind: str = _setting("VOXLANCER_SIP_BIND", "127.0.0.1", "Address the sandbox's SIP "
+                             "transport listens on; a LAN address lets a softphone register")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -163,6 +176,10 @@ class Settings:
                 problems.append("VOXLANCER_TRUNK must name the PJSIP trunk endpoint")
             if not self.database_url:
                 problems.append("DATABASE_URL must be set")
+            # Only the sandbox uses it (the API and dialer containers never get one), so an
+            # empty value is refused where the sandbox starts; a weak one is refused everywhere.
+            if self.softphone_password and len(self.softphone_password) < 12:
+                problems.append("VOXLANCER_SOFTPHONE_PASSWORD must be at least 12 characters")
             if problems:
                 raise ConfigError("production settings are incomplete:\n  " +
                                   "\n  ".join(problems))
