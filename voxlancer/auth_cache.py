@@ -1,17 +1,25 @@
-"""An optional per-process cache of resolved principals (VOXLANCER_AUTH_CACHE_SECONDS > 0).
+"""A per-process cache of resolved principals (VOXLANCER_AUTH_CACHE_SECONDS, default 5; 0: off).
 
-Without it every authenticated request costs a database round trip before the handler's own.
-With it, a key or token seen in the last few seconds is served from memory, and stays correct:
+Without it every authenticated request costs a database round trip before the handler's own,
+which makes a one-query endpoint such as campaign stats cost two. With it, a key or token seen
+in the last few seconds is served from memory, and stays correct:
 
+- Changes made through this process take effect on the very next request: the guard
+  (api/routes.py) evicts the caller's entries before any non-GET request answers, and the
+  Stripe webhook empties the cache when it moved money (keys.forget_principals).
 - Triggers (sql/002) send `NOTIFY voxlancer_principals, '<customer id>'` whenever a customer's
   status or balance changes or one of their keys is revoked or deleted, whoever made the change
   (API, CLI, dialer, psql); each API process drops that customer's entries when it hears it.
+- A principal read from the database is not stored if any eviction happened while it was being
+  read (`generation`), so a lookup racing a revocation cannot put the old answer back.
 - The cache only answers while its LISTEN connection is up; when the connection drops it is
   emptied and bypassed until the listener is back, so no invalidation can be missed.
 - Entries live at most the configured seconds and never past a login token's expiry.
 
-The one window left: a change made in another process takes effect here when its notification
-arrives (milliseconds), not strictly on the very next request. Hence off by default.
+The one window left: a change made in another process (operator CLI, psql, a dialer billing a
+call) takes effect here when its notification arrives, milliseconds later, rather than strictly
+on the very next request. Set VOXLANCER_AUTH_CACHE_SECONDS=0 where that matters more than
+throughput.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ class PrincipalCache:
         self.live = False  # True only while invalidations can reach us
         self._entries: dict[bytes, tuple[float, Principal]] = {}
         self._by_customer: dict[str, set[bytes]] = {}
+        # Bumped by every eviction; put() refuses answers read before the latest one.
+        self.generation = 0
 
     @staticmethod
     def _key(header: str) -> bytes:
@@ -58,8 +68,9 @@ class PrincipalCache:
             return None
         return entry[1]
 
-    def put(self, header: str | None, principal: Principal) -> None:
-        if not self.live or not header:
+    def put(self, header: str | None, principal: Principal, generation: int) -> None:
+        """Keep `principal`, read from the database when `self.generation` was `generation`."""
+        if not self.live or not header or generation != self.generation:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self.clear()
@@ -72,10 +83,12 @@ class PrincipalCache:
         self._by_customer.setdefault(str(principal.customer.id), set()).add(key)
 
     def evict(self, customer_id: str) -> None:
+        self.generation += 1
         for key in self._by_customer.pop(customer_id, ()):
             self._entries.pop(key, None)
 
     def clear(self) -> None:
+        self.generation += 1
         self._entries.clear()
         self._by_customer.clear()
 

@@ -56,10 +56,12 @@ class Settings:
                                  "X-Forwarded-For (only behind a proxy you run)")
     max_json_bytes: int = _setting("VOXLANCER_MAX_JSON_BYTES", 1_048_576, "Largest JSON request "
                                    "body; larger is a 413")
-    auth_cache_seconds: float = _setting("VOXLANCER_AUTH_CACHE_SECONDS", 0.0, "Keep a resolved "
+    auth_cache_seconds: float = _setting("VOXLANCER_AUTH_CACHE_SECONDS", 5.0, "Keep a resolved "
                                          "API key or token in memory this long (0: off). "
-                                         "Revocations and suspensions still reach every API "
-                                         "process through NOTIFY within milliseconds")
+                                         "Changes made through an API process apply to its next "
+                                         "request; changes from elsewhere (CLI, dialer, psql) "
+                                         "reach every API process through NOTIFY within "
+                                         "milliseconds")
     max_upload_bytes: int = _setting("VOXLANCER_MAX_UPLOAD_BYTES", 100 * 1024 * 1024,
                                      "Largest CSV upload; larger is a 413")
     max_concurrent_ceiling: int = _setting("VOXLANCER_MAX_CONCURRENT_CEILING", 1000,
@@ -126,6 +128,19 @@ class Settings:
     platform_caller_id: str = _setting("VOXLANCER_PLATFORM_CALLER_ID", "", "The platform's own "
                                        "E.164 number, presented on caller-ID verification "
                                        "calls; empty: those calls are anonymous")
+    # --- the local Asterisk sandbox (`voxlancer asterisk`, `voxlancer up`, e2e tests) ----------
+    asterisk_root_cache: str = _setting("VOXLANCER_ASTERISK_ROOT_CACHE", "/var/cache/voxlancer",
+                                        "Directory that holds the sandbox's cached Debian roots "
+                                        "(one per package list)")
+    debian_mirror: str = _setting("VOXLANCER_DEBIAN_MIRROR", "http://deb.debian.org/debian",
+                                  "Debian mirror the sandbox root is built from (mmdebstrap)")
+    softphone_password: str = _setting("VOXLANCER_SOFTPHONE_PASSWORD", "", "SIP password of the "
+                                       "sandbox's `softphone` endpoint, at least 12 characters. "
+                                       "Required for the sandbox in production; in dev generated "
+                                       "and kept in <data dir>/asterisk/softphone-password",
+                                       secret=True)
+    sip_bind: str = _setting("VOXLANCER_SIP_BIND", "127.0.0.1", "Address the sandbox's SIP "
+                             "transport listens on; a LAN address lets a softphone register")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -171,6 +186,10 @@ class Settings:
                 problems.append("VOXLANCER_TRUNK must name the PJSIP trunk endpoint")
             if not self.database_url:
                 problems.append("DATABASE_URL must be set")
+            # Only the sandbox uses it (the API and dialer containers never get one), so an
+            # empty value is refused where the sandbox starts; a weak one is refused everywhere.
+            if self.softphone_password and len(self.softphone_password) < 12:
+                problems.append("VOXLANCER_SOFTPHONE_PASSWORD must be at least 12 characters")
             if problems:
                 raise ConfigError("production settings are incomplete:\n  " +
                                   "\n  ".join(problems))

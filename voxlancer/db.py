@@ -93,12 +93,31 @@ async def connect(url: str) -> asyncpg.Connection:
     return await asyncpg.connect(_require_url(url), server_settings=_SERVER_SETTINGS)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (one round trip saved per release).
+
+    asyncpg still rolls back a transaction left open and drops Python-side listeners before
+    calling this. Its default reset also runs `SELECT pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL;`, which undoes session state that our pooled connections never hold:
+    - advisory locks: the migration lock is taken on a connection of its own (`migrate_url`);
+      elsewhere only transaction-scoped locks (pg_advisory_xact_lock) would be allowed;
+    - cursors: asyncpg's cursors live inside a transaction and close with it; none is held;
+    - LISTEN: the auth cache listens on a connection of its own; the dialer listens on a pooled
+      connection it holds for its whole life and UNLISTENs (remove_listener) before releasing;
+    - SET: none outside transactions (SET LOCAL is fine); timezone and application_name are
+      startup parameters, which RESET ALL would keep anyway;
+    - temporary tables are ON COMMIT DROP (the default reset would not drop them either).
+    tests/unit/test_pool_reset.py fails if code grows any of these; then restore the full reset
+    (`await conn.reset()`) or keep that state on a connection from `connect()`.
+    """
+
+
 @asynccontextmanager
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20
                       ) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(_require_url(url), min_size=min_size, max_size=max_size,
                                      server_settings=_SERVER_SETTINGS,
-                                     command_timeout=60)
+                                     command_timeout=60, reset=_keep_session)
     try:
         yield pool
     finally:

@@ -1,7 +1,8 @@
 """The e2e session: a real Asterisk sandbox (instance `e2e`, index 1) and sipp on loopback.
 
 Instance index 1 moves every port by 100 (SIP 5160, ARI 8188, sim trunk 5170, RTP 15000-19999),
-so the tests run beside a developer's own sandbox on the default ports. The fixture fails
+so the tests run beside a developer's own sandbox on the default ports. Where another run holds
+those (a shared machine), VOXLANCER_E2E_INSTANCE=name:index picks another. The fixture fails
 loudly, rather than skipping, when it is not root or the tools cannot be installed: a green run
 must mean the calls really happened.
 """
@@ -54,7 +55,11 @@ def _require_tools() -> None:
 @pytest.fixture(scope="session")
 def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("voxlancer-data")
-    return Settings.from_env({"VOXLANCER_ENV": "dev", "VOXLANCER_DATA_DIR": str(data_dir),
+    # Where this machine keeps the sandbox root and which mirror builds it are the machine's.
+    machine = {k: v for k, v in os.environ.items()
+               if k in ("VOXLANCER_ASTERISK_ROOT_CACHE", "VOXLANCER_DEBIAN_MIRROR")}
+    return Settings.from_env({**machine, "VOXLANCER_ENV": "dev",
+                              "VOXLANCER_DATA_DIR": str(data_dir),
                               "VOXLANCER_ARI_APP": "voxlancer-e2e"})
 
 

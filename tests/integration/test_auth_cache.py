@@ -99,3 +99,33 @@ async def test_the_cache_is_bypassed_while_its_listener_is_down(cached, conn):
 
     await _eventually(back)
     assert (await client.get("/api/auth/me", headers=account.headers)).status == 200
+
+
+async def test_a_revocation_through_the_api_applies_to_the_very_next_request(cached, conn):
+    client, cache = cached
+    account = await signup(client, conn)
+    key = await make_key(client, account, ["campaigns:read"])
+    assert (await client.get("/api/campaigns", headers=bearer(key))).status == 200
+    assert cache.get(f"Bearer {key}") is not None
+    listed = await (await client.get("/api/api-keys", headers=account.headers)).json()
+    revoked = await client.delete(f"/api/api-keys/{listed[0]['id']}", headers=account.headers)
+    assert revoked.status in (200, 204)
+    # No waiting for the NOTIFY: the revoking request evicted before it answered.
+    assert cache.get(f"Bearer {key}") is None
+    assert (await client.get("/api/campaigns", headers=bearer(key))).status == 401
+
+
+async def test_an_answer_read_before_an_eviction_is_not_kept(cached, conn):
+    client, cache = cached
+    account = await signup(client, conn)
+    header = account.headers["Authorization"]
+    assert (await client.get("/api/auth/me", headers=account.headers)).status == 200
+    principal = cache.get(header)
+    assert principal is not None
+    cache.evict(str(principal.customer.id))
+    started = cache.generation
+    cache.evict("some other customer")  # e.g. a NOTIFY arriving while a lookup is in flight
+    cache.put(header, principal, started)
+    assert cache.get(header) is None
+    cache.put(header, principal, cache.generation)
+    assert cache.get(header) is principal

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.factories import signup
 from tests.stripe_stub import SECRET_KEY, StripeStub
 from voxlancer.api.app import init_app
+from voxlancer.api.keys import PRINCIPAL_CACHE
 from voxlancer.localdb import free_port
 
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
@@ -250,6 +251,26 @@ async def test_webhook_credits_once_however_often_it_is_delivered(pay, conn, stu
     rows = await ledger_rows(conn, account.id)
     assert [(r["type"], r["amount"], r["reference"]) for r in rows] == [
         ("credit_added", Decimal("30.00"), "pi_web1")]
+
+
+async def test_a_webhook_credit_shows_in_the_next_request_despite_the_auth_cache(pay, conn):
+    cache = pay.server.app[PRINCIPAL_CACHE]
+    for _ in range(100):
+        if cache.live:
+            break
+        await asyncio.sleep(0.05)
+    account = await signup(pay, conn)
+    assert (await (await pay.get("/api/auth/me", headers=account.headers)).json()
+            )["balance"] == "0"
+    assert cache.get(account.headers["Authorization"]) is not None
+    intent = {"id": "pi_web9", "object": "payment_intent", "amount": 1200,
+              "amount_received": 1200, "currency": "usd", "status": "succeeded",
+              "metadata": {"customer_id": account.id}}
+    payload, headers = signed(event("evt_9", "payment_intent.succeeded", intent))
+    assert (await pay.post("/api/billing/stripe-webhook", data=payload, headers=headers)
+            ).status == 200
+    assert (await (await pay.get("/api/auth/me", headers=account.headers)).json()
+            )["balance"] == "12.00"
 
 
 async def test_webhook_after_add_credit_does_not_credit_twice(pay, conn, stub):

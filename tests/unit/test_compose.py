@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from voxlancer.asterisk.instance import CONFIG_TEMPLATES, PLACEHOLDER, Instance, render_values
-from voxlancer.asterisk.rootfs import PACKAGES
+from voxlancer.asterisk.rootfs import PACKAGES, SandboxError
 from voxlancer.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,3 +104,17 @@ def test_both_renderers_fill_every_placeholder(tmp_path: Path) -> None:
     assert set(re.findall(r"^render ([A-Z_]+) ", entrypoint, re.MULTILINE)) == wanted
     settings = Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path)})
     assert set(render_values(settings, Instance(), "/usr/lib/x/asterisk/modules")) == wanted
+
+
+def test_the_sandbox_renders_from_settings(tmp_path: Path) -> None:
+    dev = Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path),
+                             "VOXLANCER_SIP_BIND": "192.0.2.7"})
+    values = render_values(dev, Instance(), "/usr/lib/x/asterisk/modules")
+    assert values["SIP_BIND"] == "192.0.2.7"
+    generated = (tmp_path / "asterisk" / "softphone-password").read_text().strip()
+    assert values["SOFTPHONE_PASSWORD"] == generated and len(generated) >= 12
+    chosen = dataclasses.replace(dev, softphone_password="a-chosen-password")
+    assert render_values(chosen, Instance(), "/m")["SOFTPHONE_PASSWORD"] == "a-chosen-password"
+    production = dataclasses.replace(dev, env="production")
+    with pytest.raises(SandboxError, match="VOXLANCER_SOFTPHONE_PASSWORD"):
+        render_values(production, Instance(), "/m")

@@ -53,3 +53,31 @@ def test_platform_caller_id_is_empty_or_e164():
                              ).platform_caller_id == "+12025550100"
     with pytest.raises(ConfigError, match="VOXLANCER_PLATFORM_CALLER_ID"):
         Settings.from_env({**env, "VOXLANCER_PLATFORM_CALLER_ID": "202-555-0100"})
+
+
+_PRODUCTION = {"VOXLANCER_ENV": "production", "VOXLANCER_JWT_SECRET": "k" * 40,
+               "VOXLANCER_ARI_PASSWORD": "p" * 20, "VOXLANCER_TRUNK": "carrier",
+               "DATABASE_URL": "postgresql://db/voxlancer"}
+
+
+def test_sandbox_settings_come_from_the_environment(tmp_path):
+    settings = Settings.from_env({**_PRODUCTION, "VOXLANCER_DATA_DIR": str(tmp_path),
+                                  "VOXLANCER_ASTERISK_ROOT_CACHE": "/srv/roots",
+                                  "VOXLANCER_DEBIAN_MIRROR": "http://mirror.local/debian",
+                                  "VOXLANCER_SOFTPHONE_PASSWORD": "s" * 12,
+                                  "VOXLANCER_SIP_BIND": "192.0.2.7"})
+    assert (settings.asterisk_root_cache, settings.debian_mirror, settings.sip_bind) == (
+        "/srv/roots", "http://mirror.local/debian", "192.0.2.7")
+    assert dict(settings.public_items())["VOXLANCER_SOFTPHONE_PASSWORD"] == "(set)"
+    defaults = Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path)})
+    assert (defaults.asterisk_root_cache, defaults.debian_mirror, defaults.sip_bind,
+            defaults.softphone_password) == ("/var/cache/voxlancer",
+                                             "http://deb.debian.org/debian", "127.0.0.1", "")
+
+
+def test_production_refuses_a_weak_softphone_password_but_not_an_absent_one(tmp_path):
+    # The API and dialer containers run without one; the sandbox refuses to start without it.
+    Settings.from_env({**_PRODUCTION, "VOXLANCER_DATA_DIR": str(tmp_path)})
+    with pytest.raises(ConfigError, match="VOXLANCER_SOFTPHONE_PASSWORD"):
+        Settings.from_env({**_PRODUCTION, "VOXLANCER_DATA_DIR": str(tmp_path),
+                           "VOXLANCER_SOFTPHONE_PASSWORD": "change-me"})

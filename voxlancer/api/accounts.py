@@ -6,7 +6,7 @@ from aiohttp import web
 
 from voxlancer import accounts, auth, throttle
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
 from voxlancer.errors import Forbidden, Unauthorized
@@ -33,7 +33,7 @@ def client_address(request: web.Request) -> str:
 
 async def register(request: web.Request) -> web.Response:
     data = await body(request, REGISTER)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         customer = await accounts.register(conn, data["email"], data["password"],
                                            data.get("company_name", ""))
     return respond(customer.to_api(), 201)
@@ -47,7 +47,7 @@ async def login(request: web.Request) -> web.Response:
         email = accounts.normalise_email(data["email"])
     except ValueError:
         email = data["email"].strip().lower()
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await throttle.check(conn, settings, email, address)
         customer = await accounts.authenticate(conn, email, data["password"])
         if customer is None:

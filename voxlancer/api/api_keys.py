@@ -6,7 +6,7 @@ from aiohttp import web
 
 from voxlancer import api_keys
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, principal
+from voxlancer.api.keys import db_conn, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
 from voxlancer.errors import NotFound
@@ -22,21 +22,21 @@ CREATE = {
 
 async def create_key(request: web.Request) -> web.Response:
     data = await body(request, CREATE)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         key, secret = await api_keys.create(conn, principal(request).customer.id, data["name"],
                                             data["permissions"])
     return respond({**key.to_api(), "key": secret}, 201)
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         keys = await api_keys.list_for(conn, principal(request).customer.id)
     return respond([k.to_api() for k in keys])
 
 
 async def revoke_key(request: web.Request) -> web.Response:
     key_id = parse_id(request.match_info["id"], NotFound("no such API key"))
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await api_keys.revoke(conn, principal(request).customer.id, key_id)
     return web.Response(status=204)
 

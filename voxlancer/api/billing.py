@@ -11,7 +11,7 @@ from aiohttp import web
 
 from voxlancer import billing, ledger, payments
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.keys import POOL, SETTINGS, db_conn, forget_principals, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, read_json, validate
 from voxlancer.errors import BadRequest, ServiceUnavailable
@@ -41,7 +41,7 @@ ADD_CREDIT = {
 
 async def balance(request: web.Request) -> web.Response:
     settings, customer = request.app[SETTINGS], principal(request).customer
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         limits = await billing.limits_for(conn, settings, customer.id)
         spent = await ledger.spent_since(conn, customer.id, billing.start_of_day())
     return respond({"balance": show(limits.balance), "spent_today": show(spent),
@@ -90,7 +90,7 @@ async def transactions(request: web.Request) -> web.Response:
         raise BadRequest(f"type must be one of {', '.join(ledger.TYPES)}")
     limit = _limit(query.get("limit"))
     before = ledger.decode_cursor(query["cursor"]) if "cursor" in query else None
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         entries, cursor = await ledger.page(conn, principal(request).customer.id, limit=limit,
                                             before=before, type_=type_)
     headers = {}
@@ -123,7 +123,7 @@ async def usage(request: web.Request) -> web.Response:
         raise BadRequest("from must not be after to")
     if end and _is_date(query["to"]):
         end += timedelta(days=1)  # a date alone as `to` includes that whole day
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         total, campaigns = await ledger.usage(conn, principal(request).customer.id, start, end)
     body: dict[str, Any] = total.to_api()
     body["from"], body["to"] = start, end
@@ -134,8 +134,10 @@ async def usage(request: web.Request) -> web.Response:
 async def stripe_webhook(request: web.Request) -> web.Response:
     event = payments.verify_event(request.app[SETTINGS], await request.read(),
                                   request.headers.get("Stripe-Signature"))
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         fresh = await payments.handle_event(conn, event)
+    if fresh:
+        forget_principals(request)  # the balance /api/auth/me shows may have moved
     return respond({"received": True, "duplicate": not fresh})
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from voxlancer import caller_ids, pagination, phones, verification
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
@@ -31,14 +31,14 @@ async def create_caller_id(request: web.Request) -> web.Response:
         number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
     except ValueError as exc:
         raise BadRequest(f"phone_number: {exc}") from None
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         caller_id = await caller_ids.create(conn, principal(request).customer.id, number)
     return respond(caller_id.to_api(), 201)
 
 
 async def list_caller_ids(request: web.Request) -> web.Response:
     page = pagination.parse(request.query)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         rows = await caller_ids.page(conn, principal(request).customer.id, page)
     shown, cursor = pagination.next_cursor(page, rows)
     return respond_page(request, [c.to_api() for c in shown], cursor)
@@ -46,7 +46,7 @@ async def list_caller_ids(request: web.Request) -> web.Response:
 
 async def delete_caller_id(request: web.Request) -> web.Response:
     caller_id = _caller_id(request)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await caller_ids.delete(conn, principal(request).customer.id, caller_id)
     return web.Response(status=204)
 
@@ -59,7 +59,7 @@ CONFIRM = {
 
 async def verify_caller_id(request: web.Request) -> web.Response:
     caller_id = _caller_id(request)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         started = await verification.start(conn, principal(request).customer.id, caller_id)
     return respond(started.to_api(), 202)
 
@@ -67,7 +67,7 @@ async def verify_caller_id(request: web.Request) -> web.Response:
 async def confirm_caller_id(request: web.Request) -> web.Response:
     caller_id = _caller_id(request)
     data = await body(request, CONFIRM)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         confirmed = await verification.confirm(conn, principal(request).customer.id, caller_id,
                                                data["code"])
     return respond(confirmed.to_api())

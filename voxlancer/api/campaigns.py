@@ -11,7 +11,7 @@ from aiohttp import web
 from voxlancer import campaign_checks as checks
 from voxlancer import campaigns, pagination
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
@@ -68,7 +68,7 @@ def _campaign_id(request: web.Request) -> UUID:
 
 async def create_campaign(request: web.Request) -> web.Response:
     data = await body(request, FIELDS)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         campaign = await campaigns.create(conn, request.app[SETTINGS],
                                           principal(request).customer.id, data)
     return respond(campaign.to_api(), 201)
@@ -76,14 +76,14 @@ async def create_campaign(request: web.Request) -> web.Response:
 
 async def list_campaigns(request: web.Request) -> web.Response:
     page = pagination.parse(request.query)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         rows = await campaigns.page(conn, principal(request).customer.id, page)
     shown, cursor = pagination.next_cursor(page, rows)
     return respond_page(request, [c.to_api() for c in shown], cursor)
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         campaign = await campaigns.get(conn, principal(request).customer.id,
                                        _campaign_id(request))
     return respond(campaign.to_api())
@@ -92,14 +92,14 @@ async def get_campaign(request: web.Request) -> web.Response:
 async def update_campaign(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
     changes = await body(request, FIELDS, partial=True)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         campaign = await campaigns.update(conn, request.app[SETTINGS],
                                           principal(request).customer.id, campaign_id, changes)
     return respond(campaign.to_api())
 
 
 async def delete_campaign(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await campaigns.delete(conn, principal(request).customer.id, _campaign_id(request))
     return web.Response(status=204)
 
@@ -109,7 +109,7 @@ Transition = Callable[[asyncpg.Connection, UUID, UUID], Awaitable[Campaign]]
 
 async def _transition(request: web.Request, action: Transition) -> web.Response:
     campaign_id = _campaign_id(request)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         campaign = await action(conn, principal(request).customer.id, campaign_id)
     return respond(campaign.to_api())
 
@@ -135,14 +135,14 @@ async def stop_campaign(request: web.Request) -> web.Response:
 
 
 async def campaign_stats(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         stats = await campaigns.stats(conn, principal(request).customer.id,
                                       _campaign_id(request))
     return respond(stats)
 
 
 async def retry_failed(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         retried = await campaigns.retry_failed(conn, principal(request).customer.id,
                                                _campaign_id(request))
     return respond({"retried": retried})

@@ -9,7 +9,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 
 from voxlancer import contacts, pagination, phones
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
@@ -36,7 +36,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
     page = pagination.parse(request.query)
     status = contacts.check_status(request.query.get("status"))
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         rows = await contacts.page(conn, principal(request).customer.id, campaign_id, page,
                                    status)
     shown, cursor = pagination.next_cursor(page, rows)
@@ -50,7 +50,7 @@ async def add_contact(request: web.Request) -> web.Response:
         number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
     except ValueError as exc:
         raise BadRequest(f"phone_number: {exc}") from None
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         contact = await contacts.add(conn, principal(request).customer.id, campaign_id, number,
                                      data.get("attributes", "{}"))
     return respond(contact.to_api(), 201)
@@ -59,7 +59,7 @@ async def add_contact(request: web.Request) -> web.Response:
 async def delete_contact(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
     contact_id = parse_id(request.match_info["contact_id"], NotFound("no such contact"))
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await contacts.delete(conn, principal(request).customer.id, campaign_id, contact_id)
     return web.Response(status=204)
 
@@ -73,7 +73,7 @@ async def upload_contacts(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit + ENVELOPE:
         raise PayloadTooLarge(f"the file is larger than {limit} bytes")
     customer_id = principal(request).customer.id
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await contacts.check_uploadable(conn, customer_id, campaign_id)
         part = await file_part(await request.multipart())
         result = await contacts.upload(conn, customer_id, campaign_id, file_chunks(part, limit),

@@ -9,7 +9,7 @@ from aiohttp import web
 from voxlancer import dnc, pagination, phones
 from voxlancer.api.contacts import ENVELOPE, file_chunks, file_part
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, principal
+from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
@@ -23,7 +23,7 @@ ADD = {
 
 async def list_dnc(request: web.Request) -> web.Response:
     page = pagination.parse(request.query)
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         rows = await dnc.page(conn, principal(request).customer.id, page)
     shown, cursor = pagination.next_cursor(page, rows)
     return respond_page(request, [e.to_api() for e in shown], cursor)
@@ -38,7 +38,7 @@ async def add_dnc(request: web.Request) -> web.Response:
         number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
     except ValueError as exc:
         raise BadRequest(f"phone_number: {exc}") from None
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         entry, created = await dnc.add(conn, principal(request).customer.id, number, "api")
     return respond(entry.to_api(), 201 if created else 200)
 
@@ -49,7 +49,7 @@ async def _import(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit + ENVELOPE:
         raise PayloadTooLarge(f"the file is larger than {limit} bytes")
     part = await file_part(await request.multipart())
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         result = await dnc.import_csv(conn, principal(request).customer.id,
                                       file_chunks(part, limit), settings.default_region)
     return respond(result.to_api())
@@ -64,7 +64,7 @@ async def delete_dnc(request: web.Request) -> web.Response:
         number = phones.check(raw, request.app[SETTINGS].default_region)
     except ValueError as exc:
         raise BadRequest(f"number: {exc}") from None
-    async with request.app[POOL].acquire() as conn:
+    async with db_conn(request) as conn:
         await dnc.delete(conn, principal(request).customer.id, number)
     return web.Response(status=204)
 

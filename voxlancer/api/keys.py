@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -18,12 +20,41 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 # Every route of the app, for the OpenAPI document.
 ROUTES = web.AppKey("routes", list)
 TTS = web.AppKey("tts", TextToSpeech)
-# Present only when VOXLANCER_AUTH_CACHE_SECONDS > 0.
+# Present unless VOXLANCER_AUTH_CACHE_SECONDS is 0.
 PRINCIPAL_CACHE = web.AppKey("principal_cache", "PrincipalCache")
 # Per request (request[...]).
 PRINCIPAL_KEY = web.RequestKey("principal", "Principal")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+# The connection authentication used, waiting for the handler's first db_conn(); see routes.py.
+HANDED_CONN_KEY = web.RequestKey("handed_conn", "asyncpg.pool.PoolConnectionProxy")
 
 
 def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL_KEY]
+
+
+def forget_principals(request: web.Request) -> None:
+    """Drop every cached principal, for a public route that changed some customer's account."""
+    cache = request.app.get(PRINCIPAL_CACHE)
+    if cache is not None:
+        cache.clear()
+
+
+@asynccontextmanager
+async def db_conn(request: web.Request) -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection for this request, released at the end of the block.
+
+    The first block of a request takes over the connection the guard authenticated on, when it
+    kept one, which saves a pool round trip (acquire, reset) per request; later blocks, and
+    requests without one, acquire from the pool as usual.
+    """
+    pool = request.app[POOL]
+    conn = request.pop(HANDED_CONN_KEY, None)
+    if conn is None:
+        async with pool.acquire() as conn:
+            yield conn
+        return
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)

@@ -11,10 +11,11 @@ from typing import Any
 from aiohttp import web
 
 from voxlancer import auth
-from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, PRINCIPAL_KEY, SETTINGS
+from voxlancer.api.keys import HANDED_CONN_KEY, POOL, PRINCIPAL_CACHE, PRINCIPAL_KEY, SETTINGS
 from voxlancer.api.validation import Schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -35,20 +36,44 @@ class Route:
 
 
 def _guarded(route: Route) -> Handler:
+    # The connection that resolved the principal is handed to the handler (db_conn) instead of
+    # going back to the pool, so a request costs one acquire and one release, not two. Not for
+    # routes that read a body: a slow client would hold a pool connection while it sends.
+    hand_over = route.body is None and not route.upload
+
     @functools.wraps(route.handler)
     async def handler(request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization")
         cache = request.app.get(PRINCIPAL_CACHE)
         principal = cache.get(header) if cache is not None else None
         if principal is None:
-            async with request.app[POOL].acquire() as conn:
+            generation = cache.generation if cache is not None else 0
+            pool = request.app[POOL]
+            conn = await pool.acquire()
+            try:
                 principal = await auth.resolve(conn, request.app[SETTINGS], header)
+            except BaseException:
+                await pool.release(conn)
+                raise
+            if hand_over:
+                request[HANDED_CONN_KEY] = conn
+            else:
+                await pool.release(conn)
             if cache is not None:
-                cache.put(header, principal)
-        if route.scope:
-            principal.require(route.scope)
-        request[PRINCIPAL_KEY] = principal
-        return await route.handler(request)
+                cache.put(header, principal, generation)
+        try:
+            if route.scope:
+                principal.require(route.scope)
+            request[PRINCIPAL_KEY] = principal
+            return await route.handler(request)
+        finally:
+            if cache is not None and request.method not in _READS:
+                # Whatever this request changed about its caller (a revoked key, a balance),
+                # the next request must see, without waiting for the NOTIFY to come round.
+                cache.evict(str(principal.customer.id))
+            unused = request.pop(HANDED_CONN_KEY, None)
+            if unused is not None:
+                await request.app[POOL].release(unused)
 
     return handler
 

@@ -76,11 +76,10 @@ class Instance:
         return parts.hostname, (parts.port or 8088) + PORT_STEP * self.index
 
 
-def softphone_password(settings: Settings, environ: dict[str, str] | None = None) -> str:
+def softphone_password(settings: Settings) -> str:
     """VOXLANCER_SOFTPHONE_PASSWORD, or in dev one generated once and kept in the data dir."""
-    env = os.environ if environ is None else environ
-    if env.get("VOXLANCER_SOFTPHONE_PASSWORD"):
-        return env["VOXLANCER_SOFTPHONE_PASSWORD"]
+    if settings.softphone_password:
+        return settings.softphone_password
     if settings.production:
         raise SandboxError("VOXLANCER_SOFTPHONE_PASSWORD must be set in production")
     path = Path(settings.data_dir) / "asterisk" / "softphone-password"
@@ -94,9 +93,7 @@ def softphone_password(settings: Settings, environ: dict[str, str] | None = None
     return value
 
 
-def render_values(settings: Settings, instance: Instance, module_dir: str,
-                  environ: dict[str, str] | None = None) -> dict[str, str]:
-    env = os.environ if environ is None else environ
+def render_values(settings: Settings, instance: Instance, module_dir: str) -> dict[str, str]:
     ari_host, ari_port = instance.ari_address(settings.ari_url)
     rtp_start, rtp_end = instance.rtp_ports
     return {
@@ -107,12 +104,12 @@ def render_values(settings: Settings, instance: Instance, module_dir: str,
         "ARI_USER": settings.ari_user,
         "ARI_PASSWORD": settings.ari_password,
         "ARI_APP": settings.ari_app,
-        "SIP_BIND": env.get("VOXLANCER_SIP_BIND") or "127.0.0.1",
+        "SIP_BIND": settings.sip_bind,
         "SIP_PORT": str(instance.sip_port),
         "RTP_START": str(rtp_start),
         "RTP_END": str(rtp_end),
         "SIM_CONTACT": f"sip:127.0.0.1:{instance.sim_port}",
-        "SOFTPHONE_PASSWORD": softphone_password(settings, env),
+        "SOFTPHONE_PASSWORD": softphone_password(settings),
         # The sandbox's phone is on this host and its Contact is reachable as registered.
         "SOFTPHONE_REWRITE_CONTACT": "no",
         "TRUNK": settings.outbound_trunk,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from voxlancer.config import Settings
 from voxlancer.errors import VoxlancerError
 
 log = structlog.get_logger(__name__)
@@ -25,8 +26,6 @@ log = structlog.get_logger(__name__)
 SUITE = "sid"
 # The Docker image (asterisk-config/Dockerfile) installs the same list; a unit test checks it.
 PACKAGES = ("asterisk", "asterisk-modules")
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
-DEFAULT_CACHE_BASE = Path("/var/cache/voxlancer")
 # The mirror's sid Release file can be past its Valid-Until date; sid is a moving target anyway.
 APT_OPTIONS = ('Acquire::Check-Valid-Until "false"',)
 
@@ -40,15 +39,9 @@ def root_key(suite: str = SUITE, packages: tuple[str, ...] = PACKAGES) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def root_path(environ: dict[str, str] | None = None) -> Path:
-    """Where the root for the current package list lives.
-
-    VOXLANCER_ASTERISK_ROOT_CACHE names the directory that holds cached roots
-    (default /var/cache/voxlancer).
-    """
-    env = os.environ if environ is None else environ
-    base = Path(env.get("VOXLANCER_ASTERISK_ROOT_CACHE") or DEFAULT_CACHE_BASE)
-    return base / f"asterisk-root-{root_key()}"
+def root_path(settings: Settings) -> Path:
+    """Where the root for the current package list lives, under VOXLANCER_ASTERISK_ROOT_CACHE."""
+    return Path(settings.asterisk_root_cache) / f"asterisk-root-{root_key()}"
 
 
 def require_root_user(action: str) -> None:
@@ -57,10 +50,9 @@ def require_root_user(action: str) -> None:
                            "run it with sudo, e.g. `sudo -E voxlancer asterisk start`")
 
 
-def ensure_root(environ: dict[str, str] | None = None) -> Path:
+def ensure_root(settings: Settings) -> Path:
     """Return the path of a complete Asterisk root, building it first if needed (root only)."""
-    env = os.environ if environ is None else environ
-    root = root_path(env)
+    root = root_path(settings)
     if _complete(root):
         return root
     require_root_user("building the Asterisk root")
@@ -73,7 +65,7 @@ def ensure_root(environ: dict[str, str] | None = None) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _complete(root):
             return root
-        _build(root, env.get("VOXLANCER_DEBIAN_MIRROR") or DEFAULT_MIRROR)
+        _build(root, settings.debian_mirror)
     return root
 
 

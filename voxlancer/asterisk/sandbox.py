@@ -163,7 +163,7 @@ def start_sandbox(settings: Settings, instance: Instance | None = None, *,
     """Build the root if needed, install the configuration, start Asterisk, wait for ARI."""
     instance = instance or Instance()
     require_root_user("the Asterisk sandbox")
-    root = ensure_root()
+    root = ensure_root(settings)
     state = _state_dir(settings, instance)
     state.mkdir(parents=True, exist_ok=True)
     host, port = instance.ari_address(settings.ari_url)
@@ -316,7 +316,7 @@ def sandbox_status(settings: Settings, instance: Instance | None = None) -> Sand
     except PermissionError:
         from voxlancer.asterisk.rootfs import root_path
 
-        root = root_path()
+        root = root_path(settings)
     host, port = instance.ari_address(settings.ari_url)
     version = ari_version(f"http://{host}:{port}", settings.ari_user, settings.ari_password)
     return _info(settings, instance, root, pid, version or "")

@@ -166,6 +166,13 @@ ON CONFLICT (dialer_id) DO UPDATE SET ari_url = EXCLUDED.ari_url,
     ari_connected = EXCLUDED.ari_connected, active_calls = EXCLUDED.active_calls, seen_at = now()
 """
 _FORGET_HEARTBEAT = "DELETE FROM dialer_heartbeats WHERE dialer_id = $1"
+_LIVE_DIALERS = """
+SELECT dialer_id, ari_connected, active_calls,
+       greatest(extract(epoch FROM now() - seen_at), 0)::float8 AS seen_seconds_ago
+FROM dialer_heartbeats
+WHERE seen_at > now() - make_interval(secs => $1)
+ORDER BY dialer_id
+"""
 
 
 @dataclass(frozen=True)
@@ -350,3 +357,23 @@ async def heartbeat(conn: asyncpg.Connection, owner: str, ari_url: str, connecte
 
 async def forget(conn: asyncpg.Connection, owner: str) -> None:
     await conn.execute(_FORGET_HEARTBEAT, owner)
+
+
+@dataclass(frozen=True)
+class DialerHeartbeat:
+    """What a dialer last said about itself. ari_url is left out: health is public."""
+
+    dialer_id: str
+    ari_connected: bool
+    active_calls: int
+    seen_seconds_ago: float
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> DialerHeartbeat:
+        return cls(row["dialer_id"], row["ari_connected"], row["active_calls"],
+                   row["seen_seconds_ago"])
+
+
+async def live_dialers(conn: asyncpg.Connection, within_seconds: float) -> list[DialerHeartbeat]:
+    """Dialers that wrote a heartbeat in the last `within_seconds`, by id."""
+    return [DialerHeartbeat.from_row(r) for r in await conn.fetch(_LIVE_DIALERS, within_seconds)]
