@@ -123,6 +123,9 @@ class Settings:
                                 "trunk")
     calls_per_number_30d: int = _setting("VOXLANCER_CALLS_PER_NUMBER_30D", 3, "Most calls to one "
                                          "number in any 30 days across an account's campaigns")
+    dialer_metrics_address: str = _setting("VOXLANCER_DIALER_METRICS_ADDRESS", "127.0.0.1:9101",
+                                           "host:port where the dialer serves Prometheus "
+                                           "/metrics; empty turns it off")
     lease_seconds: int = _setting("VOXLANCER_LEASE_SECONDS", 120, "How long a dialer holds a "
                                   "contact before another may take it")
     platform_caller_id: str = _setting("VOXLANCER_PLATFORM_CALLER_ID", "", "The platform's own "

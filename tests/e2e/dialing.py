@@ -53,7 +53,8 @@ def dialer_settings(settings: Settings, sandbox: SandboxInfo) -> Settings:
     return dataclasses.replace(
         settings, ari_url=sandbox.ari_url, ari_user=sandbox.ari_user,
         ari_password=sandbox.ari_password, ari_app=sandbox.ari_app, trunk="sim",
-        ring_timeout=RING_SECONDS, media_dir=str(sandbox.media_dir), trunk_cps=100.0)
+        ring_timeout=RING_SECONDS, media_dir=str(sandbox.media_dir), trunk_cps=100.0,
+        dialer_metrics_address="")
 
 
 def callee(sandbox: SandboxInfo, workdir: Path, calls: int,

@@ -8,6 +8,7 @@ import dataclasses
 import signal
 from collections import Counter
 
+import aiohttp
 import pytest
 
 from tests.e2e.conftest import E2E_INSTANCE
@@ -25,6 +26,7 @@ from tests.e2e.dialing import (
 )
 from tests.e2e.tcp_proxy import TcpProxy
 from voxlancer.asterisk.sandbox import start_sandbox, stop_sandbox
+from voxlancer.localdb import free_port
 
 
 @pytest.fixture
@@ -34,6 +36,19 @@ def dsettings(settings, sandbox):
 
 def answering(count: int, start: int) -> list[str]:
     return [n for n in numbers(count, start=start) if n[-1] not in "123"]
+
+
+async def _scrape(port: int) -> dict[str, float]:
+    """The dialer's own Prometheus figures (unlabelled series)."""
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    figures = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if line and not line.startswith("#") and "{" not in name:
+            figures[name] = float(value)
+    return figures
 
 
 async def _answered_up(conn, campaign_id, count):
@@ -60,9 +75,14 @@ async def test_sigterm_stops_taking_contacts_lets_calls_finish_and_exits_0(
     phone_numbers = answering(10, 300)
     sipp = callee(sandbox, tmp_path, len(phone_numbers))
     account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=3)
-    process = dialer_process(dsettings, tmp_path / "dialer.log")
+    port = free_port()
+    observed = dataclasses.replace(dsettings, dialer_metrics_address=f"127.0.0.1:{port}")
+    process = dialer_process(observed, tmp_path / "dialer.log")
     try:
         await wait_for(lambda: _answered_up(conn, campaign["id"], 3), 60, "three calls up")
+        metrics = await _scrape(port)
+        assert metrics["voxlancer_calls_answered_total"] >= 3
+        assert metrics["voxlancer_calls_in_progress"] >= 1
         started = len(await attempts(conn, campaign["id"]))
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 60)

@@ -20,6 +20,7 @@ import asyncio
 import structlog
 from aiohttp import web
 
+from voxlancer import metrics
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import db_conn
 from voxlancer.api.routes import Route
@@ -64,4 +65,7 @@ ROUTES = [Route("GET", "/api/health", health, "Health of the API, its database a
                 public=True, response={
                     "status": "ok", "database": "ok", "ari": "connected",
                     "dialers": [{"dialer_id": "dialer-host-4242-a1b2c3", "ari": "connected",
-                                 "active_calls": 3, "seen_seconds_ago": 2.1}]})]
+                                 "active_calls": 3, "seen_seconds_ago": 2.1}]}),
+          Route("GET", "/metrics", metrics.metrics_handler, "Prometheus metrics of this API "
+                "process (no secrets; expose it only to your monitoring network)", public=True,
+                produces="text/plain")]

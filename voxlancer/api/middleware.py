@@ -8,6 +8,7 @@ import time
 import structlog
 from aiohttp import web
 
+from voxlancer import metrics
 from voxlancer.api.jsonout import error
 from voxlancer.api.keys import PRINCIPAL_KEY, REQUEST_ID_KEY
 from voxlancer.errors import VoxlancerError
@@ -32,12 +33,16 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
         response.headers["X-Request-Id"] = request_id
         return response
     finally:
+        route = _route_name(request)
+        latency = time.perf_counter() - started
+        metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(route).observe(latency)
         principal = request.get(PRINCIPAL_KEY)
         # Paths only, never query strings: a key pasted into a URL must not reach the log.
         log.info("request", request_id=request_id, method=request.method,
-                 route=_route_name(request), status=status,
+                 route=route, status=status,
                  customer_id=str(principal.customer.id) if principal else None,
-                 latency_ms=round((time.perf_counter() - started) * 1000, 2))
+                 latency_ms=round(latency * 1000, 2))
 
 
 @web.middleware

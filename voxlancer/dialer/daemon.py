@@ -24,8 +24,9 @@ from uuid import UUID
 
 import asyncpg
 import structlog
+from aiohttp import web
 
-from voxlancer import billing, campaigns, db, dnc
+from voxlancer import billing, campaigns, db, dnc, metrics
 from voxlancer.calling_hours import next_allowed, zones_for
 from voxlancer.config import Settings
 from voxlancer.dialer import compliance, store, verify_calls
@@ -115,6 +116,9 @@ class Dialer:
         self._answered: list[tuple[UUID, datetime]] = []  # answer times not yet written
         self._recording_answered = False
         self.verifier = VerificationCaller(settings, ari, self._render)
+        # Read when scraped, so the figures are never stale.
+        metrics.CALLS_IN_PROGRESS.set_function(lambda: len(self.calls))
+        metrics.ARI_CONNECTED.set_function(lambda: int(self.ari.connected.is_set()))
 
     # --- lifecycle ------------------------------------------------------------------------
     async def run(self, *, drain_seconds: float = 60.0) -> None:
@@ -198,6 +202,9 @@ class Dialer:
         async with self.pool.acquire() as conn:
             await self.verifier.dial_due(conn)
             running = await store.running_campaigns(conn)
+            metrics.QUEUE_DEPTH.clear()
+            for campaign in running:
+                metrics.QUEUE_DEPTH.labels(str(campaign.id)).set(campaign.pending)
             for customer_id in {c.customer_id for c in running}:
                 try:
                     await billing.check_can_call(conn, self.settings, customer_id)
@@ -217,6 +224,7 @@ class Dialer:
                     continue
                 leased = await store.lease(conn, campaign.id, want, self.id,
                                            self.settings.lease_seconds)
+                metrics.LEASES.inc(len(leased))
                 if leased:
                     await self._dial_batch(conn, campaign, leased)
 
@@ -284,6 +292,7 @@ class Dialer:
         log.info("call_originating", attempt_id=str(call.attempt_id),
                  campaign_id=str(call.campaign.id))
         detect = call.campaign.machine_detection != "off"
+        started = time.perf_counter()
         try:
             if detect:
                 # Through the dial plan: AMD() runs on answer, then hands the call to us.
@@ -301,6 +310,8 @@ class Dialer:
                 await self.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
                                          caller_id=call.campaign.caller_number,
                                          ring_seconds=self.settings.ring_timeout)
+            metrics.ORIGINATE_LATENCY.observe(time.perf_counter() - started)
+            metrics.CALLS_STARTED.inc()
         except AriError as exc:
             # Asterisk unreachable or refusing (5xx: shutting down, overloaded) is no fault of
             # the number: the contact goes back at once and the attempt does not count.
@@ -315,6 +326,7 @@ class Dialer:
     async def _events(self) -> None:
         async for event in self.ari.events(self.stop):
             if event is CONNECTED:
+                metrics.ARI_RECONNECTS.inc()
                 await self._guarded(self._reconcile(), "reconnected")
                 self.wake.set()
             elif self.verifier.follows(event):
@@ -384,6 +396,7 @@ class Dialer:
         """Write the answer to the attempt soon (many per statement), so that a dialer taking
         over after a crash never dials an answered number again; settling writes it anyway."""
         call.answered_at = at
+        metrics.CALLS_ANSWERED.inc()
         log.info("call_answered", attempt_id=call.channel_id)
         self._answered.append((call.attempt_id, at))
         if not self._recording_answered:
@@ -536,6 +549,10 @@ class Dialer:
                 log.info("call_settled", attempt_id=str(ended.attempt_id),
                          outcome=ended.outcome.kind, cause=ended.cause,
                          charged=str(charge.charged) if charge else None)
+                metrics.CALLS_ENDED.labels(ended.outcome.kind, str(ended.cause)).inc()
+                if charge is not None and charge.entry is not None:
+                    metrics.CHARGES.inc()
+                    metrics.CHARGED.inc(float(charge.charged))  # a gauge of money, not money
                 self.open[ended.campaign.id] -= 1
             # While another of our calls of a campaign is unsettled its contact is queued, so
             # the campaign cannot be done; the last one to settle looks.
@@ -598,6 +615,7 @@ class Dialer:
             self.calls[call.channel_id] = call
             self.open[campaign.id] += 1
             self.idle.clear()
+            metrics.TAKEN_OVER.inc()
             log.warning("call_taken_over", attempt_id=call.channel_id,
                         dialer_id=self.id, answered=call.answered_at is not None)
             if await self.ari.subscribe(call.channel_id):
@@ -646,7 +664,26 @@ async def run_dialer(settings: Settings, clock: Callable[[], datetime] = utcnow)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, dialer.stop.set)
-            await dialer.run()
+            async with _metrics_server(settings.dialer_metrics_address):
+                await dialer.run()
     finally:
         await ari.close()
         tts.close()
+
+
+@contextlib.asynccontextmanager
+async def _metrics_server(address: str):
+    if not address:
+        yield
+        return
+    host, _, port = address.rpartition(":")
+    app = web.Application()
+    app.router.add_get("/metrics", metrics.metrics_handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    log.info("dialer_metrics_listening", address=address)
+    try:
+        yield
+    finally:
+        await runner.cleanup()

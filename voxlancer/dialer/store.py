@@ -23,7 +23,8 @@ from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, NextStep, Outcome, next_ste
 _RUNNING = """
 SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
        c.calling_hours_start, c.calling_hours_end, c.schedule_start, c.schedule_end,
-       c.max_attempts, c.retry_delay_minutes, s.queued, k.phone_number AS caller_number,
+       c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
+       k.phone_number AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
        c.callback_number
 FROM campaigns c
@@ -37,7 +38,8 @@ ORDER BY c.started_at, c.id
 _CAMPAIGNS_BY_ID = """
 SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
        c.calling_hours_start, c.calling_hours_end, c.schedule_start, c.schedule_end,
-       c.max_attempts, c.retry_delay_minutes, s.queued, k.phone_number AS caller_number,
+       c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
+       k.phone_number AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
        c.callback_number
 FROM campaigns c
@@ -190,6 +192,7 @@ class Campaign:
     max_attempts: int
     retry_delay_minutes: int
     queued: int
+    pending: int
     caller_number: str
     company_name: str
     opt_out_key: str

@@ -1,0 +1,40 @@
+"""Prometheus metrics of the API and the dialer (text format at GET /metrics).
+
+Each process exposes its own: the API on its own port, the dialer on
+VOXLANCER_DIALER_METRICS_ADDRESS. Labels never carry customer data beyond campaign ids.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+# --- API -----------------------------------------------------------------------------------------
+HTTP_REQUESTS = Counter("voxlancer_http_requests_total", "API requests answered",
+                        ["method", "route", "status"])
+HTTP_LATENCY = Histogram("voxlancer_http_request_seconds", "API request latency", ["route"],
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+
+# --- dialer --------------------------------------------------------------------------------------
+CALLS_STARTED = Counter("voxlancer_calls_started_total", "Calls originated through ARI")
+CALLS_ANSWERED = Counter("voxlancer_calls_answered_total", "Calls answered")
+CALLS_ENDED = Counter("voxlancer_calls_ended_total", "Calls settled, by outcome and Q.850 cause",
+                      ["outcome", "cause"])
+CALLS_IN_PROGRESS = Gauge("voxlancer_calls_in_progress", "Calls up or ringing on this dialer")
+ORIGINATE_LATENCY = Histogram("voxlancer_originate_seconds", "Time ARI took to accept a call",
+                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+LEASES = Counter("voxlancer_contacts_leased_total", "Contacts leased for calling")
+TAKEN_OVER = Counter("voxlancer_calls_taken_over_total",
+                     "Calls of a dead dialer this dialer took over")
+ARI_CONNECTED = Gauge("voxlancer_ari_connected", "1 while the ARI event link is up")
+ARI_RECONNECTS = Counter("voxlancer_ari_connections_total", "ARI event link (re)connections")
+CHARGES = Counter("voxlancer_call_charges_total", "Calls charged to a balance")
+CHARGED = Counter("voxlancer_call_charged_dollars_total", "Dollars taken by call charges")
+QUEUE_DEPTH = Gauge("voxlancer_campaign_pending_contacts",
+                    "Contacts waiting to be called, per running campaign", ["campaign_id"])
+
+
+async def metrics_handler(_request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
