@@ -113,6 +113,9 @@ class Settings:
     ari_password: str = _setting("VOXLANCER_ARI_PASSWORD", "", "ARI password. Required in "
                                  "production; generated and kept in the data dir in dev",
                                  secret=True)
+    ari_nodes: str = _setting("VOXLANCER_ARI_NODES", "", "Several Asterisk nodes for one dialer: "
+                              "`http://a:8088=500,http://b:8088=500` (ARI URL = most calls at "
+                              "once; same ARI user). Empty: the one VOXLANCER_ARI_URL node")
     ari_app: str = _setting("VOXLANCER_ARI_APP", "voxlancer", "Stasis application name")
     trunk: str = _setting("VOXLANCER_TRUNK", "", "PJSIP endpoint for outbound calls; `sim` "
                           "(local sipp) when empty in dev, required in production")

@@ -29,7 +29,7 @@ from voxlancer import db
 from voxlancer.asterisk.sandbox import SandboxInfo
 from voxlancer.config import Settings
 from voxlancer.dialer.ari import AriClient
-from voxlancer.dialer.daemon import Dialer, ari_config, new_dialer_id
+from voxlancer.dialer.daemon import Dialer, new_dialer_id, nodes_for
 from voxlancer.tts.service import TextToSpeech
 from voxlancer.tts.synth import Synthesiser
 
@@ -87,17 +87,20 @@ async def running_dialer(settings: Settings, synthesiser: Synthesiser,
                          ) -> AsyncIterator[Dialer]:
     dialer_id = new_dialer_id()
     tts = TextToSpeech(settings, synthesiser)
-    async with db.create_pool(settings.database_url, min_size=1, max_size=5) as pool, \
-            AriClient(ari_config(settings, dialer_id)) as ari:
-        dialer = Dialer(settings, pool, ari, tts, dialer_id=dialer_id, clock=clock)
+    nodes = nodes_for(settings, dialer_id)
+    async with db.create_pool(settings.database_url, min_size=1, max_size=5) as pool:
+        dialer = Dialer(settings, pool, nodes, tts, dialer_id=dialer_id, clock=clock)
         task = asyncio.create_task(dialer.run(drain_seconds=10))
         try:
             async with asyncio.timeout(10):
-                await ari.connected.wait()
+                for node in nodes:
+                    await node.ari.connected.wait()
             yield dialer
         finally:
             dialer.stop.set()
             await task
+            for node in nodes:
+                await node.ari.close()
 
 
 async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numbers: list[str],

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
 import signal
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.e2e.conftest import E2E_INSTANCE
 from tests.e2e.dialing import (
@@ -25,8 +30,11 @@ from tests.e2e.dialing import (
     wait_for,
 )
 from tests.e2e.tcp_proxy import TcpProxy
+from voxlancer import db
+from voxlancer.api.app import init_app
+from voxlancer.asterisk.instance import Instance
 from voxlancer.asterisk.sandbox import start_sandbox, stop_sandbox
-from voxlancer.localdb import free_port
+from voxlancer.localdb import LocalCluster, free_port
 
 
 @pytest.fixture
@@ -185,3 +193,92 @@ async def test_an_asterisk_restart_ends_calls_in_progress_and_the_campaign_goes_
     answered = Counter(r["phone_number"] for r in rows if r["answered_at"] is not None)
     assert answered == dict.fromkeys(phone_numbers, 1)
     assert set((await contact_statuses(conn, campaign["id"])).values()) == {"called"}
+
+
+async def test_calls_spread_over_two_asterisk_nodes_and_avoid_one_that_fails(
+        client, conn, sandbox, e2e_settings, dsettings, synthesiser, tmp_path):
+    second = Instance(name=f"{E2E_INSTANCE.name}-b", index=E2E_INSTANCE.index + 1)
+    other = await asyncio.to_thread(start_sandbox, e2e_settings, second)
+    phone_numbers = answering(24, 380)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    sipp_a = callee(sandbox, tmp_path / "a", len(phone_numbers))
+    sipp_b = callee(other, tmp_path / "b", len(phone_numbers))
+    nodes = dataclasses.replace(dsettings, ari_nodes=f"{sandbox.ari_url}=3,{other.ari_url}=3")
+    try:
+        account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=6)
+        async with running_dialer(nodes, synthesiser) as dialer:
+            await wait_for(lambda: _on_both(conn, campaign["id"]), 60, "calls on both nodes")
+            await asyncio.to_thread(stop_sandbox, e2e_settings, second)
+            failed_at = len(await attempts(conn, campaign["id"]))
+            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            assert not dialer.nodes[1].up
+    finally:
+        sipp_a.stop()
+        sipp_b.stop()
+        await asyncio.to_thread(stop_sandbox, e2e_settings, second)
+    rows = await _assert_settled(conn, campaign["id"], account.id)
+    answered = Counter(r["phone_number"] for r in rows if r["answered_at"] is not None)
+    assert answered == dict.fromkeys(phone_numbers, 1)
+    later = rows[failed_at + 2:]  # what started once the second node was gone
+    assert later and {r["asterisk_node"] for r in later} == {sandbox.ari_url}
+
+
+async def _on_both(conn, campaign_id):
+    rows = await attempts(conn, campaign_id)
+    return len({r["asterisk_node"] for r in rows if r["answered_at"]}) == 2
+
+
+@pytest.fixture
+def own_cluster():
+    """A PostgreSQL of this test's own, so that it can be stopped under a running dialer."""
+    path = Path(tempfile.mkdtemp(prefix="voxlancer-outage-"))
+    path.chmod(0o755)  # the cluster belongs to the postgres user when run as root
+    cluster = LocalCluster(path / "cluster", free_port(), fast=True)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_a_database_outage_lets_calls_finish_and_writes_them_afterwards(
+        own_cluster, sandbox, dsettings, synthesiser, tmp_path):
+    cluster = own_cluster
+    admin = await asyncpg.connect(cluster.url)
+    await admin.execute("CREATE DATABASE voxlancer")
+    await admin.close()
+    url = cluster.url_for("voxlancer")
+    await db.migrate_url(url)
+    settings = dataclasses.replace(dsettings, database_url=url)
+    phone_numbers = answering(6, 400)
+    sipp = callee(sandbox, tmp_path, len(phone_numbers))
+    async with TestClient(TestServer(init_app(settings))) as client:
+        conn = await db.connect(url)
+        account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=2)
+        try:
+            async with running_dialer(settings, synthesiser) as dialer:
+                await wait_for(lambda: _answered_up(conn, campaign["id"], 2), 60, "two calls up")
+                await conn.close()
+                await asyncio.to_thread(cluster.stop)
+                # The two calls play their message and end while the database is down...
+                await wait_for(lambda: _no_calls(dialer), 60, "the calls to end")
+                assert len(dialer.unsettled) == 2
+                # ...and no call starts without it.
+                await asyncio.sleep(3)
+                assert not dialer.calls
+                await asyncio.to_thread(cluster.start)
+                conn = await db.connect(url)
+                await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            assert sipp.finish() == 0, sipp.tail()
+        finally:
+            sipp.stop()
+        rows = await _assert_settled(conn, campaign["id"], account.id)
+        answered = Counter(r["phone_number"] for r in rows if r["answered_at"] is not None)
+        assert answered == dict.fromkeys(phone_numbers, 1)
+        await conn.close()
+
+
+async def _no_calls(dialer):
+    return not dialer.calls

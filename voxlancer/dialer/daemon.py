@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -39,6 +40,8 @@ from voxlancer.tts.service import TextToSpeech, render_for_call
 
 log = structlog.get_logger("voxlancer.dialer")
 
+# What an unreachable or restarting database raises: the dialer keeps calls going through it.
+DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 POLL_SECONDS = 2.0
 AMD_CONTEXT = "voxlancer-amd"
 HEARTBEAT_SECONDS = 5.0
@@ -62,11 +65,28 @@ def ari_time(value: str | None) -> datetime:
 
 
 @dataclass
+class Node:
+    """One Asterisk the dialer places calls on, with the most calls it may carry at once."""
+
+    ari: AriClient
+    limit: int
+
+    @property
+    def name(self) -> str:
+        return self.ari.config.url
+
+    @property
+    def up(self) -> bool:
+        return self.ari.connected.is_set()
+
+
+@dataclass
 class Call:
     attempt_id: UUID
     campaign: store.Campaign
     contact: store.Lease
     media: str
+    ari: AriClient  # the Asterisk node the call is on
     answered_at: datetime | None = None
     opted_out_at: datetime | None = None
     amd_status: str | None = None
@@ -85,15 +105,17 @@ class Call:
 
 
 class Dialer:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, ari: AriClient,
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, nodes: list[Node],
                  tts: TextToSpeech, *, dialer_id: str | None = None,
                  clock=utcnow) -> None:
         self.settings = settings
         self.pool = pool
-        self.ari = ari
+        self.nodes = nodes
+        # Verification calls and take-overs without a known node use the first node.
+        self.ari = nodes[0].ari
         self.tts = tts
         self.id = dialer_id or new_dialer_id()
-        self.node = settings.ari_url
+        self.on_node: Counter[str] = Counter()  # calls in progress per node
         # Decides calling windows only (tests pin it inside the window); every timestamp the
         # dialer records comes from Asterisk or the real clock.
         self.clock = clock
@@ -115,10 +137,10 @@ class Dialer:
         self._settling_batches = False
         self._answered: list[tuple[UUID, datetime]] = []  # answer times not yet written
         self._recording_answered = False
-        self.verifier = VerificationCaller(settings, ari, self._render)
+        self.verifier = VerificationCaller(settings, self.ari, self._render)
         # Read when scraped, so the figures are never stale.
         metrics.CALLS_IN_PROGRESS.set_function(lambda: len(self.calls))
-        metrics.ARI_CONNECTED.set_function(lambda: int(self.ari.connected.is_set()))
+        metrics.ARI_CONNECTED.set_function(lambda: sum(n.up for n in self.nodes))
 
     # --- lifecycle ------------------------------------------------------------------------
     async def run(self, *, drain_seconds: float = 60.0) -> None:
@@ -127,15 +149,15 @@ class Dialer:
         listener = await self.pool.acquire()
         await listener.add_listener(campaigns.CHANNEL, self._notified)
         await listener.add_listener(verify_calls.CHANNEL, self._notified)
-        workers = [asyncio.create_task(self._events()), asyncio.create_task(self._lease_loop()),
-                   asyncio.create_task(self._upkeep())]
+        workers = [*(asyncio.create_task(self._events(node)) for node in self.nodes),
+                   asyncio.create_task(self._lease_loop()), asyncio.create_task(self._upkeep())]
         try:
             await self.stop.wait()
         finally:
             await self._drain(drain_seconds)
             if self._tasks:  # the last plays, hang-ups and settles
                 await asyncio.wait(list(self._tasks), timeout=10)
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
+            with contextlib.suppress(*DB_ERRORS):
                 await self._retry_unsettled()
             for task in workers:
                 task.cancel()
@@ -156,9 +178,9 @@ class Dialer:
         log.info("dialer_draining", calls=len(self.calls), wait_seconds=seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.idle.wait(), seconds)
-        for channel_id in list(self.calls):
+        for channel_id, call in list(self.calls.items()):
             with contextlib.suppress(AriError):
-                await self.ari.hangup(channel_id)
+                await call.ari.hangup(channel_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.idle.wait(), 10)
 
@@ -185,17 +207,17 @@ class Dialer:
             self.wake.clear()
             if self.stop.is_set():
                 return
-            if not self.ari.connected.is_set():
+            if not any(node.up for node in self.nodes):
                 continue
             try:
                 await self._round()
-            except (asyncpg.PostgresError, OSError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("lease_round_failed", error=str(exc))
 
     async def _round(self) -> None:
         # Lease no more than about two seconds of the trunk's call rate ahead, so leased
         # contacts do not sit waiting for the rate limiter while their leases run down.
-        budget = min(self.settings.node_channel_limit - len(self.calls),
+        budget = min(sum(self._free(node) for node in self.nodes if node.up),
                      max(int(self.settings.trunk_cps * 2), 1) - self.starting)
         if budget <= 0:
             return
@@ -260,14 +282,25 @@ class Dialer:
         if not due:
             return
         media = await self._media_for(campaign)
-        calls = [Call(uuid.uuid4(), campaign, contact, media) for contact in due]
-        await store.begin_attempts(conn, [(c.attempt_id, c.contact) for c in calls], campaign,
-                                   self.id, self.node)
+        by_node: dict[str, list[Call]] = {}
+        for contact in due:
+            # The healthy node with the most room takes the call.
+            node = max((n for n in self.nodes if n.up), key=self._free, default=self.nodes[0])
+            call = Call(uuid.uuid4(), campaign, contact, media, node.ari)
+            by_node.setdefault(node.name, []).append(call)
+            self.on_node[node.name] += 1
+        for name, calls in by_node.items():
+            await store.begin_attempts(conn, [(c.attempt_id, c.contact) for c in calls],
+                                       campaign, self.id, name)
         self.idle.clear()
-        self.open[campaign.id] += len(calls)
-        for call in calls:
-            self.calls[call.channel_id] = call
-            self._spawn(self._originate(call))
+        self.open[campaign.id] += len(due)
+        for calls in by_node.values():
+            for call in calls:
+                self.calls[call.channel_id] = call
+                self._spawn(self._originate(call))
+
+    def _free(self, node: Node) -> int:
+        return max(node.limit - self.on_node[node.name], 0)
 
     async def _media_for(self, campaign: store.Campaign) -> str:
         text = compliance.spoken_message(campaign.company_name, campaign.tts_message,
@@ -296,18 +329,18 @@ class Dialer:
         try:
             if detect:
                 # Through the dial plan: AMD() runs on answer, then hands the call to us.
-                await self.ari.originate(
+                await call.ari.originate(
                     endpoint=endpoint, channel_id=call.channel_id,
                     caller_id=call.campaign.caller_number, ring_seconds=self.settings.ring_timeout,
                     context=AMD_CONTEXT, variables={
-                        "VOXLANCER_STASIS_APP": self.ari.config.app,
+                        "VOXLANCER_STASIS_APP": call.ari.config.app,
                         "VOXLANCER_WAIT_FOR_BEEP":
                             "1" if call.campaign.machine_detection == "voicemail" else ""})
-                if not await self.ari.subscribe(call.channel_id):
+                if not await call.ari.subscribe(call.channel_id):
                     await self._finish(call, utcnow(), cause=None,
                                        cause_text="ended before it could be followed")
             else:
-                await self.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
+                await call.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
                                          caller_id=call.campaign.caller_number,
                                          ring_seconds=self.settings.ring_timeout)
             metrics.ORIGINATE_LATENCY.observe(time.perf_counter() - started)
@@ -323,11 +356,11 @@ class Dialer:
                                failed=True, not_placed=ours)
 
     # --- ARI events ---------------------------------------------------------------------------
-    async def _events(self) -> None:
-        async for event in self.ari.events(self.stop):
+    async def _events(self, node: Node) -> None:
+        async for event in node.ari.events(self.stop):
             if event is CONNECTED:
                 metrics.ARI_RECONNECTS.inc()
-                await self._guarded(self._reconcile(), "reconnected")
+                await self._guarded(self._reconcile(node), "reconnected")
                 self.wake.set()
             elif self.verifier.follows(event):
                 self._spawn(self._guarded(self.verifier.on_event(event, self.pool),
@@ -351,7 +384,7 @@ class Dialer:
             if kind == "PlaybackStarted" and playback.get("id") == f"{call.attempt_id}-message":
                 call.message_started_at = at
             elif kind == "PlaybackFinished" and playback.get("id") == call.last_playback:
-                self._spawn(self._guarded(self.ari.hangup(call.channel_id), kind))
+                self._spawn(self._guarded(call.ari.hangup(call.channel_id), kind))
             return
         call = self.calls.get((event.get("channel") or {}).get("id", ""))
         if call is None:
@@ -376,7 +409,7 @@ class Dialer:
     async def _guarded(self, work, kind: str) -> None:
         try:
             await work
-        except (asyncpg.PostgresError, OSError, AriError) as exc:
+        except (*DB_ERRORS, AriError) as exc:
             log.warning("event_failed", type=kind, error=str(exc))
 
     async def _speak(self, call: Call, args: list[str]) -> None:
@@ -387,10 +420,10 @@ class Dialer:
                 mode = call.campaign.machine_detection
                 log.info("call_reached_machine", attempt_id=call.channel_id, mode=mode)
                 if mode == "hangup":
-                    await self.ari.hangup(call.channel_id)
+                    await call.ari.hangup(call.channel_id)
                     return
                 call.media = await self._voicemail_media(call.campaign)
-        await self.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
+        await call.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
 
     def _note_answered(self, call: Call, at: datetime) -> None:
         """Write the answer to the attempt soon (many per statement), so that a dialer taking
@@ -410,7 +443,7 @@ class Dialer:
                 try:
                     async with self.pool.acquire() as conn:
                         await store.answered(conn, batch)
-                except (asyncpg.PostgresError, OSError) as exc:
+                except DB_ERRORS as exc:
                     log.warning("answered_not_recorded", calls=len(batch), error=str(exc))
         finally:
             self._recording_answered = False
@@ -425,9 +458,9 @@ class Dialer:
         """The called person pressed the opt-out key: list the number at once, confirm, end."""
         log.info("call_opted_out", attempt_id=str(call.attempt_id),
                  campaign_id=str(call.campaign.id))
-        await self.ari.stop_playback(f"{call.attempt_id}-message")
+        await call.ari.stop_playback(f"{call.attempt_id}-message")
         confirmation = await self._render(compliance.CONFIRMATION, call.campaign.tts_voice)
-        await self.ari.play(call.channel_id, confirmation, call.last_playback)
+        await call.ari.play(call.channel_id, confirmation, call.last_playback)
         self.pending_opt_outs.append((call.campaign.customer_id, call.contact.phone_number,
                                       call.campaign.id))
         await self._record_opt_outs()
@@ -440,7 +473,7 @@ class Dialer:
             try:
                 async with self.pool.acquire() as conn:
                     await dnc.add(conn, customer_id, number, "key_press", campaign_id)
-            except (asyncpg.PostgresError, OSError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("opt_out_deferred", error=str(exc))
                 return
             self.pending_opt_outs.pop(0)
@@ -449,18 +482,21 @@ class Dialer:
         await asyncio.sleep(seconds)
         if call.channel_id in self.calls:
             with contextlib.suppress(AriError):
-                await self.ari.hangup(call.channel_id)
+                await call.ari.hangup(call.channel_id)
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, node: Node) -> None:
         """After a (re)connection, catch up with what happened while no events came: calls
         whose channel is gone are settled; a call answered meanwhile gets its message; a call
         whose message ended meanwhile is hung up."""
         if not self.calls and not self.verifier.calls:
             return
-        channels = {c["id"]: c for c in await self.ari.channels()}
-        await self.verifier.reconcile(set(channels), self.pool)
-        ended_at = self.ari.lost_at or utcnow()
+        channels = {c["id"]: c for c in await node.ari.channels()}
+        if node.ari is self.ari:
+            await self.verifier.reconcile(set(channels), self.pool)
+        ended_at = node.ari.lost_at or utcnow()
         for channel_id, call in list(self.calls.items()):
+            if call.ari is not node.ari:
+                continue
             channel = channels.get(channel_id)
             if channel is None:
                 log.warning("call_lost_while_disconnected", attempt_id=channel_id)
@@ -470,16 +506,17 @@ class Dialer:
                   and call.campaign.machine_detection == "off"):
                 log.warning("call_answered_while_disconnected", attempt_id=channel_id)
                 self._note_answered(call, utcnow())
-                await self.ari.play(channel_id, call.media, f"{call.attempt_id}-message")
-            elif call.answered_at is not None and await self.ari.playback(
+                await node.ari.play(channel_id, call.media, f"{call.attempt_id}-message")
+            elif call.answered_at is not None and await node.ari.playback(
                     call.last_playback) is None:
-                await self.ari.hangup(channel_id)
+                await node.ari.hangup(channel_id)
 
     async def _finish(self, call: Call, ended_at: datetime, *, cause: int | None,
                       cause_text: str | None, failed: bool = False,
                       not_placed: bool = False) -> None:
         if self.calls.pop(call.channel_id, None) is None:
             return
+        self.on_node[call.ari.config.url] -= 1
         self.settling += 1
         try:
             outcome = classify(call.answered_at is not None, cause)
@@ -525,7 +562,7 @@ class Dialer:
         try:
             await self._settle(calls)
             return
-        except (asyncpg.PostgresError, OSError) as exc:
+        except DB_ERRORS as exc:
             if len(calls) == 1:
                 self._defer_settling(calls[0], exc)
                 return
@@ -534,7 +571,7 @@ class Dialer:
         for ended in calls:
             try:
                 await self._settle([ended])
-            except (asyncpg.PostgresError, OSError) as exc:
+            except DB_ERRORS as exc:
                 self._defer_settling(ended, exc)
 
     def _defer_settling(self, ended: store.Ended, exc: Exception) -> None:
@@ -585,9 +622,10 @@ class Dialer:
                     if time.monotonic() - last_beat >= every:
                         last_beat = time.monotonic()
                         await store.renew(conn, self.id, self.settings.lease_seconds)
-                        await store.heartbeat(conn, self.id, self.node,
-                                              self.ari.connected.is_set(), len(self.calls))
-            except (asyncpg.PostgresError, OSError) as exc:
+                        await store.heartbeat(conn, self.id,
+                                              ",".join(n.name for n in self.nodes),
+                                              any(n.up for n in self.nodes), len(self.calls))
+            except DB_ERRORS as exc:
                 log.warning("upkeep_failed", error=str(exc))
 
     async def _sweep(self, conn: asyncpg.Connection) -> None:
@@ -610,18 +648,21 @@ class Dialer:
             campaign = by_id[campaign_id]
             if str(attempt["id"]) in self.calls:
                 continue  # ours after all (a renewal came late)
+            node = next((n for n in self.nodes if n.name == attempt["asterisk_node"]),
+                        self.nodes[0])
             call = Call(attempt["id"], campaign, lease, await self._media_for(campaign),
-                        answered_at=attempt["answered_at"])
+                        node.ari, answered_at=attempt["answered_at"])
             self.calls[call.channel_id] = call
+            self.on_node[node.name] += 1
             self.open[campaign.id] += 1
             self.idle.clear()
             metrics.TAKEN_OVER.inc()
             log.warning("call_taken_over", attempt_id=call.channel_id,
                         dialer_id=self.id, answered=call.answered_at is not None)
-            if await self.ari.subscribe(call.channel_id):
+            if await node.ari.subscribe(call.channel_id):
                 if call.answered_at is not None and \
-                        await self.ari.playback(f"{call.attempt_id}-message") is None:
-                    await self.ari.hangup(call.channel_id)  # its message is over
+                        await node.ari.playback(f"{call.attempt_id}-message") is None:
+                    await node.ari.hangup(call.channel_id)  # its message is over
                 continue
             # Gone: it ended while nobody watched. Bill an answered call for its message.
             ended_at = utcnow()
@@ -639,7 +680,7 @@ class Dialer:
         for channel_id, call in list(self.calls.items()):
             if states.get(call.campaign.id, "stopped") == "stopped":
                 with contextlib.suppress(AriError):
-                    await self.ari.hangup(channel_id)
+                    await call.ari.hangup(channel_id)
 
 
 
@@ -654,20 +695,33 @@ def ari_config(settings: Settings, dialer_id: str) -> AriConfig:
                      f"{settings.ari_app}-{dialer_id.rsplit('-', 1)[-1]}")
 
 
+def nodes_for(settings: Settings, dialer_id: str) -> list[Node]:
+    """VOXLANCER_ARI_NODES (`url=limit,url=limit`), or the one VOXLANCER_ARI_URL node."""
+    nodes = []
+    for entry in filter(None, (e.strip() for e in settings.ari_nodes.split(","))):
+        url, _, limit = entry.partition("=")
+        config = dataclasses.replace(ari_config(settings, dialer_id), url=url.strip())
+        nodes.append(Node(AriClient(config),
+                          int(limit) if limit.strip() else settings.node_channel_limit))
+    return nodes or [Node(AriClient(ari_config(settings, dialer_id)),
+                          settings.node_channel_limit)]
+
+
 async def run_dialer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
     dialer_id = new_dialer_id()
-    ari = AriClient(ari_config(settings, dialer_id))
+    nodes = nodes_for(settings, dialer_id)
     tts = TextToSpeech(settings)
     try:
         async with db.create_pool(settings.database_url, max_size=10) as pool:
-            dialer = Dialer(settings, pool, ari, tts, dialer_id=dialer_id, clock=clock)
+            dialer = Dialer(settings, pool, nodes, tts, dialer_id=dialer_id, clock=clock)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, dialer.stop.set)
             async with _metrics_server(settings.dialer_metrics_address):
                 await dialer.run()
     finally:
-        await ari.close()
+        for node in nodes:
+            await node.ari.close()
         tts.close()
 
 

@@ -96,7 +96,7 @@ FROM expired WHERE k.id = expired.id
 RETURNING k.id, k.campaign_id, k.phone_number, k.attempts, k.attributes
 """
 _OPEN_ATTEMPTS = """
-SELECT id, contact_id, answered_at, created_at FROM call_attempts
+SELECT id, contact_id, answered_at, created_at, asterisk_node FROM call_attempts
 WHERE contact_id = ANY($1::uuid[]) AND ended_at IS NULL
 """
 # Rows a settling transaction holds are skipped (they are being settled; one missed renewal is
