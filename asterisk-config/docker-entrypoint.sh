@@ -5,7 +5,12 @@
 set -eu
 
 : "${VOXLANCER_ARI_PASSWORD:?set VOXLANCER_ARI_PASSWORD (16+ characters)}"
-: "${VOXLANCER_SOFTPHONE_PASSWORD:?set VOXLANCER_SOFTPHONE_PASSWORD}"
+: "${VOXLANCER_SOFTPHONE_PASSWORD:?set VOXLANCER_SOFTPHONE_PASSWORD (12+ characters)}"
+# The same minimums the Python settings enforce in production: a short SIP password is guessed.
+if [ "${#VOXLANCER_ARI_PASSWORD}" -lt 16 ] || [ "${#VOXLANCER_SOFTPHONE_PASSWORD}" -lt 12 ]; then
+    echo "VOXLANCER_ARI_PASSWORD needs 16+ and VOXLANCER_SOFTPHONE_PASSWORD 12+ characters" >&2
+    exit 1
+fi
 
 TEMPLATES=/usr/share/voxlancer/asterisk-config
 ETC=/etc/asterisk

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.ari import AriClient
+from tests.e2e.dialing import dialer_settings
 from voxlancer.asterisk.instance import Instance
 from voxlancer.asterisk.sandbox import SandboxInfo, start_sandbox, stop_sandbox
 from voxlancer.config import Settings
@@ -93,3 +94,9 @@ async def ari(sandbox: SandboxInfo, http: aiohttp.ClientSession) -> AsyncIterato
 @pytest.fixture
 def sipp_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def dsettings(settings: Settings, sandbox: SandboxInfo) -> Settings:
+    """Settings of a dialer on this session's sandbox and the test's own database."""
+    return dialer_settings(settings, sandbox)

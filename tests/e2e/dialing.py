@@ -156,17 +156,24 @@ async def attempts(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.R
 
 
 class ChannelSampler:
-    """Samples Asterisk's own channel list, for the most calls up at once."""
+    """Samples Asterisk's own channel list, for the most calls of one campaign up at once.
+
+    The sandbox is shared by the session's tests, so each sample keeps the channel ids and
+    only the campaign's own calls (their ids are the attempt ids) are counted at the end.
+    """
 
     def __init__(self, ari: AriClient) -> None:
         self.ari = ari
-        self.peak = 0
+        self.samples: list[set[str]] = []
         self._task: asyncio.Task | None = None
 
     async def _run(self) -> None:
         while True:
-            self.peak = max(self.peak, len(await self.ari.channels()))
+            self.samples.append({c["id"] for c in await self.ari.channels()})
             await asyncio.sleep(0.05)
+
+    def peak(self, channel_ids: set[str]) -> int:
+        return max((len(sample & channel_ids) for sample in self.samples), default=0)
 
     def __enter__(self) -> ChannelSampler:
         self._task = asyncio.create_task(self._run())

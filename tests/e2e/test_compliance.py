@@ -10,18 +10,12 @@ from tests.e2e.dialing import (
     campaign_status,
     campaign_with,
     contact_statuses,
-    dialer_settings,
     running_dialer,
     wait_for,
 )
 from tests.e2e.rtp_pcap import wav_to_pcap
 from tests.factories import signup
 from voxlancer.tts.service import TextToSpeech, render_for_call
-
-
-@pytest.fixture
-def dsettings(settings, sandbox):
-    return dialer_settings(settings, sandbox)
 
 
 async def _done(conn, campaign_id):

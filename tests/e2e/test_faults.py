@@ -24,7 +24,6 @@ from tests.e2e.dialing import (
     campaign_with,
     contact_statuses,
     dialer_process,
-    dialer_settings,
     numbers,
     running_dialer,
     wait_for,
@@ -38,8 +37,9 @@ from voxlancer.localdb import LocalCluster, free_port
 
 
 @pytest.fixture
-def dsettings(settings, sandbox):
-    return dataclasses.replace(dialer_settings(settings, sandbox), lease_seconds=3)
+def dsettings(dsettings):
+    # Short leases, so that a dead dialer's calls are taken over within the test.
+    return dataclasses.replace(dsettings, lease_seconds=3)
 
 
 def answering(count: int, start: int) -> list[str]:

@@ -645,8 +645,8 @@ class Dialer:
             if attempt is None:  # leased but never dialled
                 await store.defer(conn, [lease.contact_id], self.id, utcnow())
                 continue
-            campaign = by_id[campaign_id]
-            if str(attempt["id"]) in self.calls:
+            campaign = by_id.get(campaign_id)
+            if campaign is None or str(attempt["id"]) in self.calls:
                 continue  # ours after all (a renewal came late)
             node = next((n for n in self.nodes if n.name == attempt["asterisk_node"]),
                         self.nodes[0])

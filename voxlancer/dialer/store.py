@@ -35,17 +35,20 @@ WHERE c.status = 'running'
   AND (c.schedule_start IS NULL OR c.schedule_start <= now())
 ORDER BY c.started_at, c.id
 """
+# Any campaign, whatever its state (a call taken over may belong to a stopped campaign whose
+# caller ID has since been deleted), unlike _RUNNING, which the lease rounds read and which
+# stays on the partial index of running campaigns.
 _CAMPAIGNS_BY_ID = """
 SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
        c.calling_hours_start, c.calling_hours_end, c.schedule_start, c.schedule_end,
        c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
-       k.phone_number AS caller_number,
+       coalesce(k.phone_number, '') AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
        c.callback_number
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
-JOIN caller_ids k ON k.id = c.caller_id
 JOIN customers u ON u.id = c.customer_id
+LEFT JOIN caller_ids k ON k.id = c.caller_id
 WHERE c.id = ANY($1::uuid[])
 """
 
