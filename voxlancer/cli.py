@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from decimal import Decimal, InvalidOperation
 
@@ -95,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"voxlancer: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    if not settings.database_url and args.command not in ("up", "asterisk"):
+        # Without DATABASE_URL, the other commands use the database `voxlancer up` runs.
+        from voxlancer.up import local_database_url
+
+        local = local_database_url(settings)
+        if local:
+            settings = dataclasses.replace(settings, database_url=local)
     try:
         return asyncio.run(_run(args, settings)) or 0
     except (ConfigError, VoxlancerError) as exc:

@@ -25,6 +25,14 @@ log = structlog.get_logger(__name__)
 LOCAL_DATABASE = "voxlancer"
 
 
+def local_database_url(settings: Settings) -> str | None:
+    """The database `voxlancer up` runs under the data dir, once it has run there."""
+    port_file = Path(settings.data_dir) / "postgres" / "port"
+    if not port_file.exists():
+        return None
+    return LocalCluster(port_file.parent, int(port_file.read_text())).url_for(LOCAL_DATABASE)
+
+
 async def _local_database(settings: Settings) -> tuple[LocalCluster, str]:
     path = Path(settings.data_dir) / "postgres"
     port_file = path / "port"
