@@ -16,6 +16,16 @@ from voxlancer import caller_ids, ledger
 
 _n = itertools.count(100)
 
+# Files every CSV endpoint (contacts, do-not-call list) refuses, with a word of the 400's message.
+BAD_CSV_FILES = [
+    (b"", "empty"),
+    (b"\n\r\n  \n", "empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    ("phone_number\n+12025550101\n".encode("utf-16"), "binary"),
+    (b"phone_number\n+1202555\xe90101\n", "UTF-8"),
+    (b"name,phone\nAnn,+12025550101\n", "phone_number column"),
+]
+
 
 def number(i: int | None = None) -> str:
     """A distinct valid US number (+1 202 555 01xx style is fictional but valid)."""

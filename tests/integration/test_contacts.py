@@ -3,7 +3,14 @@ import dataclasses
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.campaign_helpers import csv_form, make_campaign, number, ready_campaign, upload
+from tests.campaign_helpers import (
+    BAD_CSV_FILES,
+    csv_form,
+    make_campaign,
+    number,
+    ready_campaign,
+    upload,
+)
 from tests.factories import bearer, make_key, signup
 from voxlancer import contacts
 from voxlancer.api.app import init_app
@@ -119,14 +126,7 @@ async def test_upload_without_header_and_with_lf_only(client, conn):
     assert result["contacts"][2]["phone_number"] == "+12025550103"
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "empty"),
-    (b"\n\r\n  \n", "empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-    ("phone_number\n+12025550101\n".encode("utf-16"), "binary"),
-    (b"phone_number\n+1202555\xe90101\n", "UTF-8"),
-    (b"name,phone\nAnn,+12025550101\n", "phone_number column"),
-])
+@pytest.mark.parametrize(("data", "message"), BAD_CSV_FILES)
 async def test_bad_files_are_400(client, conn, data, message):
     account = await signup(client, conn)
     campaign = await make_campaign(client, account)

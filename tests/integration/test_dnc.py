@@ -3,7 +3,7 @@ from uuid import UUID, uuid4
 import aiohttp
 import pytest
 
-from tests.campaign_helpers import csv_form, make_campaign, number
+from tests.campaign_helpers import BAD_CSV_FILES, csv_form, make_campaign, number
 from tests.factories import bearer, make_key, signup
 from voxlancer import dnc
 
@@ -153,14 +153,7 @@ async def test_import_without_header(client, conn):
     assert (await resp.json())["added"] == 2
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "empty"),
-    (b"\n\r\n  \n", "empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-    ("phone_number\n+12025550101\n".encode("utf-16"), "binary"),
-    (b"phone_number\n+1202555\xe90101\n", "UTF-8"),
-    (b"name,phone\nAnn,+12025550101\n", "phone_number column"),
-])
+@pytest.mark.parametrize(("data", "message"), BAD_CSV_FILES)
 async def test_bad_imports_are_400_and_add_nothing(client, conn, data, message):
     account = await signup(client, conn)
     resp = await _import(client, account, data)

@@ -6,13 +6,13 @@ from uuid import UUID
 
 from aiohttp import web
 
-from voxlancer import caller_ids, pagination, phones, verification
+from voxlancer import caller_ids, pagination, verification
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import SETTINGS, db_conn, principal
+from voxlancer.api.keys import db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
-from voxlancer.errors import BadRequest, NotFound
+from voxlancer.api.validation import Field, body, phone_number
+from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
 
 CREATE = {
@@ -27,10 +27,7 @@ def _caller_id(request: web.Request) -> UUID:
 
 async def create_caller_id(request: web.Request) -> web.Response:
     data = await body(request, CREATE)
-    try:
-        number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
-    except ValueError as exc:
-        raise BadRequest(f"phone_number: {exc}") from None
+    number = phone_number(request, data["phone_number"])
     async with db_conn(request) as conn:
         caller_id = await caller_ids.create(conn, principal(request).customer.id, number)
     return respond(caller_id.to_api(), 201)

@@ -7,12 +7,12 @@ from uuid import UUID
 
 from aiohttp import BodyPartReader, MultipartReader, web
 
-from voxlancer import contacts, pagination, phones
+from voxlancer import contacts, pagination
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
+from voxlancer.api.validation import Field, body, phone_number
 from voxlancer.errors import BadRequest, NotFound, PayloadTooLarge
 from voxlancer.ids import parse_id
 
@@ -46,10 +46,7 @@ async def list_contacts(request: web.Request) -> web.Response:
 async def add_contact(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
     data = await body(request, ADD)
-    try:
-        number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
-    except ValueError as exc:
-        raise BadRequest(f"phone_number: {exc}") from None
+    number = phone_number(request, data["phone_number"])
     async with db_conn(request) as conn:
         contact = await contacts.add(conn, principal(request).customer.id, campaign_id, number,
                                      data.get("attributes", "{}"))

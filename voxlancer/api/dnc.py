@@ -6,14 +6,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from voxlancer import dnc, pagination, phones
+from voxlancer import dnc, pagination
 from voxlancer.api.contacts import ENVELOPE, file_chunks, file_part
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
-from voxlancer.errors import BadRequest, PayloadTooLarge
+from voxlancer.api.validation import Field, body, phone_number
+from voxlancer.errors import PayloadTooLarge
 
 ADD = {
     "phone_number": Field("string", required=True, example="+12025550143",
@@ -34,10 +34,7 @@ async def add_dnc(request: web.Request) -> web.Response:
     if request.content_type == "multipart/form-data":
         return await _import(request)
     data = await body(request, ADD)
-    try:
-        number = phones.check(data["phone_number"], request.app[SETTINGS].default_region)
-    except ValueError as exc:
-        raise BadRequest(f"phone_number: {exc}") from None
+    number = phone_number(request, data["phone_number"])
     async with db_conn(request) as conn:
         entry, created = await dnc.add(conn, principal(request).customer.id, number, "api")
     return respond(entry.to_api(), 201 if created else 200)
@@ -60,10 +57,7 @@ async def delete_dnc(request: web.Request) -> web.Response:
     raw = unquote(request.match_info["number"])
     if raw.startswith(" "):
         raw = "+" + raw[1:]
-    try:
-        number = phones.check(raw, request.app[SETTINGS].default_region)
-    except ValueError as exc:
-        raise BadRequest(f"number: {exc}") from None
+    number = phone_number(request, raw, "number")
     async with db_conn(request) as conn:
         await dnc.delete(conn, principal(request).customer.id, number)
     return web.Response(status=204)
