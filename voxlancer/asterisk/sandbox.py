@@ -2,9 +2,10 @@
 
 The root (see rootfs.py) is shared and read-mostly; each instance gets its rendered
 configuration under /etc/voxlancer/asterisk/<name> inside it, its own state directories, and
-a state directory on the host (<data dir>/asterisk/<name>) holding the pidfile, the list of
-mounts it made and Asterisk's console output. Python callers (tests, `voxlancer up`) use
-start_sandbox / stop_sandbox / sandbox_status; the CLI wraps them in start / stop / status.
+a state directory on the host (<data dir>/asterisk/<name>) holding the pidfile (pid and start
+time of the Asterisk it spawned), the list of mounts it made and Asterisk's console output.
+Python callers (tests, `voxlancer up`) use start_sandbox / stop_sandbox / sandbox_status; the
+CLI wraps them in start / stop / status.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def _running(settings: Settings, instance: Instance) -> tuple[int, int] | None:
 def _instance_processes(instance: Instance) -> dict[int, int]:
     """Every Asterisk server of this instance on the machine, by pid, with its start time:
     what stop_sandbox must end even if the pidfile names another process."""
-    found = {}
+    found: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
