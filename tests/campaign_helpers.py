@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import aiohttp
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from tests.factories import Account
-from voxlancer import caller_ids, ledger
+from tests.factories import Account, fund
+from voxlancer import caller_ids
 
 _n = itertools.count(100)
 
@@ -54,11 +52,6 @@ async def make_campaign(client: TestClient, account: Account, **fields: Any) -> 
     return await resp.json()
 
 
-async def give_credit(conn: asyncpg.Connection, account: Account,
-                      amount: Decimal = Decimal("10")) -> None:
-    await ledger.credit(conn, UUID(account.id), amount, "test credit")
-
-
 async def ready_campaign(client: TestClient, conn: asyncpg.Connection, account: Account,
                          contacts: int = 3) -> dict[str, Any]:
     """A draft campaign that can start: verified caller ID, consent, contacts, credit."""
@@ -68,7 +61,7 @@ async def ready_campaign(client: TestClient, conn: asyncpg.Connection, account: 
         resp = await client.post(f"/api/campaigns/{campaign['id']}/contacts",
                                  headers=account.headers, json={"phone_number": number()})
         assert resp.status == 201, await resp.text()
-    await give_credit(conn, account)
+    await fund(conn, account.id)
     return campaign
 
 

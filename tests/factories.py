@@ -55,6 +55,9 @@ def bearer(credential: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {credential}"}
 
 
-async def fund(conn: asyncpg.Connection, customer_id: str, amount: str) -> None:
-    """Give an account credit the way an operator does (balances move only with the ledger)."""
-    await ledger.credit(conn, UUID(customer_id), Decimal(amount), "test credit")
+async def fund(conn: asyncpg.Connection, customer_id: UUID | str,
+               amount: Decimal | str = "10.00") -> None:
+    """Give an account credit the way an operator does with `voxlancer admin credit`: one
+    ledger entry, the only way a balance moves. Every test that needs a funded account uses
+    this, so a change to how credit is recorded is made once."""
+    await ledger.credit(conn, UUID(str(customer_id)), Decimal(amount), "test credit")

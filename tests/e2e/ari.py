@@ -1,4 +1,14 @@
-"""A small ARI client for the tests: REST calls and the event WebSocket, with aiohttp."""
+"""A small ARI client for the tests: REST calls and the event WebSocket, with aiohttp.
+
+Deliberately separate from the dialer's client (voxlancer/dialer/ari.py), and not a second
+copy to keep in step with it. test_asterisk.py uses this one to check the Asterisk
+configuration itself (ARI answers, the sim trunk carries a call and plays media, the test range
+rings a registered softphone) independently of the dialer: if both were one client, a fault in
+it could hide a fault in the configuration, and a dialer test failing would not say which side
+broke. So it stays minimal (raw requests, every event kept for `wait_for`) and need not follow
+the production client's reconnection, retries or API; the dialer's own e2e tests use the
+production client.
+"""
 
 from __future__ import annotations
 

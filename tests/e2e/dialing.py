@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from tests.campaign_helpers import add_caller_id, give_credit, make_campaign, upload
+from tests.campaign_helpers import add_caller_id, make_campaign, upload
 from tests.e2e.sipp import SCENARIOS, Sipp
-from tests.factories import Account, signup
+from tests.factories import Account, fund, signup
 from voxlancer import db
 from voxlancer.asterisk.sandbox import SandboxInfo
 from voxlancer.config import Settings
@@ -109,14 +109,14 @@ async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numb
     """A campaign through the API; a new funded account unless one is given."""
     if account is None:
         account = await signup(client, conn)
-        await give_credit(conn, account)
+        await fund(conn, account.id)
         caller = await add_caller_id(client, account, conn=conn, phone="+12025550100")
     else:
         listed = await (await client.get("/api/caller-ids", headers=account.headers)).json()
         caller = listed[0] if listed else await add_caller_id(
             client, account, conn=conn, phone="+12025550100")
         if not listed:
-            await give_credit(conn, account)
+            await fund(conn, account.id)
     body = {"tts_message": MESSAGE, "caller_id": caller["id"], "tcpa_consent": True,
             "calling_hours_start": "09:00", "calling_hours_end": "21:00", **fields}
     campaign = await make_campaign(client, account, **body)

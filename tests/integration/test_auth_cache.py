@@ -2,14 +2,12 @@
 
 import asyncio
 import dataclasses
-from decimal import Decimal
-from uuid import UUID
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.factories import bearer, make_key, signup
-from voxlancer import accounts, ledger
+from tests.factories import bearer, fund, make_key, signup
+from voxlancer import accounts
 from voxlancer.api.app import init_app
 from voxlancer.api.keys import PRINCIPAL_CACHE
 
@@ -63,7 +61,7 @@ async def test_suspension_and_balance_changes_reach_the_cache(cached, conn):
     account = await signup(client, conn, email="cached@example.com")
     assert (await (await client.get("/api/auth/me", headers=account.headers)).json()
             )["balance"] == "0"
-    await ledger.credit(conn, UUID(account.id), Decimal(5), "test credit")
+    await fund(conn, account.id, "5")
 
     async def credited() -> bool:
         me = await client.get("/api/auth/me", headers=account.headers)

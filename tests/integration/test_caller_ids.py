@@ -1,7 +1,7 @@
 import pytest
 
-from tests.campaign_helpers import add_caller_id, make_campaign, number, ready_campaign
-from tests.factories import bearer, make_key, signup
+from tests.campaign_helpers import add_caller_id, make_campaign, ready_campaign
+from tests.factories import signup
 from voxlancer import admin
 from voxlancer.cli import build_parser
 from voxlancer.errors import NotFound
@@ -83,20 +83,6 @@ async def test_other_customers_caller_ids_are_invisible(client, conn):
         "name": "x", "tts_message": "hi", "caller_id": bobs["id"]})
     assert resp.status == 400
     assert "caller_id" in (await resp.json())["error"]
-
-
-async def test_scopes(client, conn):
-    account = await signup(client, conn)
-    reader = await make_key(client, account, ["caller_ids:read"])
-    writer = await make_key(client, account, ["caller_ids:write"])
-    assert (await client.get("/api/caller-ids", headers=bearer(reader))).status == 200
-    resp = await client.post("/api/caller-ids", headers=bearer(reader),
-                             json={"phone_number": number()})
-    assert resp.status == 403
-    assert (await client.get("/api/caller-ids", headers=bearer(writer))).status == 403
-    resp = await client.post("/api/caller-ids", headers=bearer(writer),
-                             json={"phone_number": number()})
-    assert resp.status == 201
 
 
 async def test_pagination_with_link_headers(client, conn):

@@ -7,6 +7,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from tests.factories import fund
 from voxlancer import accounts, admin, billing, cli, db, ledger
 from voxlancer.errors import PaymentRequired
 
@@ -17,7 +18,7 @@ async def new_customer(conn, balance: str = "0") -> accounts.Customer:
     customer = await accounts.register(conn, f"ledger{next(_n)}@example.com",
                                        "long enough password", "Acme")
     if Decimal(balance):
-        await ledger.credit(conn, customer.id, Decimal(balance), "opening credit")
+        await fund(conn, customer.id, balance)
     return customer
 
 

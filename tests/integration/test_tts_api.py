@@ -8,7 +8,7 @@ import wave
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.factories import bearer, make_key, signup
+from tests.factories import signup
 from voxlancer.api.app import init_app
 from voxlancer.api.keys import TTS as TTS_KEY
 from voxlancer.tts.synth import Synthesiser
@@ -88,19 +88,6 @@ async def test_preview_rejects_bad_input_with_the_field_named(tts_client, conn):
         assert resp.status == 400, payload
         assert (await resp.json()) == {"error": message}
     assert tts_client.app[TTS_KEY].synthesiser.syntheses == runs
-
-
-async def test_preview_needs_the_tts_scope(tts_client, conn):
-    account = await signup(tts_client, conn)
-    without = await make_key(tts_client, account, ["campaigns:read"])
-    resp = await tts_client.post("/api/tts/preview", headers=bearer(without), json={"text": SHORT})
-    assert resp.status == 403
-    assert "tts:use" in (await resp.json())["error"]
-    assert (await tts_client.get("/api/tts/voices", headers=bearer(without))).status == 403
-    with_scope = await make_key(tts_client, account, ["tts:use"])
-    resp = await tts_client.post("/api/tts/preview", headers=bearer(with_scope),
-                                 json={"text": SHORT})
-    assert resp.status == 200
 
 
 async def test_previews_are_limited_per_customer(settings, synthesiser, conn):

@@ -2,7 +2,7 @@ import asyncio
 from uuid import UUID, uuid4
 
 from tests.campaign_helpers import add_caller_id, number
-from tests.factories import bearer, make_key, signup
+from tests.factories import signup
 from voxlancer import db, verification
 
 
@@ -190,18 +190,6 @@ async def test_confirm_before_any_start_is_404(client, conn):
     caller = await add_caller_id(client, account, verified=False)
     resp = await _confirm(client, account, caller["id"], "123456")
     assert resp.status == 404 and "verify" in (await resp.json())["error"]
-
-
-async def test_scopes(client, conn):
-    account = await signup(client, conn)
-    caller = await add_caller_id(client, account, verified=False)
-    reader = bearer(await make_key(client, account, ["caller_ids:read"]))
-    writer = bearer(await make_key(client, account, ["caller_ids:write"]))
-    path = f"/api/caller-ids/{caller['id']}"
-    assert (await client.post(path + "/verify", headers=reader)).status == 403
-    assert (await client.post(path + "/confirm", headers=reader,
-                              json={"code": "123456"})).status == 403
-    assert (await client.post(path + "/verify", headers=writer)).status == 202
 
 
 async def test_claim_calls_skips_locked_expired_and_claimed_rows(client, conn, database_url):

@@ -2,17 +2,20 @@
 
 The root (see rootfs.py) is shared and read-mostly; each instance gets its rendered
 configuration under /etc/voxlancer/asterisk/<name> inside it, its own state directories, and
-a state directory on the host (<data dir>/asterisk/<name>) holding the pidfile, the list of
-mounts it made and Asterisk's console output. Python callers (tests, `voxlancer up`) use
-start_sandbox / stop_sandbox / sandbox_status; the CLI wraps them in start / stop / status.
+a state directory on the host (<data dir>/asterisk/<name>) holding the pidfile (pid and start
+time of the Asterisk it spawned), the list of mounts it made and Asterisk's console output.
+Python callers (tests, `voxlancer up`) use start_sandbox / stop_sandbox / sandbox_status; the
+CLI wraps them in start / stop / status.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -29,13 +32,20 @@ from voxlancer.asterisk.instance import (
     render_config,
     render_values,
 )
-from voxlancer.asterisk.rootfs import SandboxError, ensure_root, module_dir, require_root_user
+from voxlancer.asterisk.rootfs import (
+    SandboxError,
+    ensure_root,
+    module_dir,
+    require_root_user,
+    root_path,
+)
 from voxlancer.config import Settings
 
 log = structlog.get_logger(__name__)
 
 START_TRIES = 3
 START_TIMEOUT = 60.0
+START_RETRY_DELAY = 2.0
 STOP_TIMEOUT = 20.0
 # Sounds the sandbox may play with sound:/usr/share/asterisk/sounds/voxlancer/<name>.
 SOUNDS_DIR = "/usr/share/asterisk/sounds/voxlancer"
@@ -77,16 +87,94 @@ def _pidfile(settings: Settings, instance: Instance) -> Path:
     return _state_dir(settings, instance) / "asterisk.pid"
 
 
-def _running_pid(settings: Settings, instance: Instance) -> int | None:
-    """The pid in the pidfile if that process is this instance's Asterisk and still alive."""
+# --- which process is this instance's Asterisk ---------------------------------------------------
+# A process is named by its pid and its start time (field 22 of /proc/<pid>/stat, in clock ticks
+# since boot): the pair cannot be mistaken for a later process given the same pid, and unlike the
+# command line it never reads empty while the process execs (chroot -> asterisk keeps the pid).
+
+def parse_stat(text: str) -> tuple[str, int]:
+    """(state letter, start time) from the text of /proc/<pid>/stat."""
+    # The command name (field 2) is in parentheses and may itself hold spaces or ')'.
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[19])
+
+
+def is_live(stat_text: str | None, started: int) -> bool:
+    """Whether /proc/<pid>/stat (None: no such pid) shows the process that started at `started`
+    still running: not a zombie waiting to be reaped, not a newer process reusing the pid."""
+    if not stat_text:
+        return False
+    state, start_time = parse_stat(stat_text)
+    return state not in ("Z", "X", "x") and start_time == started
+
+
+def is_instance_asterisk(argv: list[str], conf_file: str) -> bool:
+    """Whether a command line is an Asterisk server (-f, as _spawn runs it) of `conf_file`;
+    a remote console (`asterisk -C <conf> -rx ...`) is not."""
+    if not argv or Path(argv[0]).name != "asterisk":
+        return False
+    remote = {"-r", "-R", "-x", "-rx", "-Rx"}
+    of_conf = ("-C", conf_file) in itertools.pairwise(argv)
+    return of_conf and "-f" in argv and not remote & set(argv)
+
+
+def _stat(pid: int) -> str | None:
     try:
-        pid = int(_pidfile(settings, instance).read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return None
-    alive = "\nState:\tZ" not in status
-    return pid if alive and instance.conf_file.encode() in cmdline else None
+
+
+def _alive(pid: int, started: int) -> bool:
+    return is_live(_stat(pid), started)
+
+
+def _started(pid: int) -> int | None:
+    text = _stat(pid)
+    return parse_stat(text)[1] if text else None
+
+
+def _recorded(settings: Settings, instance: Instance) -> tuple[int, int] | None:
+    """(pid, start time) that start_sandbox wrote when it spawned Asterisk."""
+    try:
+        pid, started = _pidfile(settings, instance).read_text().split()
+        return int(pid), int(started)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _running(settings: Settings, instance: Instance) -> tuple[int, int] | None:
+    """(pid, start time) of the Asterisk start_sandbox spawned, if that very process is alive."""
+    recorded = _recorded(settings, instance)
+    return recorded if recorded and _alive(*recorded) else None
+
+
+def _instance_processes(instance: Instance) -> dict[int, int]:
+    """Every Asterisk server of this instance on the machine, by pid, with its start time:
+    what stop_sandbox must end even if the pidfile names another process."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if is_instance_asterisk(argv, instance.conf_file):
+            started = _started(int(entry.name))
+            if started is not None:
+                found[int(entry.name)] = started
+    return found
+
+
+def _asterisk_pidfile(root: Path, instance: Instance) -> int | None:
+    """The pid Asterisk wrote itself into <astrundir>/asterisk.pid once it got past the
+    "already running" check."""
+    path = root / instance.state_dirs()["RUN_DIR"].lstrip("/") / "asterisk.pid"
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _info(settings: Settings, instance: Instance, root: Path, pid: int,
@@ -158,6 +246,10 @@ def _unmount_recorded(record: Path) -> None:
 
 # --- start / stop ------------------------------------------------------------------------------
 
+class AsteriskExited(SandboxError):
+    """The Asterisk just spawned exited before ARI answered."""
+
+
 def start_sandbox(settings: Settings, instance: Instance | None = None, *,
                   timeout: float = START_TIMEOUT) -> SandboxInfo:
     """Build the root if needed, install the configuration, start Asterisk, wait for ARI."""
@@ -169,12 +261,18 @@ def start_sandbox(settings: Settings, instance: Instance | None = None, *,
     host, port = instance.ari_address(settings.ari_url)
     ari_url = f"http://{host}:{port}"
 
-    pid = _running_pid(settings, instance)
-    if pid is not None:
-        version = _wait_for_ari(settings, instance, root, pid, ari_url, timeout)
-        log.info("asterisk_already_running", instance=instance.name, pid=pid)
-        return _info(settings, instance, root, pid, version)
-    _unmount_recorded(state / "mounts.json")  # leftovers of an instance that died
+    running = _running(settings, instance)
+    if running is not None:
+        version = _wait_for_ari(settings, instance, root, running, ari_url, timeout)
+        log.info("asterisk_already_running", instance=instance.name, pid=running[0])
+        return _info(settings, instance, root, running[0], version)
+    # An Asterisk of this instance that the pidfile does not name (a start or stop that lost
+    # track of it) holds the control socket and ports: a new one would exit "already running"
+    # while the old one answers ARI in its place.
+    orphans = _instance_processes(instance)
+    if orphans:
+        log.warning("asterisk_orphans_found", instance=instance.name, pids=sorted(orphans))
+    stop_sandbox(settings, instance)  # also undoes the mounts of an instance that died
 
     values = render_values(settings, instance, module_dir(root))
     render_config(root / instance.etc_dir.lstrip("/"), values)
@@ -187,32 +285,34 @@ def start_sandbox(settings: Settings, instance: Instance | None = None, *,
 
     media = settings.media_path.resolve()
     media.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
     # A previous Asterisk of this instance may still be letting go of its control socket and
     # ports for a moment after stopping; a start that exits at once is tried again.
     for attempt in range(1, START_TRIES + 1):
-        pid = _mount_and_spawn(root, instance, state, media)
-        _pidfile(settings, instance).write_text(f"{pid}\n")
-        started = time.monotonic()
+        process = _mount_and_spawn(root, instance, state, media)
+        _pidfile(settings, instance).write_text(f"{process[0]} {process[1]}\n")
         try:
-            version = _wait_for_ari(settings, instance, root, pid, ari_url, timeout,
+            version = _wait_for_ari(settings, instance, root, process, ari_url, timeout,
                                     messages=messages, log_offset=log_offset)
             break
-        except SandboxError as exc:
+        except AsteriskExited:
             stop_sandbox(settings, instance)
-            if attempt == START_TRIES or "exited" not in str(exc):
+            if attempt == START_TRIES:
                 raise
             log.warning("asterisk_start_retried", instance=instance.name, attempt=attempt)
-            time.sleep(2)
+            time.sleep(START_RETRY_DELAY)
         except BaseException:
             stop_sandbox(settings, instance)
             raise
+    pid = process[0]
     log.info("asterisk_started", instance=instance.name, pid=pid, version=version,
              ari_url=ari_url, ari_user=settings.ari_user, sip_port=instance.sip_port,
-             seconds=round(time.monotonic() - started, 2))
+             attempts=attempt, seconds=round(time.monotonic() - began, 2))
     return _info(settings, instance, root, pid, version)
 
 
-def _mount_and_spawn(root: Path, instance: Instance, state: Path, media: Path) -> int:
+def _mount_and_spawn(root: Path, instance: Instance, state: Path,
+                     media: Path) -> tuple[int, int]:
     done: list[str] = []
     record = state / "mounts.json"
     try:
@@ -228,33 +328,53 @@ def _mount_and_spawn(root: Path, instance: Instance, state: Path, media: Path) -
         raise
 
 
-def _spawn(root: Path, instance: Instance, console_log: Path) -> int:
-    """Start Asterisk detached (own session, reparented to init) and return its pid."""
-    # The shell backgrounds the command and exits at once, so no Python process is left
-    # holding a child it would have to reap; `setsid` execs in place, so $! is Asterisk's pid.
-    script = 'setsid "$@" </dev/null >>"$VOXLANCER_CONSOLE_LOG" 2>&1 & echo $!'
-    argv = ["sh", "-c", script, "sh", "chroot", str(root), "/usr/sbin/asterisk", "-f",
-            "-C", instance.conf_file]
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-           "VOXLANCER_CONSOLE_LOG": str(console_log)}
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
-    return int(result.stdout.strip())
+def _spawn(root: Path, instance: Instance, console_log: Path) -> tuple[int, int]:
+    """Start Asterisk in its own session; return its pid and start time.
+
+    chroot execs Asterisk in place, so the pid posix_spawn returns (once chroot is running)
+    is Asterisk's from then on. This process is its parent: stop_sandbox reaps it, and when
+    this process exits first (`voxlancer asterisk start`) init adopts it.
+    """
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    chroot = shutil.which("chroot", path=env["PATH"])
+    if chroot is None:
+        raise SandboxError("chroot is not installed (coreutils)")
+    argv = [chroot, str(root), "/usr/sbin/asterisk", "-f", "-C", instance.conf_file]
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(console_log), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+         0o640),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    # Python ignores SIGPIPE and SIGXFSZ; Asterisk gets the defaults, as from a shell.
+    pid = os.posix_spawn(chroot, argv, env, file_actions=actions, setsid=True, setsigmask=(),
+                         setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+    started = _started(pid)
+    if started is None:  # cannot happen while it is our unreaped child; say so if it does
+        raise SandboxError(f"Asterisk (instance {instance.name}) vanished right after spawn")
+    return pid, started
 
 
-def _wait_for_ari(settings: Settings, instance: Instance, root: Path, pid: int, ari_url: str,
-                  timeout: float, *, messages: Path | None = None, log_offset: int = 0) -> str:
+def _wait_for_ari(settings: Settings, instance: Instance, root: Path, process: tuple[int, int],
+                  ari_url: str, timeout: float, *, messages: Path | None = None,
+                  log_offset: int = 0) -> str:
+    """Asterisk's version once ARI answers and it is `process` that answers."""
+    pid, started = process
     deadline = time.monotonic() + timeout
     while True:
         version = ari_version(ari_url, settings.ari_user, settings.ari_password)
-        if version:
+        alive = _alive(pid, started)
+        # Asterisk writes its own pidfile once past its "already running" check, before ARI
+        # is up: an answer while it names another pid comes from some other Asterisk.
+        if version and alive and _asterisk_pidfile(root, instance) == pid:
             return version
-        alive = _running_pid(settings, instance) == pid
         if not alive or time.monotonic() > deadline:
             what = "exited" if not alive else f"did not answer on {ari_url} within {timeout:.0f} s"
             tail = _log_tail(messages, log_offset) if messages else ""
             console = _log_tail(_state_dir(settings, instance) / "console.log", 0)
-            raise SandboxError(
-                f"Asterisk (instance {instance.name}) {what}.\n"
+            error = AsteriskExited if not alive else SandboxError
+            raise error(
+                f"Asterisk (instance {instance.name}, pid {pid}) {what}.\n"
                 f"Last lines of {messages or 'its log'}:\n{tail or '(empty)'}\n"
                 f"Console output:\n{console or '(empty)'}")
         time.sleep(0.2)
@@ -272,33 +392,62 @@ def _log_tail(path: Path, offset: int, lines: int = 20) -> str:
 
 def stop_sandbox(settings: Settings, instance: Instance | None = None, *,
                  timeout: float = STOP_TIMEOUT) -> bool:
-    """Stop Asterisk and undo the mounts. True if it was running; safe to call again."""
+    """Stop every Asterisk of the instance and undo the mounts. True if one was running;
+    safe to call again."""
     instance = instance or Instance()
     require_root_user("stopping the Asterisk sandbox")
     state = _state_dir(settings, instance)
-    pid = _running_pid(settings, instance)
-    if pid is not None:
-        root = Path(os.readlink(f"/proc/{pid}/root"))
-        subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-C", instance.conf_file,
-                        "-rx", "core stop now"], capture_output=True, timeout=timeout,
-                       check=False)
-        if not _wait_gone(settings, instance, timeout):
-            log.warning("asterisk_stop_timeout", instance=instance.name, pid=pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            if not _wait_gone(settings, instance, 5.0):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                _wait_gone(settings, instance, 5.0)
-        log.info("asterisk_stopped", instance=instance.name, pid=pid)
+    # The pid start_sandbox spawned (found even while it is still chroot, before it execs
+    # Asterisk) and any other server of this instance's configuration, so none is left behind.
+    processes = _instance_processes(instance)
+    running = _running(settings, instance)
+    if running is not None:
+        processes[running[0]] = running[1]
+    if processes:
+        root = _process_root(processes) or root_path(settings)
+        owner = _asterisk_pidfile(root, instance)
+        # The one that owns the control socket stops cleanly through it; others get SIGTERM.
+        if owner in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-C",
+                                instance.conf_file, "-rx", "core stop now"],
+                               capture_output=True, timeout=timeout, check=False)
+        _signal(processes, signal.SIGTERM, skip=owner)
+        if not _wait_gone(processes, timeout):
+            log.warning("asterisk_stop_timeout", instance=instance.name,
+                        pids=sorted(processes))
+            _signal(processes, signal.SIGTERM)
+            if not _wait_gone(processes, 5.0):
+                _signal(processes, signal.SIGKILL)
+                if not _wait_gone(processes, 5.0):
+                    log.error("asterisk_not_stopped", instance=instance.name,
+                              pids=sorted(p for p, s in processes.items() if _alive(p, s)))
+        for pid in processes:  # reap the ones this process spawned
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        log.info("asterisk_stopped", instance=instance.name, pids=sorted(processes))
     _unmount_recorded(state / "mounts.json")
     _pidfile(settings, instance).unlink(missing_ok=True)
-    return pid is not None
+    return bool(processes)
 
 
-def _wait_gone(settings: Settings, instance: Instance, timeout: float) -> bool:
+def _process_root(processes: dict[int, int]) -> Path | None:
+    for pid in processes:
+        with contextlib.suppress(OSError):
+            return Path(os.readlink(f"/proc/{pid}/root"))
+    return None
+
+
+def _signal(processes: dict[int, int], signum: int, skip: int | None = None) -> None:
+    for pid, started in processes.items():
+        if pid != skip and _alive(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+
+def _wait_gone(processes: dict[int, int], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _running_pid(settings, instance) is not None:
+    while any(_alive(pid, started) for pid, started in processes.items()):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
@@ -308,14 +457,13 @@ def _wait_gone(settings: Settings, instance: Instance, timeout: float) -> bool:
 def sandbox_status(settings: Settings, instance: Instance | None = None) -> SandboxInfo | None:
     """The running instance, or None. Needs no root to read, but reports ARI's answer."""
     instance = instance or Instance()
-    pid = _running_pid(settings, instance)
-    if pid is None:
+    running = _running(settings, instance)
+    if running is None:
         return None
+    pid = running[0]
     try:
         root = Path(os.readlink(f"/proc/{pid}/root"))
     except PermissionError:
-        from voxlancer.asterisk.rootfs import root_path
-
         root = root_path(settings)
     host, port = instance.ari_address(settings.ari_url)
     version = ari_version(f"http://{host}:{port}", settings.ari_user, settings.ari_password)
