@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -22,6 +23,7 @@ from voxlancer.api import (
     media,
     openapi,
     tts,
+    uploads,
 )
 from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, ROUTES, SETTINGS, TTS
 from voxlancer.api.middleware import errors, request_context
@@ -57,12 +59,14 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
     app[TTS] = TextToSpeech(settings, synthesiser)
+    app[uploads.UPLOAD_LIMITS] = uploads.UploadLimits(settings)
     routes = all_routes()
     app[ROUTES] = routes
     add_routes(app, routes)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        async with db.create_pool(settings.database_url) as pool:
+        async with db.create_pool(settings.database_url,
+                                  max_size=settings.db_pool_size) as pool:
             app[POOL] = pool
             yield
 
@@ -84,8 +88,15 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
     return app
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How the HTTP server treats connections (AppRunner and TestServer keywords)."""
+    # aiohttp's own default keeps a connection that never completes its request headers (a
+    # half-sent request line) open for an hour; bodies have their own deadlines (bodies.py).
+    return {"access_log": None, "keepalive_timeout": settings.keepalive_timeout}
+
+
 async def run_api(settings: Settings, host: str, port: int) -> None:
-    runner = web.AppRunner(init_app(settings), access_log=None)
+    runner = web.AppRunner(init_app(settings), **server_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
