@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -88,18 +87,23 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
     return app
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
-    """How the HTTP server treats connections (AppRunner and TestServer keywords)."""
+async def start_api(settings: Settings, host: str, port: int) -> web.AppRunner:
+    """Serve the API on host:port until the runner is cleaned up (tests serve it the same way)."""
     # aiohttp's own default keeps a connection that never completes its request headers (a
     # half-sent request line) open for an hour; bodies have their own deadlines (bodies.py).
-    return {"access_log": None, "keepalive_timeout": settings.keepalive_timeout}
+    runner = web.AppRunner(init_app(settings), access_log=None,
+                           keepalive_timeout=settings.keepalive_timeout)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 async def run_api(settings: Settings, host: str, port: int) -> None:
-    runner = web.AppRunner(init_app(settings), **server_options(settings))
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    runner = await start_api(settings, host, port)
     log.info("api_listening", url=f"http://{host}:{port}/api")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
