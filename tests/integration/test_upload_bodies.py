@@ -5,6 +5,8 @@ The rules are in voxlancer/api/uploads.py and docs/campaigns.md ("What the body 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.campaign_helpers import make_campaign
@@ -120,3 +122,14 @@ async def test_documented_variations_are_accepted(upload_route, case, content_ty
     resp, answer, stored = await upload_route(content_type, body)
     assert resp.status == 200, answer
     assert stored == 2
+
+
+async def test_a_spool_that_cannot_be_written_is_503_not_500(upload_route, settings):
+    # The uploads directory cannot be made: what a full or read-only disk looks like to us.
+    spools = Path(settings.data_dir) / "uploads"
+    spools.parent.mkdir(parents=True, exist_ok=True)
+    spools.write_text("not a directory")
+    resp, answer, stored = await upload_route(FORM, part("file", ROWS) + END)
+    assert resp.status == 503, answer
+    assert "try again later" in answer["error"]
+    assert stored == 0

@@ -58,7 +58,7 @@ async def delete_contact(request: web.Request) -> web.Response:
 
 
 async def upload_contacts(request: web.Request) -> web.Response:
-    """200, or 400, 408, 413, 429 (uploads.ANSWERS), 404 no such campaign, 409 not editable."""
+    """200, or 400, 408, 413, 429, 503 (uploads.ANSWERS), 404 no such campaign, 409 not editable."""
     campaign_id = _campaign_id(request)
     settings = request.app[SETTINGS]
     customer_id = principal(request).customer.id

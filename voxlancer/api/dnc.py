@@ -40,7 +40,7 @@ async def add_dnc(request: web.Request) -> web.Response:
 
 
 async def _import(request: web.Request) -> web.Response:
-    """200, or 400, 408, 413, 429 (uploads.ANSWERS)."""
+    """200, or 400, 408, 413, 429, 503 (uploads.ANSWERS)."""
     customer_id = principal(request).customer.id
     async with (uploads.admitted(request), uploads.received_file(request) as chunks,
                 db_conn(request) as conn):

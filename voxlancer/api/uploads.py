@@ -31,21 +31,23 @@ import asyncio
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from email.message import Message
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 from uuid import UUID
 
+import structlog
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError, PayloadEncodingError
 
 from voxlancer.api.bodies import body_deadline
 from voxlancer.api.keys import SETTINGS, principal
 from voxlancer.config import Settings
-from voxlancer.errors import BadRequest, PayloadTooLarge, TooManyRequests
+from voxlancer.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, TooManyRequests
 
+log = structlog.get_logger(__name__)
 T = TypeVar("T")
 CHUNK = 256 * 1024
 # Multipart boundaries, part headers and plain form fields besides the file; the file itself is
@@ -62,6 +64,7 @@ ANSWERS = {
     413: "the file is larger than VOXLANCER_MAX_UPLOAD_BYTES",
     429: "the customer already has VOXLANCER_UPLOADS_PER_CUSTOMER uploads in flight "
          "(Retry-After)",
+    503: "the server's disk has no room to receive the file now",
 }
 _PLAIN_TRANSFER = ("7bit", "8bit", "binary")
 # What the multipart parser raises on a body it cannot read.
@@ -121,13 +124,22 @@ async def received_file(request: web.Request) -> AsyncIterator[AsyncIterator[byt
     Take the database connection inside this block, not before.
     """
     settings = request.app[SETTINGS]
-    spool = await asyncio.to_thread(_open_spool, Path(settings.data_dir) / "uploads")
+    spool = await _on_disk(_open_spool, Path(settings.data_dir) / "uploads")
     try:
         await _receive(request, spool, settings.max_upload_bytes)
         async with request.app[UPLOAD_LIMITS].writers:
             yield _chunks(spool)
     finally:
         await asyncio.to_thread(spool.close)
+
+
+async def _on_disk(write: Callable[[Any], T], arg: Any) -> T:
+    """A spool file operation off the event loop; a full or failing disk is a 503, not a 500."""
+    try:
+        return await asyncio.to_thread(write, arg)
+    except OSError as exc:
+        log.error("upload_spool_failed", error=str(exc))
+        raise ServiceUnavailable("no room to receive the upload now; try again later") from None
 
 
 def _open_spool(directory: Path) -> IO[bytes]:
@@ -159,7 +171,7 @@ async def _receive(request: web.Request, spool: IO[bytes], limit: int) -> None:
                 received += len(chunk)
                 if received > limit:
                     raise PayloadTooLarge(f"the file is larger than {limit} bytes")
-                await asyncio.to_thread(spool.write, chunk)
+                await _on_disk(spool.write, chunk)
         elif filename is not None:
             if found:
                 raise BadRequest(f"the part named {name!r} is a file too; send one file per "
