@@ -72,9 +72,10 @@ class Settings:
     body_timeout: float = _setting("VOXLANCER_BODY_TIMEOUT", 600.0, "Seconds within which a "
                                    "whole request body must arrive, however slowly it trickles "
                                    "(408 after)")
-    keepalive_timeout: float = _setting("VOXLANCER_KEEPALIVE_TIMEOUT", 30.0, "Seconds a "
+    keepalive_timeout: float = _setting("VOXLANCER_KEEPALIVE_TIMEOUT", 75.0, "Seconds a "
                                         "connection may wait for (or trickle) its next request's "
-                                        "headers, the first one included, before it is closed")
+                                        "headers, the first one included, before it is closed; "
+                                        "keep it above a load balancer's idle timeout")
     uploads_per_customer: int = _setting("VOXLANCER_UPLOADS_PER_CUSTOMER", 2, "CSV uploads "
                                          "(contacts, do-not-call imports) one customer may have "
                                          "in flight per API process; more get 429")
