@@ -64,6 +64,25 @@ class Settings:
                                          "milliseconds")
     max_upload_bytes: int = _setting("VOXLANCER_MAX_UPLOAD_BYTES", 100 * 1024 * 1024,
                                      "Largest CSV upload; larger is a 413")
+    db_pool_size: int = _setting("VOXLANCER_DB_POOL_SIZE", 20, "Most PostgreSQL connections one "
+                                 "API process holds")
+    body_idle_timeout: float = _setting("VOXLANCER_BODY_IDLE_TIMEOUT", 30.0, "Seconds a request "
+                                        "body (JSON or upload) may stop arriving before the "
+                                        "request ends with 408")
+    body_timeout: float = _setting("VOXLANCER_BODY_TIMEOUT", 600.0, "Seconds within which a "
+                                   "whole request body must arrive, however slowly it trickles "
+                                   "(408 after)")
+    keepalive_timeout: float = _setting("VOXLANCER_KEEPALIVE_TIMEOUT", 75.0, "Seconds a "
+                                        "connection may wait for (or trickle) its next request's "
+                                        "headers, the first one included, before it is closed; "
+                                        "keep it above a load balancer's idle timeout")
+    uploads_per_customer: int = _setting("VOXLANCER_UPLOADS_PER_CUSTOMER", 2, "CSV uploads "
+                                         "(contacts, do-not-call imports) one customer may have "
+                                         "in flight per API process; more get 429")
+    upload_writers: int = _setting("VOXLANCER_UPLOAD_WRITERS", 4, "Received CSV uploads written "
+                                   "to the database at once per API process (each holds a "
+                                   "connection); the others wait holding none. Must be below "
+                                   "VOXLANCER_DB_POOL_SIZE")
     max_concurrent_ceiling: int = _setting("VOXLANCER_MAX_CONCURRENT_CEILING", 1000,
                                            "Highest `max_concurrent` a campaign may ask for")
     default_region: str = _setting("VOXLANCER_DEFAULT_REGION", "US", "Region for numbers written "
@@ -177,6 +196,15 @@ class Settings:
             raise ConfigError(f"VOXLANCER_ENV must be dev or production, not {self.env!r}")
         if self.billing_increment not in ("1/1", "6/6", "30/6", "60/60"):
             raise ConfigError("VOXLANCER_BILLING_INCREMENT must be one of 1/1, 6/6, 30/6, 60/60")
+        if not 0 < self.upload_writers < self.db_pool_size:
+            raise ConfigError("VOXLANCER_UPLOAD_WRITERS must be at least 1 and below "
+                              "VOXLANCER_DB_POOL_SIZE, so that uploads leave connections for "
+                              "every other request")
+        if self.uploads_per_customer < 1:
+            raise ConfigError("VOXLANCER_UPLOADS_PER_CUSTOMER must be at least 1")
+        if min(self.body_idle_timeout, self.body_timeout, self.keepalive_timeout) <= 0:
+            raise ConfigError("VOXLANCER_BODY_IDLE_TIMEOUT, VOXLANCER_BODY_TIMEOUT and "
+                              "VOXLANCER_KEEPALIVE_TIMEOUT must be more than 0 seconds")
         if self.platform_caller_id and not re.fullmatch(r"\+[1-9][0-9]{5,15}",
                                                         self.platform_caller_id):
             raise ConfigError("VOXLANCER_PLATFORM_CALLER_ID must be an E.164 number such as "

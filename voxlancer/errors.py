@@ -36,6 +36,12 @@ class NotFound(VoxlancerError):
     status = 404
 
 
+class RequestTimeout(VoxlancerError):
+    """The request body did not arrive in time (voxlancer.api.bodies); the connection closes."""
+
+    status = 408
+
+
 class Conflict(VoxlancerError):
     status = 409
 

@@ -81,3 +81,15 @@ def test_production_refuses_a_weak_softphone_password_but_not_an_absent_one(tmp_
     with pytest.raises(ConfigError, match="VOXLANCER_SOFTPHONE_PASSWORD"):
         Settings.from_env({**_PRODUCTION, "VOXLANCER_DATA_DIR": str(tmp_path),
                            "VOXLANCER_SOFTPHONE_PASSWORD": "change-me"})
+
+
+def test_uploads_leave_connections_for_other_requests():
+    env = {"VOXLANCER_DATA_DIR": "/tmp/x", "VOXLANCER_JWT_SECRET": "k" * 40,
+           "VOXLANCER_ARI_PASSWORD": "p" * 20}
+    settings = Settings.from_env({**env, "VOXLANCER_DB_POOL_SIZE": "8",
+                                  "VOXLANCER_UPLOAD_WRITERS": "2"})
+    assert (settings.db_pool_size, settings.upload_writers) == (8, 2)
+    with pytest.raises(ConfigError, match="VOXLANCER_UPLOAD_WRITERS"):
+        Settings.from_env({**env, "VOXLANCER_DB_POOL_SIZE": "4", "VOXLANCER_UPLOAD_WRITERS": "4"})
+    with pytest.raises(ConfigError, match="VOXLANCER_BODY_IDLE_TIMEOUT"):
+        Settings.from_env({**env, "VOXLANCER_BODY_IDLE_TIMEOUT": "0"})

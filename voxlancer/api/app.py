@@ -22,6 +22,7 @@ from voxlancer.api import (
     media,
     openapi,
     tts,
+    uploads,
 )
 from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, ROUTES, SETTINGS, TTS
 from voxlancer.api.middleware import errors, request_context
@@ -57,12 +58,14 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
     app[TTS] = TextToSpeech(settings, synthesiser)
+    app[uploads.UPLOAD_LIMITS] = uploads.UploadLimits(settings)
     routes = all_routes()
     app[ROUTES] = routes
     add_routes(app, routes)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        async with db.create_pool(settings.database_url) as pool:
+        async with db.create_pool(settings.database_url,
+                                  max_size=settings.db_pool_size) as pool:
             app[POOL] = pool
             yield
 
@@ -84,11 +87,23 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
     return app
 
 
-async def run_api(settings: Settings, host: str, port: int) -> None:
-    runner = web.AppRunner(init_app(settings), access_log=None)
+async def start_api(settings: Settings, host: str, port: int) -> web.AppRunner:
+    """Serve the API on host:port until the runner is cleaned up (tests serve it the same way)."""
+    # aiohttp's own default keeps a connection that never completes its request headers (a
+    # half-sent request line) open for an hour; bodies have their own deadlines (bodies.py).
+    runner = web.AppRunner(init_app(settings), access_log=None,
+                           keepalive_timeout=settings.keepalive_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+async def run_api(settings: Settings, host: str, port: int) -> None:
+    runner = await start_api(settings, host, port)
     log.info("api_listening", url=f"http://{host}:{port}/api")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

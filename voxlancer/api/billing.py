@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from voxlancer import billing, ledger, payments
+from voxlancer.api.bodies import body_deadline
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import POOL, SETTINGS, db_conn, forget_principals, principal
 from voxlancer.api.routes import Route
@@ -132,7 +133,8 @@ async def usage(request: web.Request) -> web.Response:
 
 
 async def stripe_webhook(request: web.Request) -> web.Response:
-    event = payments.verify_event(request.app[SETTINGS], await request.read(),
+    payload = await body_deadline(request).read(request.read())
+    event = payments.verify_event(request.app[SETTINGS], payload,
                                   request.headers.get("Stripe-Signature"))
     async with db_conn(request) as conn:
         fresh = await payments.handle_event(conn, event)

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from uuid import UUID
 
-from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp import web
 
 from voxlancer import contacts, pagination
+from voxlancer.api import uploads
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body, phone_number
-from voxlancer.errors import BadRequest, NotFound, PayloadTooLarge
+from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
-
-CHUNK = 256 * 1024
-# Multipart boundaries and part headers around the file; the file itself is counted exactly.
-ENVELOPE = 64 * 1024
 
 ADD = {
     "phone_number": Field("string", required=True, example="+12025550143",
@@ -62,49 +58,18 @@ async def delete_contact(request: web.Request) -> web.Response:
 
 
 async def upload_contacts(request: web.Request) -> web.Response:
+    """200, or 400, 408, 413, 429, 503 (uploads.ANSWERS), 404 no such campaign, 409 not editable."""
     campaign_id = _campaign_id(request)
     settings = request.app[SETTINGS]
-    limit = settings.max_upload_bytes
-    if request.content_type != "multipart/form-data":
-        raise BadRequest("send the CSV as multipart/form-data in a field named file")
-    if request.content_length is not None and request.content_length > limit + ENVELOPE:
-        raise PayloadTooLarge(f"the file is larger than {limit} bytes")
     customer_id = principal(request).customer.id
-    async with db_conn(request) as conn:
-        await contacts.check_uploadable(conn, customer_id, campaign_id)
-        part = await file_part(await request.multipart())
-        result = await contacts.upload(conn, customer_id, campaign_id, file_chunks(part, limit),
-                                       settings.default_region)
+    async with uploads.admitted(request):
+        # Fail early, before a large body is received, when the upload could never succeed.
+        async with db_conn(request) as conn:
+            await contacts.check_uploadable(conn, customer_id, campaign_id)
+        async with uploads.received_file(request) as chunks, db_conn(request) as conn:
+            result = await contacts.upload(conn, customer_id, campaign_id, chunks,
+                                           settings.default_region)
     return respond(result.to_api())
-
-
-async def file_part(reader: MultipartReader) -> BodyPartReader:
-    while True:
-        try:
-            part = await reader.next()
-        except (ValueError, AssertionError, RuntimeError) as exc:
-            raise BadRequest(f"the multipart body is malformed: {exc}") from None
-        if part is None:
-            raise BadRequest("file is required: a multipart/form-data field named file")
-        if isinstance(part, BodyPartReader) and part.name == "file":
-            return part
-        await part.release()
-
-
-async def file_chunks(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
-    """The file's bytes as they arrive, refused as soon as they pass the limit."""
-    received = 0
-    while True:
-        try:
-            chunk = await part.read_chunk(CHUNK)
-        except (ValueError, AssertionError) as exc:
-            raise BadRequest(f"the multipart body is malformed: {exc}") from None
-        if not chunk:
-            return
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(f"the file is larger than {limit} bytes")
-        yield chunk
 
 
 _CONTACT = {"id": "uuid", "campaign_id": "uuid", "phone_number": "+12025550143",

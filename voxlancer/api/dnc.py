@@ -7,13 +7,12 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from voxlancer import dnc, pagination
-from voxlancer.api.contacts import ENVELOPE, file_chunks, file_part
+from voxlancer.api import uploads
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body, phone_number
-from voxlancer.errors import PayloadTooLarge
 
 ADD = {
     "phone_number": Field("string", required=True, example="+12025550143",
@@ -41,14 +40,12 @@ async def add_dnc(request: web.Request) -> web.Response:
 
 
 async def _import(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    limit = settings.max_upload_bytes
-    if request.content_length is not None and request.content_length > limit + ENVELOPE:
-        raise PayloadTooLarge(f"the file is larger than {limit} bytes")
-    part = await file_part(await request.multipart())
-    async with db_conn(request) as conn:
-        result = await dnc.import_csv(conn, principal(request).customer.id,
-                                      file_chunks(part, limit), settings.default_region)
+    """200, or 400, 408, 413, 429, 503 (uploads.ANSWERS)."""
+    customer_id = principal(request).customer.id
+    async with (uploads.admitted(request), uploads.received_file(request) as chunks,
+                db_conn(request) as conn):
+        result = await dnc.import_csv(conn, customer_id, chunks,
+                                      request.app[SETTINGS].default_region)
     return respond(result.to_api())
 
 

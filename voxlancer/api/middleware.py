@@ -9,9 +9,10 @@ import structlog
 from aiohttp import web
 
 from voxlancer import metrics
+from voxlancer.api.bodies import ClientAborted
 from voxlancer.api.jsonout import error
 from voxlancer.api.keys import PRINCIPAL_KEY, REQUEST_ID_KEY
-from voxlancer.errors import VoxlancerError
+from voxlancer.errors import RequestTimeout, VoxlancerError
 
 log = structlog.get_logger("voxlancer.api")
 
@@ -49,8 +50,16 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
 async def errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except ClientAborted:
+        # Nobody is left to answer; the status is for the request log (nginx's "client closed").
+        log.info("client_aborted", request_id=request.get(REQUEST_ID_KEY, ""),
+                 route=_route_name(request))
+        return error("the client closed the connection before its request was in", 499)
     except VoxlancerError as exc:
-        return error(exc.message, exc.status, exc.headers)
+        response = error(exc.message, exc.status, exc.headers)
+        if isinstance(exc, RequestTimeout):
+            response.force_close()  # the rest of a late body is not worth waiting for
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from voxlancer import phones
+from voxlancer.api.bodies import body_deadline
 from voxlancer.api.keys import SETTINGS
 from voxlancer.errors import BadRequest, PayloadTooLarge
 
@@ -105,7 +106,7 @@ def validate(body: Any, schema: Schema, *, partial: bool = False) -> dict[str, A
 async def read_json(request: web.Request, max_bytes: int) -> Any:
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
+    raw = await body_deadline(request).read(request.content.read(max_bytes + 1))
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
     if not raw.strip():
