@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from voxlancer import phones
+from voxlancer import phones, timestamps
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest
 
@@ -47,9 +47,7 @@ def check_timestamp(value: str) -> datetime:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("must be an ISO 8601 time such as 2026-03-22T10:00:00Z") from None
-    if when.tzinfo is None:
-        raise ValueError("must carry a time zone, e.g. 2026-03-22T10:00:00Z")
-    return when
+    return timestamps.in_range(when)
 
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")

@@ -173,7 +173,7 @@ def check_attributes(value: dict[str, Any]) -> str:
 
 def check_status(value: str | None) -> str | None:
     if value is not None and value not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="invalid_query")
     return value
 
 

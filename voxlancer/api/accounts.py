@@ -10,14 +10,15 @@ from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
 from voxlancer.errors import Forbidden, Unauthorized
+from voxlancer.text import LINE
 
 REGISTER = {
     "email": Field("string", required=True, check=accounts.normalise_email, fmt="email",
-                   example="user@example.com"),
+                   example="user@example.com", text=LINE),
     "password": Field("string", required=True, check=accounts.check_password,
                       doc=f"at least {accounts.MIN_PASSWORD} characters"),
     "company_name": Field("string", check=accounts.check_company, example="My Company",
-                          doc="named in every call's identification"),
+                          doc="named in every call's identification", text=LINE),
 }
 LOGIN = {
     "email": Field("string", required=True, fmt="email"),

@@ -11,9 +11,11 @@ from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
+from voxlancer.text import LINE
 
 CREATE = {
-    "name": Field("string", required=True, check=api_keys.check_name, example="Production Key"),
+    "name": Field("string", required=True, check=api_keys.check_name, example="Production Key",
+                  text=LINE),
     "permissions": Field("array", required=True, items="string",
                          check=api_keys.check_permissions,
                          example=["campaigns:read", "campaigns:write"]),

@@ -24,8 +24,9 @@ from voxlancer.api import (
     tts,
 )
 from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, ROUTES, SETTINGS, TTS
-from voxlancer.api.middleware import errors, request_context
+from voxlancer.api.middleware import content_encoding, errors, request_context
 from voxlancer.api.routes import Route, add_routes
+from voxlancer.api.server import ApiRunner
 from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
 from voxlancer.tts.service import TextToSpeech
@@ -53,7 +54,7 @@ def all_routes() -> list[Route]:
 def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.Application:
     """`synthesiser`: share loaded voice models with other apps (tests); default: our own."""
     # client_max_size bounds bodies read whole; CSV uploads stream and check their own limit.
-    app = web.Application(middlewares=[request_context, errors],
+    app = web.Application(middlewares=[request_context, errors, content_encoding],
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
     app[TTS] = TextToSpeech(settings, synthesiser)
@@ -85,7 +86,7 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
 
 
 async def run_api(settings: Settings, host: str, port: int) -> None:
-    runner = web.AppRunner(init_app(settings), access_log=None)
+    runner = ApiRunner(init_app(settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

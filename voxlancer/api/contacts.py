@@ -15,6 +15,7 @@ from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body, phone_number
 from voxlancer.errors import BadRequest, NotFound, PayloadTooLarge
 from voxlancer.ids import parse_id
+from voxlancer.text import BLOCK
 
 CHUNK = 256 * 1024
 # Multipart boundaries and part headers around the file; the file itself is counted exactly.
@@ -24,7 +25,7 @@ ADD = {
     "phone_number": Field("string", required=True, example="+12025550143",
                           doc="E.164; a national number is read in the default region"),
     "attributes": Field("object", check=contacts.check_attributes, example={"name": "Ann"},
-                        doc="values for personalising the message"),
+                        doc="values for personalising the message", text=BLOCK),
 }
 
 

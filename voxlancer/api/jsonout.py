@@ -38,5 +38,7 @@ def respond(data: Any, status: int = 200, headers: dict[str, str] | None = None)
                         headers=headers)
 
 
-def error(message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
-    return respond({"error": message}, status, headers)
+def error(message: str, status: int, headers: dict[str, str] | None = None, *,
+          code: str) -> web.Response:
+    """The one error body: the message for people, the stable code for programs."""
+    return respond({"error": message, "code": code}, status, headers)
