@@ -23,12 +23,13 @@ from voxlancer.api import (
     openapi,
     tts,
 )
-from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, ROUTES, SETTINGS, TTS
+from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, REGISTRATIONS, ROUTES, SETTINGS, TTS
 from voxlancer.api.middleware import content_encoding, errors, request_context
 from voxlancer.api.routes import Route, add_routes
 from voxlancer.api.server import ApiRunner
 from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
+from voxlancer.ratelimit import SlidingWindow
 from voxlancer.tts.service import TextToSpeech
 from voxlancer.tts.synth import Synthesiser
 
@@ -58,6 +59,9 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
     app[TTS] = TextToSpeech(settings, synthesiser)
+    # Per process on purpose, like speech previews: it guards this process's CPU from argon2.
+    app[REGISTRATIONS] = SlidingWindow(settings.register_max, settings.register_window,
+                                       code="registration_throttled")
     routes = all_routes()
     app[ROUTES] = routes
     add_routes(app, routes)

@@ -53,7 +53,8 @@ async def balance(request: web.Request) -> web.Response:
 async def add_credit(request: web.Request) -> web.Response:
     settings, customer = request.app[SETTINGS], principal(request).customer
     if not settings.stripe_secret_key:
-        raise ServiceUnavailable("payments are not configured; ask the operator to add credit")
+        raise ServiceUnavailable("payments are not configured; ask the operator to add credit",
+                                 code="payments_not_configured")
     raw = await read_json(request, settings.max_json_bytes)
     # A decimal string ("50.00") is as good as a number; anything else fails the schema check.
     if isinstance(raw, dict) and isinstance(raw.get("amount"), str):
