@@ -64,6 +64,16 @@ class JsonErrorRequestHandler(RequestHandler):
         return response
 
 
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        # After answering, aiohttp reads what is left of the body; a body that does not decode
+        # fails again there. The client already has its 400 (invalid_body_encoding): not an
+        # error of ours, so not logged as one.
+        if isinstance(kwargs.get("exc_info"), web.RequestPayloadError):
+            log.info("request_body_discarded", reason="the body does not decode")
+            return
+        super().log_exception(*args, **kwargs)
+
+
 class ApiServer(web.Server):
     def __call__(self) -> RequestHandler:
         return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
