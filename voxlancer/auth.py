@@ -83,6 +83,10 @@ async def resolve(conn: asyncpg.Connection, settings: Settings, header: str | No
                            headers={"WWW-Authenticate": "Bearer"})
     scheme, _, credential = header.strip().partition(" ")
     credential = credential.strip()
+    # Tokens and keys are ASCII; other header bytes arrive as surrogate escapes, which no hash
+    # or database query takes.
+    if not credential.isascii():
+        raise Unauthorized("the token is not valid", code="invalid_token")
     if scheme.lower() != "bearer" or not credential:
         raise Unauthorized("the Authorization header must be 'Bearer <token or key>'",
                            code="invalid_token", headers={"WWW-Authenticate": "Bearer"})

@@ -186,6 +186,9 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
                                  code="payments_not_configured")
     if not signature:
         raise BadRequest("the Stripe-Signature header is missing", code="invalid_signature")
+    if not signature.isascii():  # hex digests; hmac.compare_digest refuses anything else
+        raise BadRequest("the Stripe-Signature does not match the payload",
+                         code="invalid_signature")
     try:
         text = payload.decode("utf-8")
         stripe.WebhookSignature.verify_header(text, signature, settings.stripe_webhook_secret,
@@ -195,7 +198,7 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
         raise BadRequest("the Stripe-Signature does not match the payload",
                          code="invalid_signature") from None
     except ValueError:
-        raise BadRequest("the webhook payload is not valid JSON") from None
+        raise BadRequest("the webhook payload is not valid JSON", code="invalid_json") from None
     if not (isinstance(event, dict) and isinstance(event.get("id"), str)
             and isinstance(event.get("type"), str)
             and isinstance(event.get("data"), dict)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import gzip
 import json
 import zlib
@@ -347,7 +348,6 @@ async def test_an_api_key_creates_keys_only_with_scopes_it_holds(client, conn):
 
 @pytest.fixture
 async def throttled_client(settings: Settings) -> TestClient:
-    import dataclasses
     tight = dataclasses.replace(settings, register_max=3, register_window=600, trust_proxy=True)
     async with TestClient(ApiTestServer(init_app(tight))) as test_client:
         yield test_client
@@ -384,6 +384,35 @@ async def _raw(client: TestClient, data: bytes) -> tuple[int, dict[str, str], by
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:])
     return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def _request(head: bytes, body: bytes = b"") -> bytes:
+    return (head + b"\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+            % len(body) + body)
+
+
+@pytest.fixture
+async def proxied_client(settings: Settings) -> TestClient:
+    behind = dataclasses.replace(settings, trust_proxy=True, stripe_webhook_secret="whsec_test")
+    async with TestClient(ApiTestServer(init_app(behind))) as test_client:
+        yield test_client
+
+
+async def test_header_bytes_that_are_not_text_are_refused_not_500(proxied_client):
+    # aiohttp hands such bytes on as surrogate escapes, which no hash or query takes.
+    login = json.dumps({"email": "a@example.com", "password": PASSWORD}).encode()
+    for raw, status, code in [
+        (_request(b"GET /api/auth/me HTTP/1.1\r\nAuthorization: Bearer vxf_\xff\xfe"), 401,
+         "invalid_token"),
+        (_request(b"GET /api/auth/me HTTP/1.1\r\nAuthorization: Bearer \xff.\xfe.x"), 401,
+         "invalid_token"),
+        (_request(b"POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json\r\n"
+                  b"X-Forwarded-For: \xff\xfe", login), 401, "invalid_credentials"),
+        (_request(b"POST /api/billing/stripe-webhook HTTP/1.1\r\n"
+                  b"Stripe-Signature: t=1,v1=\xff\xfe", b"{}"), 400, "invalid_signature"),
+    ]:
+        got, _, body = await _raw(proxied_client, raw)
+        assert (got, json.loads(body)["code"]) == (status, code), body
 
 
 @pytest.mark.parametrize(("raw", "status", "code"), [

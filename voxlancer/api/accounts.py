@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from aiohttp import web
 
 from voxlancer import accounts, auth, throttle
@@ -27,8 +29,15 @@ LOGIN = {
 
 
 def client_address(request: web.Request) -> str:
+    """The client's IP address: the first of X-Forwarded-For behind a trusted proxy."""
     if request.app[SETTINGS].trust_proxy and "X-Forwarded-For" in request.headers:
-        return request.headers["X-Forwarded-For"].split(",")[0].strip()
+        forwarded = request.headers["X-Forwarded-For"].split(",")[0].strip()
+        # Only an address is a throttle key; anything else (garbage, undecodable bytes) would
+        # be a new key per request, or fail to store.
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
     return request.remote or "unknown"
 
 
