@@ -21,7 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer import money, phones, text
+from voxlancer import money, phones, strings
 from voxlancer.campaigns import EDITABLE
 from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
 from voxlancer.errors import BadRequest, Conflict, NotFound
@@ -309,7 +309,7 @@ class RowReader:
             values = {name: cells[i] for i, name in self._columns if i < len(cells)}
             # Attributes are spoken in the message: the same rule as every spoken field.
             for name, cell in values.items():
-                problem = text.hidden(cell, text.BLOCK)
+                problem = strings.hidden(cell, strings.BLOCK)
                 if problem:
                     self._invalid(line, value, f"{name} {problem}")
                     return
@@ -332,7 +332,7 @@ class RowReader:
             self._columns = [(i, cells[i].strip()) for i in range(len(cells))
                              if i != self._phone and cells[i].strip()][:MAX_COLUMNS]
             for _, name in self._columns:
-                problem = text.hidden(name, text.LINE)
+                problem = strings.hidden(name, strings.LINE)
                 if problem:
                     raise BadRequest(f"file: line {line}: the column name {name!r} {problem}")
             return True

@@ -12,7 +12,7 @@ from voxlancer.api.keys import REGISTRATIONS, SETTINGS, db_conn, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
 from voxlancer.errors import Forbidden, Unauthorized
-from voxlancer.text import LINE
+from voxlancer.strings import LINE
 
 REGISTER = {
     "email": Field("string", required=True, check=accounts.normalise_email, fmt="email",

@@ -11,7 +11,7 @@ from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
 from voxlancer.errors import Forbidden, NotFound
 from voxlancer.ids import parse_id
-from voxlancer.text import LINE
+from voxlancer.strings import LINE
 
 CREATE = {
     "name": Field("string", required=True, check=api_keys.check_name, example="Production Key",

@@ -18,7 +18,7 @@ from voxlancer.api.validation import Field, body
 from voxlancer.campaigns import Campaign
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
-from voxlancer.text import BLOCK, LINE
+from voxlancer.strings import BLOCK, LINE
 from voxlancer.tts.voices import API_VOICES, check_voice
 
 FIELDS = {

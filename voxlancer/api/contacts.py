@@ -15,7 +15,7 @@ from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body, phone_number
 from voxlancer.errors import BadRequest, NotFound, PayloadTooLarge
 from voxlancer.ids import parse_id
-from voxlancer.text import BLOCK
+from voxlancer.strings import BLOCK
 
 CHUNK = 256 * 1024
 # Multipart boundaries and part headers around the file; the file itself is counted exactly.

@@ -8,7 +8,7 @@ from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import TTS, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
-from voxlancer.text import BLOCK
+from voxlancer.strings import BLOCK
 from voxlancer.tts.service import check_text
 from voxlancer.tts.voices import API_VOICES, DEFAULT_VOICE, check_voice
 

@@ -2,8 +2,8 @@
 
 Unknown fields, wrong types and missing required fields are 400s that name the field. Numbers
 are parsed as Decimal so that money never passes through a float. Every string anywhere in a
-body (also inside arrays and objects) must be storable (voxlancer.text); fields a person reads or
-hears declare `text` and refuse control and bidirectional-override characters as well.
+body (also inside arrays and objects) must be storable (voxlancer.strings); fields a person
+reads or hears declare `text` and refuse control and bidirectional-override characters too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voxlancer import phones, text
+from voxlancer import phones, strings
 from voxlancer.api.keys import SETTINGS
 from voxlancer.errors import BadRequest, PayloadTooLarge
 
@@ -41,7 +41,7 @@ class Field:
     example: Any = None
     items: str | None = None  # element type of an array
     fmt: str | None = None  # JSON Schema format, for the document only
-    # Shown to a person or spoken on a call: text.LINE or text.BLOCK (see voxlancer.text).
+    # Shown to a person or spoken on a call: strings.LINE or strings.BLOCK.
     text: str | None = None
 
     def json_schema(self) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def check_strings(name: str, value: Any, kind: str | None = None) -> None:
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            problem = text.unstorable(item) or (kind and text.hidden(item, kind))
+            problem = strings.unstorable(item) or (kind and strings.hidden(item, kind))
             if problem:
                 raise _invalid(f"{name}: {problem}")
         elif isinstance(item, list):
@@ -130,7 +130,7 @@ def _invalid(message: str) -> BadRequest:
 
 def _shown(name: str) -> str:
     """A client's field name, made safe and short for a message."""
-    return name[:64] if text.unstorable(name) is None else repr(name[:64])
+    return name[:64] if strings.unstorable(name) is None else repr(name[:64])
 
 
 async def read_json(request: web.Request, max_bytes: int) -> Any:
