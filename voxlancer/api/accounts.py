@@ -86,8 +86,7 @@ _CUSTOMER = {"id": "uuid", "email": "user@example.com", "company_name": "My Comp
 ROUTES = [
     Route("POST", "/api/auth/register", register, "Register a new customer account (at most "
           "VOXLANCER_REGISTER_MAX per client address per window: 429 with Retry-After)",
-          public=True,
-          body=REGISTER, status=201, response=_CUSTOMER),
+          public=True, body=REGISTER, status=201, response=_CUSTOMER),
     Route("POST", "/api/auth/login", login, "Authenticate and receive a JWT", public=True,
           body=LOGIN, response={"token": "eyJ...", "expires_in": 3600,
                                 "customer": {"id": "uuid", "email": "user@example.com",

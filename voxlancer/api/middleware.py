@@ -1,5 +1,4 @@
-"""Request ids, access logs and the one error path: every error is {"error": "...", "code": "..."}.
-"""
+"""Request ids, access logs and the one error path: every error is {"error": ..., "code": ...}."""
 
 from __future__ import annotations
 
