@@ -17,9 +17,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
 from voxlancer import db
 from voxlancer.api.app import init_app
+from voxlancer.api.server import ApiRunner
 from voxlancer.config import Settings
 from voxlancer.localdb import LocalCluster, free_port
 from voxlancer.logs import configure_logging
@@ -100,9 +102,16 @@ def _logging() -> None:
     configure_logging("warning")
 
 
+class ApiTestServer(TestServer):
+    """The test server with the API's own runner (JSON answers to HTTP parser errors)."""
+
+    async def _make_runner(self, **kwargs) -> BaseRunner:
+        return ApiRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(init_app(settings))) as test_client:
+    async with TestClient(ApiTestServer(init_app(settings))) as test_client:
         yield test_client
 
 
@@ -119,5 +128,5 @@ def synthesiser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesise
 
 @pytest.fixture
 async def tts_client(settings: Settings, synthesiser: Synthesiser) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(init_app(settings, synthesiser))) as test_client:
+    async with TestClient(ApiTestServer(init_app(settings, synthesiser))) as test_client:
         yield test_client

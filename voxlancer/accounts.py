@@ -111,7 +111,7 @@ async def register(conn: asyncpg.Connection, email: str, password: str,
     try:
         row = await conn.fetchrow(_INSERT, email, password_hash, company_name)
     except asyncpg.UniqueViolationError:
-        raise Conflict("an account with this email already exists") from None
+        raise Conflict("an account with this email already exists", code="email_taken") from None
     return Customer.from_row(row)
 
 

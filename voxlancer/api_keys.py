@@ -79,7 +79,8 @@ async def create(conn: asyncpg.Connection, customer_id: UUID, name: str,
     row = await conn.fetchrow(_INSERT, customer_id, name, hash_key(key), key[:DISPLAY_PREFIX],
                               permissions, MAX_PER_CUSTOMER)
     if row is None:
-        raise Conflict(f"an account may have at most {MAX_PER_CUSTOMER} active API keys")
+        raise Conflict(f"an account may have at most {MAX_PER_CUSTOMER} active API keys",
+                       code="quota_exceeded")
     return ApiKey.from_row(row), key
 
 

@@ -48,7 +48,7 @@ class Principal:
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
-            raise Forbidden(f"this API key lacks the {scope} scope")
+            raise Forbidden(f"this API key lacks the {scope} scope", code="missing_scope")
 
 
 def issue_token(settings: Settings, customer_id: UUID) -> str:
@@ -66,9 +66,9 @@ def _decode_token(settings: Settings, token: str) -> tuple[UUID, float]:
                             options={"require": ["sub", "iat", "exp", "iss"]})
         return UUID(claims["sub"]), float(claims["exp"])
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("the token has expired; log in again") from None
+        raise Unauthorized("the token has expired; log in again", code="token_expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
-        raise Unauthorized("the token is not valid") from None
+        raise Unauthorized("the token is not valid", code="invalid_token") from None
 
 
 def hash_key(key: str) -> bytes:
@@ -79,16 +79,22 @@ async def resolve(conn: asyncpg.Connection, settings: Settings, header: str | No
     """The principal behind an Authorization header, or Unauthorized/Forbidden."""
     if not header:
         raise Unauthorized("authentication required: send Authorization: Bearer <token or key>",
+                           code="authentication_required",
                            headers={"WWW-Authenticate": "Bearer"})
     scheme, _, credential = header.strip().partition(" ")
     credential = credential.strip()
+    # Tokens and keys are ASCII; other header bytes arrive as surrogate escapes, which no hash
+    # or database query takes.
+    if not credential.isascii():
+        raise Unauthorized("the token is not valid", code="invalid_token")
     if scheme.lower() != "bearer" or not credential:
         raise Unauthorized("the Authorization header must be 'Bearer <token or key>'",
-                           headers={"WWW-Authenticate": "Bearer"})
+                           code="invalid_token", headers={"WWW-Authenticate": "Bearer"})
     if credential.startswith(KEY_PREFIX):
         row = await conn.fetchrow(_KEY_LOOKUP, hash_key(credential))
         if row is None:
-            raise Unauthorized("the API key is not valid or has been revoked")
+            raise Unauthorized("the API key is not valid or has been revoked",
+                               code="invalid_api_key")
         if row["stale"]:
             await conn.execute(_TOUCH_KEY, row["key_id"])
         principal = Principal(Customer.from_row(row), frozenset(row["permissions"]),
@@ -97,8 +103,8 @@ async def resolve(conn: asyncpg.Connection, settings: Settings, header: str | No
         customer_id, expires_at = _decode_token(settings, credential)
         customer = await accounts.get(conn, customer_id)
         if customer is None:
-            raise Unauthorized("the token is not valid")
+            raise Unauthorized("the token is not valid", code="invalid_token")
         principal = Principal(customer, frozenset(SCOPES), expires_at=expires_at)
     if principal.customer.status == "suspended":
-        raise Forbidden("this account is suspended; contact support")
+        raise Forbidden("this account is suspended; contact support", code="account_suspended")
     return principal

@@ -98,8 +98,10 @@ async def check_can_call(conn: asyncpg.Connection, settings: Settings, customer_
     needed = max(limits.min_balance, settings.rate_per_minute)
     if limits.balance < needed:
         raise PaymentRequired(f"balance {ledger.dollars(limits.balance)} is below the "
-                              f"{ledger.dollars(needed)} minimum; add credit to call")
+                              f"{ledger.dollars(needed)} minimum; add credit to call",
+                              code="insufficient_balance")
     spent = await ledger.spent_since(conn, customer_id, start_of_day())
     if spent >= limits.daily_spend_limit:
         raise PaymentRequired(f"daily spend limit of {ledger.dollars(limits.daily_spend_limit)} "
-                              "reached; calling resumes after midnight UTC")
+                              "reached; calling resumes after midnight UTC",
+                              code="daily_limit_reached")

@@ -71,9 +71,11 @@ async def create(conn: asyncpg.Connection, customer_id: UUID, phone_number: str)
     try:
         row = await conn.fetchrow(_INSERT, customer_id, phone_number, MAX_PER_CUSTOMER)
     except asyncpg.UniqueViolationError:
-        raise Conflict(f"{phone_number} is already one of your caller IDs") from None
+        raise Conflict(f"{phone_number} is already one of your caller IDs",
+                       code="already_exists") from None
     if row is None:
-        raise Conflict(f"an account may have at most {MAX_PER_CUSTOMER} caller IDs")
+        raise Conflict(f"an account may have at most {MAX_PER_CUSTOMER} caller IDs",
+                       code="quota_exceeded")
     return CallerId.from_row(row)
 
 
@@ -93,7 +95,7 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID) -
         using = await conn.fetchval(_IN_USE, caller_id)
         if using is not None:
             raise Conflict(f"campaign {using!r} is running or paused with this caller ID; stop "
-                           "it first")
+                           "it first", code="in_use")
         await conn.execute(_DELETE, caller_id)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from voxlancer import phones
+from voxlancer import phones, timestamps
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest
 
@@ -47,9 +47,7 @@ def check_timestamp(value: str) -> datetime:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("must be an ISO 8601 time such as 2026-03-22T10:00:00Z") from None
-    if when.tzinfo is None:
-        raise ValueError("must carry a time zone, e.g. 2026-03-22T10:00:00Z")
-    return when
+    return timestamps.in_range(when)
 
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
@@ -104,11 +102,14 @@ def check_callback_number(value: str) -> str:
 def together(settings: Settings, values: dict[str, Any]) -> None:
     """Rules that involve more than one field or a setting; BadRequest naming the field."""
     if not 1 <= values["max_concurrent"] <= settings.max_concurrent_ceiling:
-        raise BadRequest(f"max_concurrent: must be from 1 to {settings.max_concurrent_ceiling}")
+        raise BadRequest(f"max_concurrent: must be from 1 to {settings.max_concurrent_ceiling}",
+                         code="field_invalid")
     start, end = values["schedule_start"], values["schedule_end"]
     if start is not None and end is not None and end <= start:
-        raise BadRequest("schedule_end: must be after schedule_start")
+        raise BadRequest("schedule_end: must be after schedule_start",
+                         code="field_invalid")
     if values["calling_hours_end"] <= values["calling_hours_start"]:
-        raise BadRequest("calling_hours_end: must be after calling_hours_start (same day)")
+        raise BadRequest("calling_hours_end: must be after calling_hours_start (same day)",
+                         code="field_invalid")
     if values["machine_detection"] == "voicemail" and values["callback_number"] is None:
-        raise BadRequest(CALLBACK_REQUIRED)
+        raise BadRequest(CALLBACK_REQUIRED, code="callback_number_required")

@@ -210,8 +210,8 @@ async def create(conn: asyncpg.Connection, settings: Settings, customer_id: UUID
     try:
         campaign_id = await conn.fetchval(_INSERT, customer_id, *(values[k] for k in FIELDS))
     except asyncpg.ForeignKeyViolationError:
-        raise BadRequest("caller_id: no such caller ID (add it with POST /api/caller-ids)"
-                         ) from None
+        raise BadRequest("caller_id: no such caller ID (add it with POST /api/caller-ids)",
+                         code="field_invalid") from None
     return await get(conn, customer_id, campaign_id)
 
 
@@ -224,13 +224,13 @@ async def update(conn: asyncpg.Connection, settings: Settings, customer_id: UUID
             raise NotFound("no such campaign")
         if status not in EDITABLE:
             raise Conflict(f"the campaign is {status}; only draft or paused campaigns can be "
-                           "changed")
+                           "changed", code="not_editable")
         values = {**(await get(conn, customer_id, campaign_id)).values(), **changes}
         checks.together(settings, values)
         try:
             await conn.execute(_UPDATE, campaign_id, customer_id, *(values[k] for k in FIELDS))
         except asyncpg.ForeignKeyViolationError:
-            raise BadRequest("caller_id: no such caller ID") from None
+            raise BadRequest("caller_id: no such caller ID", code="field_invalid") from None
         return await get(conn, customer_id, campaign_id)
 
 
@@ -239,7 +239,8 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID)
         status = await conn.fetchval(_STATUS, campaign_id, customer_id)
         if status is None:
             raise NotFound("no such campaign")
-        raise Conflict(f"the campaign is {status}; pause or stop it before deleting it")
+        raise Conflict(f"the campaign is {status}; pause or stop it before deleting it",
+                       code="invalid_state")
 
 
 async def start(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
@@ -290,7 +291,7 @@ async def retry_failed(conn: asyncpg.Connection, customer_id: UUID, campaign_id:
             raise NotFound("no such campaign")
         if status not in ("running", "paused", "completed"):
             raise Conflict(f"the campaign is {status}; retry-failed needs a running, paused or "
-                           "completed campaign")
+                           "completed campaign", code="invalid_state")
         retried = int((await conn.execute(_RETRY, campaign_id)).rsplit(" ", 1)[1])
         if retried and status == "completed":
             await conn.execute(_REOPEN, campaign_id)
@@ -306,7 +307,8 @@ async def _transition(conn: asyncpg.Connection, sql: str, customer_id: UUID, cam
             status = await conn.fetchval(_STATUS, campaign_id, customer_id)
             if status is None:
                 raise NotFound("no such campaign")
-            raise Conflict(f"cannot {action} a campaign that is {status}; it must be {allowed}")
+            raise Conflict(f"cannot {action} a campaign that is {status}; it must be {allowed}",
+                           code="invalid_state")
         await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
     return await get(conn, customer_id, campaign_id)
 
@@ -328,24 +330,28 @@ async def _explain(conn: asyncpg.Connection, settings: Settings, customer_id: UU
     if row is None:
         raise NotFound("no such campaign")
     if row["status"] != source:
-        raise Conflict(f"cannot {action} a campaign that is {row['status']}; it must be {source}")
+        raise Conflict(f"cannot {action} a campaign that is {row['status']}; it must be {source}",
+                       code="invalid_state")
     if row["account"] != "active":
         raise Forbidden("your account is pending review; campaigns can start once it is "
-                        "approved")
+                        "approved", code="account_pending_review")
     if not row["tcpa_consent"]:
         raise BadRequest("tcpa_consent: must be true to call; confirm you have the recipients' "
-                         "consent")
+                         "consent", code="tcpa_consent_required")
     if row["machine_detection"] == "voicemail" and row["callback_number"] is None:
-        raise BadRequest(checks.CALLBACK_REQUIRED)
+        raise BadRequest(checks.CALLBACK_REQUIRED, code="callback_number_required")
     if row["caller_id"] is None:
-        raise Conflict("the campaign has no caller ID; set caller_id to a verified caller ID")
+        raise Conflict("the campaign has no caller ID; set caller_id to a verified caller ID",
+                       code="caller_id_missing")
     if not row["verified"]:
-        raise Conflict(f"caller ID {row['phone_number']} is not verified yet")
+        raise Conflict(f"caller ID {row['phone_number']} is not verified yet",
+                       code="caller_id_unverified")
     if source == "draft" and row["total_contacts"] == 0:
-        raise Conflict("the campaign has no contacts; add or upload some first")
+        raise Conflict("the campaign has no contacts; add or upload some first",
+                       code="no_contacts")
     if row["balance"] < settings.min_balance:
         raise PaymentRequired(f"your balance is below {money.show(settings.min_balance)}; add "
-                              "credit to start calling")
+                              "credit to start calling", code="insufficient_balance")
     # Everything checks out now: something changed between the UPDATE and this read.
     raise Conflict("the campaign changed while starting it; try again")
 

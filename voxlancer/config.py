@@ -52,6 +52,11 @@ class Settings:
     login_max_failures: int = _setting("VOXLANCER_LOGIN_MAX_FAILURES", 5, "Failed logins allowed "
                                        "per email, and 4x that per client address, per window")
     login_window: int = _setting("VOXLANCER_LOGIN_WINDOW", 900, "Login throttle window in seconds")
+    register_max: int = _setting("VOXLANCER_REGISTER_MAX", 10, "Registrations per client address "
+                                 "per window in each API process (each costs an argon2 hash); "
+                                 "more get 429")
+    register_window: int = _setting("VOXLANCER_REGISTER_WINDOW", 3600, "Registration throttle "
+                                    "window in seconds")
     trust_proxy: bool = _setting("VOXLANCER_TRUST_PROXY", False, "Take the client address from "
                                  "X-Forwarded-For (only behind a proxy you run)")
     max_json_bytes: int = _setting("VOXLANCER_MAX_JSON_BYTES", 1_048_576, "Largest JSON request "

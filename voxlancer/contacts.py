@@ -21,7 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer import money, phones
+from voxlancer import money, phones, strings
 from voxlancer.campaigns import EDITABLE
 from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
 from voxlancer.errors import BadRequest, Conflict, NotFound
@@ -173,7 +173,7 @@ def check_attributes(value: dict[str, Any]) -> str:
 
 def check_status(value: str | None) -> str | None:
     if value is not None and value not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="invalid_query")
     return value
 
 
@@ -194,7 +194,8 @@ async def add(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, ph
         await _lock_editable(conn, customer_id, campaign_id)
         row = await conn.fetchrow(_ADD, campaign_id, phone_number, attributes, customer_id)
     if row is None:
-        raise Conflict(f"{phone_number} is already a contact of this campaign")
+        raise Conflict(f"{phone_number} is already a contact of this campaign",
+                       code="already_exists")
     return Contact.from_row(row)
 
 
@@ -204,7 +205,8 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
         status = await conn.fetchval(_CONTACT_STATUS, contact_id, campaign_id, customer_id)
         if status is None:
             raise NotFound("no such contact")
-        raise Conflict("the contact is being called (queued); try again when the call ends")
+        raise Conflict("the contact is being called (queued); try again when the call ends",
+                       code="in_use")
 
 
 async def opt_out(conn: asyncpg.Connection, customer_id: UUID, phone_number: str) -> int:
@@ -304,8 +306,14 @@ class RowReader:
             return
         attributes = None
         if self._columns:
-            attributes = json.dumps({name: cells[i] for i, name in self._columns
-                                     if i < len(cells)})
+            values = {name: cells[i] for i, name in self._columns if i < len(cells)}
+            # Attributes are spoken in the message: the same rule as every spoken field.
+            for name, cell in values.items():
+                problem = strings.hidden(cell, strings.BLOCK)
+                if problem:
+                    self._invalid(line, value, f"{name} {problem}")
+                    return
+            attributes = json.dumps(values)
         self.batch.append((number, attributes))
         self.valid += 1
         if len(self.first) < SHOWN_CONTACTS and number not in self.first:
@@ -323,6 +331,10 @@ class RowReader:
             self._phone = names.index(PHONE_HEADER)
             self._columns = [(i, cells[i].strip()) for i in range(len(cells))
                              if i != self._phone and cells[i].strip()][:MAX_COLUMNS]
+            for _, name in self._columns:
+                problem = strings.hidden(name, strings.LINE)
+                if problem:
+                    raise BadRequest(f"file: line {line}: the column name {name!r} {problem}")
             return True
         if any(ch.isalpha() for ch in cells[0]):
             raise BadRequest(f"file: line {line} looks like a header but has no phone_number "
@@ -377,4 +389,4 @@ def _raise_unless_editable(status: str | None) -> None:
         raise NotFound("no such campaign")
     if status not in EDITABLE:
         raise Conflict(f"the campaign is {status}; contacts can be added only while it is draft "
-                       "or paused")
+                       "or paused", code="not_editable")

@@ -129,7 +129,7 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, phone_number: str)
         raise NotFound(f"{phone_number} is not on your do-not-call list")
     raise Conflict(f"{phone_number} opted out by pressing the opt-out key on "
                    f"{row['created_at']:%Y-%m-%d}; such entries are kept for "
-                   f"{RETENTION_YEARS} years and cannot be deleted")
+                   f"{RETENTION_YEARS} years and cannot be deleted", code="dnc_retained")
 
 
 async def import_csv(conn: asyncpg.Connection, customer_id: UUID, chunks: AsyncIterator[bytes],

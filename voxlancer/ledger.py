@@ -262,7 +262,8 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(cursor)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("cursor is not valid; use the X-Next-Cursor of a previous page") from None
+        raise BadRequest("cursor is not valid; use the X-Next-Cursor of a previous page",
+                         code="invalid_cursor") from None
 
 
 async def page(conn: asyncpg.Connection, customer_id: UUID, *, limit: int = 100,

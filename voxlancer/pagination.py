@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from voxlancer import timestamps
 from voxlancer.errors import BadRequest
 
 DEFAULT_LIMIT = 100
@@ -35,15 +37,23 @@ class Page:
         return self.limit + 1
 
 
+_DIGITS = re.compile(r"[0-9]{1,7}")
+
+
+def parse_limit(text: str | None, maximum: int = MAX_LIMIT, default: int = DEFAULT_LIMIT) -> int:
+    """The `limit` query parameter: ASCII digits only (int() and str.isdigit() also take "²",
+    "٣" or "1_0"), from 1 to `maximum`."""
+    if text is None:
+        return default
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= maximum:
+        raise BadRequest(f"limit must be a whole number from 1 to {maximum}",
+                         code="invalid_query")
+    return int(text)
+
+
 def parse(query: Any) -> Page:
     """The page a request asks for, from its `limit` and `cursor` query parameters."""
-    raw_limit = query.get("limit", str(DEFAULT_LIMIT))
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    limit = parse_limit(query.get("limit"))
     cursor = query.get("cursor")
     if not cursor:
         return Page(limit, *_START)
@@ -59,12 +69,10 @@ def decode(cursor: str) -> tuple[datetime, UUID]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, _, row_id = text.partition("|")
-        when = datetime.fromisoformat(created)
-        if when.tzinfo is None:
-            raise ValueError(created)
-        return when, UUID(row_id)
+        return timestamps.in_range(datetime.fromisoformat(created)), UUID(row_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("cursor is not valid; use the X-Next-Cursor of a previous page") from None
+        raise BadRequest("cursor is not valid; use the X-Next-Cursor of a previous page",
+                         code="invalid_cursor") from None
 
 
 def next_cursor(page: Page, rows: Sequence[Any]) -> tuple[list[Any], str | None]:

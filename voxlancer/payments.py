@@ -66,7 +66,8 @@ class TopUp:
 @asynccontextmanager
 async def stripe_client(settings: Settings) -> AsyncIterator[stripe.StripeClient]:
     if not settings.stripe_secret_key:
-        raise ServiceUnavailable("payments are not configured; ask the operator to add credit")
+        raise ServiceUnavailable("payments are not configured; ask the operator to add credit",
+                                 code="payments_not_configured")
     http = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
     client = stripe.StripeClient(
         settings.stripe_secret_key, http_client=http, max_network_retries=NETWORK_RETRIES,
@@ -129,19 +130,24 @@ async def _create_intent(settings: Settings, customer_id: UUID, amount: Decimal,
                 _intent_params(customer_id, amount, token),  # type: ignore[arg-type]
                 {"idempotency_key": key})
     except stripe.CardError as exc:
-        raise PaymentRequired(exc.user_message or "the card was declined") from None
+        raise PaymentRequired(exc.user_message or "the card was declined",
+                              code="card_declined") from None
     except stripe.IdempotencyError:
-        raise Conflict("this Idempotency-Key was already used for a different top-up") from None
+        raise Conflict("this Idempotency-Key was already used for a different top-up",
+                       code="idempotency_key_reused") from None
     except stripe.InvalidRequestError as exc:
-        raise BadRequest(f"the payment was refused: {exc.user_message}") from None
+        raise BadRequest(f"the payment was refused: {exc.user_message}",
+                         code="payment_refused") from None
     except stripe.APIConnectionError:
         log.warning("stripe_unreachable", customer_id=str(customer_id))
         raise BadGateway("could not reach the payment processor; nothing was credited. Retry "
-                         "with the same Idempotency-Key") from None
+                         "with the same Idempotency-Key",
+                         code="payment_processor_unavailable") from None
     except stripe.StripeError as exc:
         log.error("stripe_error", customer_id=str(customer_id), error=type(exc).__name__,
                   http_status=exc.http_status, stripe_request_id=exc.request_id)
-        raise BadGateway("the payment processor failed; nothing was credited") from None
+        raise BadGateway("the payment processor failed; nothing was credited",
+                         code="payment_processor_unavailable") from None
     return intent.to_dict()
 
 
@@ -158,10 +164,11 @@ async def add_credit(pool: asyncpg.Pool, settings: Settings, customer_id: UUID,
         return TopUp(payment_id, status, None)
     if status == "requires_action":
         raise PaymentRequired("the card needs the cardholder to authenticate (3-D Secure), which "
-                              "an API top-up cannot do; use another card")
+                              "an API top-up cannot do; use another card", code="card_declined")
     if status != "succeeded":
         error = intent.get("last_payment_error") or {}
-        raise PaymentRequired(error.get("message") or f"the payment did not go through ({status})")
+        raise PaymentRequired(error.get("message") or f"the payment did not go through ({status})",
+                              code="card_declined")
     received = Decimal(intent.get("amount_received") or intent["amount"]) / 100
     async with pool.acquire() as conn:
         entry, created = await ledger.credit(conn, customer_id, received,
@@ -175,18 +182,23 @@ async def add_credit(pool: asyncpg.Pool, settings: Settings, customer_id: UUID,
 def verify_event(settings: Settings, payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event in a webhook request whose Stripe-Signature matches, or BadRequest."""
     if not settings.stripe_webhook_secret:
-        raise ServiceUnavailable("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)")
+        raise ServiceUnavailable("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)",
+                                 code="payments_not_configured")
     if not signature:
-        raise BadRequest("the Stripe-Signature header is missing")
+        raise BadRequest("the Stripe-Signature header is missing", code="invalid_signature")
+    if not signature.isascii():  # hex digests; hmac.compare_digest refuses anything else
+        raise BadRequest("the Stripe-Signature does not match the payload",
+                         code="invalid_signature")
     try:
         text = payload.decode("utf-8")
         stripe.WebhookSignature.verify_header(text, signature, settings.stripe_webhook_secret,
                                               stripe.Webhook.DEFAULT_TOLERANCE)
         event = json.loads(text)
     except stripe.SignatureVerificationError:
-        raise BadRequest("the Stripe-Signature does not match the payload") from None
+        raise BadRequest("the Stripe-Signature does not match the payload",
+                         code="invalid_signature") from None
     except ValueError:
-        raise BadRequest("the webhook payload is not valid JSON") from None
+        raise BadRequest("the webhook payload is not valid JSON", code="invalid_json") from None
     if not (isinstance(event, dict) and isinstance(event.get("id"), str)
             and isinstance(event.get("type"), str)
             and isinstance(event.get("data"), dict)

@@ -22,6 +22,11 @@ MAX_INPUT = 64  # longer than any formatting of a real number; refuse before par
 _VALID_KINDS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
                 "uan", "voicemail", "fixed_line", "mobile")
 _PLAIN = re.compile(r"\+?(\d{6,17})")
+# How people write a number: ASCII digits, an optional leading +, and the usual separators.
+# libphonenumber is more lenient: it reads "2125550123x" or "...ext 5" as an extension and
+# letters as a vanity number, and E.164 keeps neither, so the stored number would not be the
+# one written. Anything else in the text is refused before parsing.
+_WRITTEN = re.compile(r"\+?[0-9 ().\-]+")
 
 
 class InvalidNumber(ValueError):
@@ -76,6 +81,9 @@ def normalise(text: str, region: str = "US") -> str:
         raise InvalidNumber("empty")
     if len(text) > MAX_INPUT:
         raise InvalidNumber("too long to be a phone number")
+    if not _WRITTEN.fullmatch(text):
+        raise InvalidNumber("not a phone number: only digits, a leading +, spaces and ( ) - . "
+                            "may be written (no extension)")
     fast = _fast(text, region)
     if fast is not None:
         return fast

@@ -16,10 +16,11 @@ from voxlancer.errors import TooManyRequests
 
 
 class SlidingWindow:
-    def __init__(self, limit: int, window: float, *,
+    def __init__(self, limit: int, window: float, *, code: str = "rate_limited",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.window = window
+        self.code = code  # of the 429
         self._clock = clock
         self._hits: dict[Hashable, deque[float]] = {}
 
@@ -32,7 +33,8 @@ class SlidingWindow:
         if len(hits) >= self.limit:
             wait = hits[0] + self.window - now
             raise TooManyRequests(f"too many {what}; at most {self.limit} per "
-                                  f"{self.window:g} seconds", retry_after=math.ceil(wait))
+                                  f"{self.window:g} seconds", retry_after=math.ceil(wait),
+                                  code=self.code)
         hits.append(now)
         if len(self._hits) > 10_000:
             self._forget_idle(now)

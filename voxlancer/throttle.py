@@ -36,7 +36,7 @@ async def check(conn: asyncpg.Connection, settings: Settings, email: str, addres
     for row in await conn.fetch(_STATE, list(limits), float(settings.login_window)):
         if row["failures"] >= limits[row["key"]]:
             raise TooManyRequests("too many failed logins; try again later",
-                                  retry_after=math.ceil(row["wait"]))
+                                  retry_after=math.ceil(row["wait"]), code="login_throttled")
 
 
 async def failed(conn: asyncpg.Connection, email: str, address: str) -> None:

@@ -138,16 +138,18 @@ async def start(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID) ->
             raise NotFound("no such caller ID")
         number = caller["phone_number"]
         if caller["verified"]:
-            raise Conflict(f"caller ID {number} is already verified")
+            raise Conflict(f"caller ID {number} is already verified", code="already_verified")
         await conn.execute(_LOCK_NUMBER, _LOCK_CLASS, number)
         wait = await conn.fetchval(_NUMBER_WAIT, number, CALLS_PER_NUMBER)
         if wait is not None:
             raise TooManyRequests(f"{number} has had {CALLS_PER_NUMBER} verification calls in "
-                                  "the last 24 hours; try again later", retry_after=wait)
+                                  "the last 24 hours; try again later", retry_after=wait,
+                                  code="verification_calls_exhausted")
         wait = await conn.fetchval(_ACCOUNT_WAIT, customer_id, CALLS_PER_ACCOUNT)
         if wait is not None:
             raise TooManyRequests(f"your account has had {CALLS_PER_ACCOUNT} verification calls "
-                                  "in the last 24 hours; try again later", retry_after=wait)
+                                  "in the last 24 hours; try again later", retry_after=wait,
+                                  code="verification_calls_exhausted")
         await conn.execute(_SUPERSEDE, caller_id)
         row = await conn.fetchrow(_INSERT, caller_id, customer_id, number, new_code())
         await conn.execute(_NOTIFY, CHANNEL, str(row["id"]))
@@ -166,25 +168,30 @@ async def confirm(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID,
         if caller is None:
             raise NotFound("no such caller ID")
         if caller["verified"]:
-            raise Conflict(f"caller ID {caller['phone_number']} is already verified")
+            raise Conflict(f"caller ID {caller['phone_number']} is already verified",
+                           code="already_verified")
         row = await conn.fetchrow(_LATEST, caller_id)
         if row is None:
             raise NotFound("no verification was started for this caller ID; start one with "
-                           "POST /api/caller-ids/{id}/verify")
+                           "POST /api/caller-ids/{id}/verify", code="verification_not_started")
         if row["status"] == "expired" or row["past"]:
-            raise BadRequest("the code has expired; start a new verification")
+            raise BadRequest("the code has expired; start a new verification",
+                             code="verification_expired")
         if row["status"] == "failed":
             raise BadRequest(f"the verification call did not get through ({row['call_result']});"
-                             " start a new verification")
+                             " start a new verification", code="verification_failed")
         if row["tries_left"] <= 0:
-            raise Conflict("too many wrong codes; start a new verification call")
+            raise Conflict("too many wrong codes; start a new verification call",
+                           code="too_many_wrong_codes")
         if hmac.compare_digest(code.encode(), row["code"].encode()):
             await conn.execute(_CONFIRMED, row["id"])
             return await caller_ids.mark_verified(conn, caller_id)
         left = await conn.fetchval(_WRONG, row["id"])
     if left == 0:
-        raise Conflict("the code is wrong; too many wrong codes; start a new verification call")
-    raise BadRequest(f"code: the code is wrong; {left} {'try' if left == 1 else 'tries'} left")
+        raise Conflict("the code is wrong; too many wrong codes; start a new verification call",
+                       code="too_many_wrong_codes")
+    raise BadRequest(f"code: the code is wrong; {left} {'try' if left == 1 else 'tries'} left",
+                     code="code_wrong")
 
 
 async def claim_calls(conn: asyncpg.Connection, limit: int) -> list[Verification]:

@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _require_tools() -> None:
     if os.geteuid() != 0:
         pytest.fail("the e2e tests need root: they run Asterisk in a chroot with bind mounts "
-                    "(run pytest with sudo)", pytrace=False)
+                    "(run pytest as root)", pytrace=False)
     missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
     if not missing:
         return

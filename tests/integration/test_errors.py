@@ -1,15 +1,18 @@
-"""The one error path: every failure is {"error": "..."} with the right status, never a 500."""
+"""The one error path: every failure is {"error": "...", "code": "..."} with the right status,
+never a 500."""
 
 import io
 
 from tests.factories import signup
+from voxlancer.errors import CODES
 
 
 async def _error(resp, status):
     assert resp.status == status, await resp.text()
     assert resp.content_type == "application/json"
     body = await resp.json()
-    assert set(body) == {"error"} and body["error"]
+    assert set(body) == {"error", "code"} and body["error"]
+    assert body["code"] in CODES
     return body["error"]
 
 

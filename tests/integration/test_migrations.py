@@ -1,8 +1,12 @@
 import asyncio
+import json
+import shutil
 
 import asyncpg
+import pytest
 
-from voxlancer import db
+from voxlancer import campaigns, db, pagination
+from voxlancer.api import jsonout
 
 
 async def _empty_database(pg_admin_url: str, name: str) -> str:
@@ -42,3 +46,41 @@ async def test_concurrent_migrations_apply_each_file_once(pg_admin_url):
     results = await asyncio.gather(*(db.migrate_url(url) for _ in range(4)))
     applied = sorted(v for result in results for v in result)
     assert applied == [p.stem for p in db.migration_files()]
+
+
+async def test_009_repairs_campaign_schedules_stored_at_infinity(pg_admin_url, tmp_path):
+    """Before issue 12 a schedule of year 1 was stored as -infinity, and reading the campaign
+    (alone or in the account's list) failed for good; the migration gives such rows no schedule
+    and the database refuses them afterwards."""
+    url = await _empty_database(pg_admin_url, "voxlancer_migrate_schedules")
+    before = tmp_path / "sql"
+    before.mkdir()
+    for path in db.migration_files():
+        if path.name < "009":
+            shutil.copy(path, before / path.name)
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, before)
+        customer_id = await conn.fetchval(
+            "INSERT INTO customers (email, password_hash) VALUES ('a@example.com', 'x') "
+            "RETURNING id")
+        broken = await conn.fetchval(
+            "INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, schedule_start, "
+            "schedule_end) VALUES ($1, 'old', 'Hello', 'en-US', '-infinity', 'infinity') "
+            "RETURNING id", customer_id)
+        fine = await conn.fetchval(
+            "INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, schedule_start) "
+            "VALUES ($1, 'fine', 'Hello', 'en-US', '2026-03-22 10:00+00') RETURNING id",
+            customer_id)
+        assert "009_finite_schedules" in await db.migrate(conn)
+        listed = await campaigns.page(conn, customer_id, pagination.parse({}))
+        shown = json.loads(jsonout.dumps([c.to_api() for c in listed]))
+        by_id = {c["id"]: c for c in shown}
+        assert (by_id[str(broken)]["schedule_start"], by_id[str(broken)]["schedule_end"]) == (
+            None, None)
+        assert by_id[str(fine)]["schedule_start"] == "2026-03-22T10:00:00Z"
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE campaigns SET schedule_start = '-infinity' WHERE id = $1",
+                               fine)
+    finally:
+        await conn.close()

@@ -1,3 +1,4 @@
+import base64
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from uuid import uuid4
@@ -15,11 +16,22 @@ def test_cursor_round_trip_keeps_microseconds():
     assert (page.limit, page.after_created, page.after_id) == (5, when, row_id)
 
 
-@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "1001"}, {"limit": "x"},
-                                   {"cursor": "garbage!"}, {"cursor": "YWJj"}])
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("query", [
+    {"limit": "0"}, {"limit": "1001"}, {"limit": "x"}, {"limit": "\u00b2"},
+    {"limit": "\u0661\u0662"}, {"limit": "1_0"}, {"limit": " 5"}, {"limit": ""},
+    {"cursor": "garbage!"}, {"cursor": "YWJj"},
+    {"cursor": _cursor(f"0001-01-01T00:00:00+00:00|{uuid4()}")},
+    {"cursor": _cursor(f"9999-12-31T23:59:59-05:00|{uuid4()}")},
+    {"cursor": _cursor(f"2026-03-22T10:00:00|{uuid4()}")},
+])
 def test_bad_page_parameters_are_400(query):
-    with pytest.raises(BadRequest):
+    with pytest.raises(BadRequest) as refused:
         pagination.parse(query)
+    assert refused.value.code == ("invalid_cursor" if "cursor" in query else "invalid_query")
 
 
 def test_next_cursor_only_when_more_rows():

@@ -59,3 +59,12 @@ def test_reasons():
 def test_check_names_the_format():
     with pytest.raises(ValueError, match=r"E\.164"):
         phones.check("123", "US")
+
+
+@pytest.mark.parametrize("text", ["12125550123x", "+1 212 555 0123 ext 5", "+12125550123;ext=7",
+                                  "2125550123#", "1-800-FLOWERS", "\uff0b12125550123",
+                                  "+1 212 555 0123 / 4"])
+def test_anything_but_digits_and_separators_is_refused(text):
+    # libphonenumber reads these as a number with an extension or letters; E.164 keeps neither.
+    with pytest.raises(InvalidNumber, match="not a phone number"):
+        normalise(text, "US")

@@ -9,11 +9,13 @@ from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import db_conn, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
-from voxlancer.errors import NotFound
+from voxlancer.errors import Forbidden, NotFound
 from voxlancer.ids import parse_id
+from voxlancer.strings import LINE
 
 CREATE = {
-    "name": Field("string", required=True, check=api_keys.check_name, example="Production Key"),
+    "name": Field("string", required=True, check=api_keys.check_name, example="Production Key",
+                  text=LINE),
     "permissions": Field("array", required=True, items="string",
                          check=api_keys.check_permissions,
                          example=["campaigns:read", "campaigns:write"]),
@@ -22,8 +24,14 @@ CREATE = {
 
 async def create_key(request: web.Request) -> web.Response:
     data = await body(request, CREATE)
+    caller = principal(request)
+    # Least privilege: a key cannot mint a key stronger than itself (login tokens hold all).
+    lacking = [scope for scope in data["permissions"] if scope not in caller.scopes]
+    if lacking:
+        raise Forbidden(f"an API key can create keys only with scopes it holds itself; this key "
+                        f"lacks {', '.join(lacking)}", code="scope_not_held")
     async with db_conn(request) as conn:
-        key, secret = await api_keys.create(conn, principal(request).customer.id, data["name"],
+        key, secret = await api_keys.create(conn, caller.customer.id, data["name"],
                                             data["permissions"])
     return respond({**key.to_api(), "key": secret}, 201)
 
@@ -49,7 +57,8 @@ ROUTES = [
     Route("GET", "/api/api-keys", list_keys, "List API keys (the key itself is never shown "
           "again)", scope="api_keys:write", response=[_KEY]),
     Route("POST", "/api/api-keys", create_key, "Create an API key; the response is the only time "
-          "the key is shown", scope="api_keys:write", body=CREATE, status=201,
+          "the key is shown. An API key may grant only scopes it holds itself (403 "
+          "scope_not_held)", scope="api_keys:write", body=CREATE, status=201,
           response={**_KEY, "key": "vxf_..."}),
     Route("DELETE", "/api/api-keys/{id}", revoke_key, "Revoke an API key at once",
           scope="api_keys:write", status=204),

@@ -24,11 +24,13 @@ from voxlancer.api import (
     tts,
     uploads,
 )
-from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, ROUTES, SETTINGS, TTS
-from voxlancer.api.middleware import errors, request_context
+from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, REGISTRATIONS, ROUTES, SETTINGS, TTS
+from voxlancer.api.middleware import content_encoding, errors, request_context
 from voxlancer.api.routes import Route, add_routes
+from voxlancer.api.server import ApiRunner
 from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
+from voxlancer.ratelimit import SlidingWindow
 from voxlancer.tts.service import TextToSpeech
 from voxlancer.tts.synth import Synthesiser
 
@@ -54,11 +56,14 @@ def all_routes() -> list[Route]:
 def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.Application:
     """`synthesiser`: share loaded voice models with other apps (tests); default: our own."""
     # client_max_size bounds bodies read whole; CSV uploads stream and check their own limit.
-    app = web.Application(middlewares=[request_context, errors],
+    app = web.Application(middlewares=[request_context, errors, content_encoding],
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
     app[TTS] = TextToSpeech(settings, synthesiser)
     app[uploads.UPLOAD_LIMITS] = uploads.UploadLimits(settings)
+    # Per process on purpose, like speech previews: it guards this process's CPU from argon2.
+    app[REGISTRATIONS] = SlidingWindow(settings.register_max, settings.register_window,
+                                       code="registration_throttled")
     routes = all_routes()
     app[ROUTES] = routes
     add_routes(app, routes)
@@ -91,8 +96,8 @@ async def start_api(settings: Settings, host: str, port: int) -> web.AppRunner:
     """Serve the API on host:port until the runner is cleaned up (tests serve it the same way)."""
     # aiohttp's own default keeps a connection that never completes its request headers (a
     # half-sent request line) open for an hour; bodies have their own deadlines (bodies.py).
-    runner = web.AppRunner(init_app(settings), access_log=None,
-                           keepalive_timeout=settings.keepalive_timeout)
+    runner = ApiRunner(init_app(settings), access_log=None,
+                       keepalive_timeout=settings.keepalive_timeout)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voxlancer import billing, ledger, payments
+from voxlancer import billing, ledger, pagination, payments, timestamps
 from voxlancer.api.bodies import body_deadline
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import POOL, SETTINGS, db_conn, forget_principals, principal
@@ -18,7 +18,8 @@ from voxlancer.api.validation import Field, read_json, validate
 from voxlancer.errors import BadRequest, ServiceUnavailable
 from voxlancer.money import CENT, show
 
-_DECIMAL_STRING = re.compile(r"^-?\d+(\.\d+)?$")
+# ASCII digits: \d and Decimal() also take other scripts' digits.
+_DECIMAL_STRING = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def check_amount(value: Decimal | int) -> Decimal:
@@ -53,13 +54,15 @@ async def balance(request: web.Request) -> web.Response:
 async def add_credit(request: web.Request) -> web.Response:
     settings, customer = request.app[SETTINGS], principal(request).customer
     if not settings.stripe_secret_key:
-        raise ServiceUnavailable("payments are not configured; ask the operator to add credit")
+        raise ServiceUnavailable("payments are not configured; ask the operator to add credit",
+                                 code="payments_not_configured")
     raw = await read_json(request, settings.max_json_bytes)
     # A decimal string ("50.00") is as good as a number; anything else fails the schema check.
     if isinstance(raw, dict) and isinstance(raw.get("amount"), str):
         text = raw["amount"].strip()
-        if not _DECIMAL_STRING.match(text):
-            raise BadRequest("amount must be a number or a decimal string such as \"50.00\"")
+        if not _DECIMAL_STRING.fullmatch(text):
+            raise BadRequest("amount must be a number or a decimal string such as \"50.00\"",
+                             code="field_invalid")
         raw["amount"] = Decimal(text)
     data = validate(raw, ADD_CREDIT)
     amount = data["amount"]
@@ -76,20 +79,12 @@ async def add_credit(request: web.Request) -> web.Response:
     return respond(topup.entry.to_api())
 
 
-def _limit(text: str | None) -> int:
-    if text is None:
-        return 100
-    if not text.isdigit() or not 1 <= int(text) <= ledger.MAX_PAGE:
-        raise BadRequest(f"limit must be an integer from 1 to {ledger.MAX_PAGE}")
-    return int(text)
-
-
 async def transactions(request: web.Request) -> web.Response:
     query = request.query
     type_ = query.get("type")
     if type_ is not None and type_ not in ledger.TYPES:
-        raise BadRequest(f"type must be one of {', '.join(ledger.TYPES)}")
-    limit = _limit(query.get("limit"))
+        raise BadRequest(f"type must be one of {', '.join(ledger.TYPES)}", code="invalid_query")
+    limit = pagination.parse_limit(query.get("limit"), ledger.MAX_PAGE)
     before = ledger.decode_cursor(query["cursor"]) if "cursor" in query else None
     async with db_conn(request) as conn:
         entries, cursor = await ledger.page(conn, principal(request).customer.id, limit=limit,
@@ -109,8 +104,11 @@ def _instant(name: str, text: str | None) -> datetime | None:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 date or date-time, such as "
-                         "2026-03-01 or 2026-03-01T00:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+                         "2026-03-01 or 2026-03-01T00:00:00Z", code="invalid_query") from None
+    try:
+        return timestamps.in_range(value if value.tzinfo else value.replace(tzinfo=UTC))
+    except ValueError as exc:
+        raise BadRequest(f"{name} {exc}", code="invalid_query") from None
 
 
 def _is_date(text: str) -> bool:
@@ -121,7 +119,7 @@ async def usage(request: web.Request) -> web.Response:
     query = request.query
     start, end = _instant("from", query.get("from")), _instant("to", query.get("to"))
     if start and end and start > end:
-        raise BadRequest("from must not be after to")
+        raise BadRequest("from must not be after to", code="invalid_query")
     if end and _is_date(query["to"]):
         end += timedelta(days=1)  # a date alone as `to` includes that whole day
     async with db_conn(request) as conn:

@@ -18,12 +18,14 @@ from voxlancer.api.validation import Field, body
 from voxlancer.campaigns import Campaign
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
+from voxlancer.strings import BLOCK, LINE
 from voxlancer.tts.voices import API_VOICES, check_voice
 
 FIELDS = {
-    "name": Field("string", required=True, check=checks.check_name, example="My Campaign"),
+    "name": Field("string", required=True, check=checks.check_name, example="My Campaign",
+                  text=LINE),
     "tts_message": Field("string", required=True, check=checks.check_message,
-                         doc=f"1 to {checks.MAX_MESSAGE} characters",
+                         doc=f"1 to {checks.MAX_MESSAGE} characters", text=BLOCK,
                          example="Hello, this is an important message from your provider."),
     "tts_voice": Field("string", check=check_voice, example="en-US",
                        doc="one of " + ", ".join(API_VOICES) + " (default en-US)"),
@@ -52,7 +54,7 @@ FIELDS = {
     "machine_detection": Field("string", check=checks.check_machine_detection, example="off",
                                doc="answering machines: off (default), hangup, or voicemail "
                                    "(leave a message after the greeting)"),
-    "voicemail_message": Field("string", nullable=True, check=checks.check_message,
+    "voicemail_message": Field("string", nullable=True, check=checks.check_message, text=BLOCK,
                                doc=f"message left on voicemail, 1 to {checks.MAX_MESSAGE} "
                                    "characters; null: the main message"),
     "callback_number": Field("string", nullable=True, check=checks.check_callback_number,

@@ -15,12 +15,13 @@ from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body, phone_number
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
+from voxlancer.strings import BLOCK
 
 ADD = {
     "phone_number": Field("string", required=True, example="+12025550143",
                           doc="E.164; a national number is read in the default region"),
     "attributes": Field("object", check=contacts.check_attributes, example={"name": "Ann"},
-                        doc="values for personalising the message"),
+                        doc="values for personalising the message", text=BLOCK),
 }
 
 

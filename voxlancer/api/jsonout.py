@@ -10,6 +10,8 @@ from uuid import UUID
 
 from aiohttp import web
 
+from voxlancer.errors import code_for_status
+
 
 def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -38,5 +40,8 @@ def respond(data: Any, status: int = 200, headers: dict[str, str] | None = None)
                         headers=headers)
 
 
-def error(message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
-    return respond({"error": message}, status, headers)
+def error(message: str, status: int, headers: dict[str, str] | None = None, *,
+          code: str | None = None) -> web.Response:
+    """The one error body: the message for people, the stable code for programs (by default
+    the general code of the status; see voxlancer.errors.CODES)."""
+    return respond({"error": message, "code": code or code_for_status(status)}, status, headers)

@@ -10,6 +10,7 @@ import asyncpg
 from aiohttp import web
 
 from voxlancer.config import Settings
+from voxlancer.ratelimit import SlidingWindow
 from voxlancer.tts.service import TextToSpeech
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 # Every route of the app, for the OpenAPI document.
 ROUTES = web.AppKey("routes", list)
 TTS = web.AppKey("tts", TextToSpeech)
+# Registrations per client address (VOXLANCER_REGISTER_MAX per VOXLANCER_REGISTER_WINDOW).
+REGISTRATIONS = web.AppKey("registrations", SlidingWindow)
 # Present unless VOXLANCER_AUTH_CACHE_SECONDS is 0.
 PRINCIPAL_CACHE = web.AppKey("principal_cache", "PrincipalCache")
 # Per request (request[...]).

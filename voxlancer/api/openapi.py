@@ -13,9 +13,14 @@ from voxlancer.api.keys import ROUTES
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import schema_document
 from voxlancer.auth import SCOPES
+from voxlancer.errors import CODES
 
-_ERROR = {"description": "Error", "content": {"application/json": {"schema": {
-    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+_ERROR = {"description": "Error (codes: docs/errors.md)", "content": {"application/json": {
+    "schema": {"type": "object", "properties": {
+        "error": {"type": "string", "description": "for people; may be reworded"},
+        "code": {"type": "string", "enum": sorted(CODES),
+                 "description": "stable and machine-readable"}},
+        "required": ["error", "code"]}}}}
 
 
 def _operation(route: Route) -> dict[str, Any]:

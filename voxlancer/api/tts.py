@@ -8,11 +8,12 @@ from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import TTS, principal
 from voxlancer.api.routes import Route
 from voxlancer.api.validation import Field, body
+from voxlancer.strings import BLOCK
 from voxlancer.tts.service import check_text
 from voxlancer.tts.voices import API_VOICES, DEFAULT_VOICE, check_voice
 
 PREVIEW = {
-    "text": Field("string", required=True, check=check_text,
+    "text": Field("string", required=True, check=check_text, text=BLOCK,
                   doc="1 to 3,000 characters", example="Hello, this is a test of the "
                   "Voxlancer text to speech system."),
     "voice": Field("string", check=check_voice, doc=f"One of {', '.join(API_VOICES)}; default "

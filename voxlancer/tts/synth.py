@@ -112,7 +112,8 @@ class Synthesiser:
             waiting = self._admitted - self.workers + 1
             raise TooManyRequests("speech synthesis is busy; try again shortly",
                                   retry_after=math.ceil(self._job_seconds * waiting
-                                                        / self.workers))
+                                                        / self.workers),
+                                  code="speech_busy")
         await self._slots.acquire()
         self._admitted += 1
 
