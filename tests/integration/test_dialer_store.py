@@ -171,6 +171,22 @@ async def test_settling_the_same_call_twice_charges_it_once(client, conn, settin
     assert after_first["total_cost"] == first.charged
 
 
+async def test_two_dialers_settling_the_same_call_at_once_charge_it_once(client, conn, other,
+                                                                         settings):
+    # The dialer that died comes back just as its successor settles the call it took over.
+    campaign_id = await running_campaign(client, conn, contacts=1, max_concurrent=10)
+    campaign = (await store.campaigns_by_id(conn, [campaign_id]))[0]
+    [lease] = await store.lease(conn, campaign_id, 1, "a", LEASE)
+    ended = await begun_call(conn, campaign, "a", lease.contact_id, answered_seconds=12)
+    results = await asyncio.gather(store.settle_many(conn, settings, [ended]),
+                                   store.settle_many(other, settings, [ended]))
+    assert sorted(r[0] is None for r in results) == [False, True]
+    assert await conn.fetchval("SELECT count(*) FROM transactions WHERE call_id = $1",
+                               str(ended.attempt_id)) == 1
+    after = await stats(conn, campaign_id)
+    assert (after["called"], after["queued"], after["total_duration_seconds"]) == (1, 0, 12)
+
+
 async def test_a_batch_settles_new_calls_and_skips_those_settled_before(client, conn,
                                                                         settings):
     campaign_id = await running_campaign(client, conn, contacts=3, max_concurrent=10)
