@@ -14,8 +14,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from tests.campaign_helpers import add_caller_id, give_credit, make_campaign, number, upload
-from tests.factories import signup
+from tests.campaign_helpers import add_caller_id, make_campaign, number, upload
+from tests.factories import fund, signup
 from voxlancer import db
 from voxlancer.dialer import store
 from voxlancer.dialer.outcomes import classify
@@ -31,7 +31,7 @@ async def running_campaign(client, conn, contacts: int, max_concurrent: int) -> 
     csv = "phone_number\n" + "".join(f"{number()}\n" for _ in range(contacts))
     resp = await upload(client, account, campaign["id"], csv.encode())
     assert resp.status == 200, await resp.text()
-    await give_credit(conn, account)
+    await fund(conn, account.id, "10")
     resp = await client.post(f"/api/campaigns/{campaign['id']}/start", headers=account.headers)
     assert resp.status == 200, await resp.text()
     return UUID(campaign["id"])
