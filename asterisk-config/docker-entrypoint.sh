@@ -44,6 +44,12 @@ render SOFTPHONE_PASSWORD "$VOXLANCER_SOFTPHONE_PASSWORD"
 render SOFTPHONE_REWRITE_CONTACT "${VOXLANCER_SOFTPHONE_REWRITE_CONTACT:-yes}"
 render TRUNK "${VOXLANCER_TRUNK:-sim}"
 render RING_TIMEOUT "${VOXLANCER_RING_TIMEOUT:-30}"
+# Asterisk's call records go to the Voxlancer database (cdr_pgsql.conf, table asterisk_cdr).
+render CDR_HOST "${VOXLANCER_CDR_HOST:-postgres}"
+render CDR_PORT "${VOXLANCER_CDR_PORT:-5432}"
+render CDR_DBNAME "${VOXLANCER_CDR_DBNAME:-voxlancer}"
+render CDR_USER "${VOXLANCER_CDR_USER:-voxlancer}"
+render CDR_PASSWORD "${VOXLANCER_CDR_PASSWORD:-}"
 
 # Only our files: the package's sample configs would load modules and accounts we do not want.
 rm -f "$ETC"/*.conf

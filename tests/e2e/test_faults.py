@@ -10,6 +10,7 @@ import signal
 import tempfile
 from collections import Counter
 from pathlib import Path
+from uuid import UUID
 
 import aiohttp
 import asyncpg
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.e2e.conftest import E2E_INSTANCE
 from tests.e2e.dialing import (
+    MESSAGE,
     attempts,
     callee,
     campaign_status,
@@ -29,11 +31,13 @@ from tests.e2e.dialing import (
     wait_for,
 )
 from tests.e2e.tcp_proxy import TcpProxy
-from voxlancer import db
+from voxlancer import db, rates
 from voxlancer.api.app import init_app
 from voxlancer.asterisk.instance import Instance
 from voxlancer.asterisk.sandbox import start_sandbox, stop_sandbox
+from voxlancer.dialer import compliance
 from voxlancer.localdb import LocalCluster, free_port
+from voxlancer.tts.service import TextToSpeech, render_for_call
 
 
 @pytest.fixture
@@ -107,7 +111,7 @@ async def test_sigterm_stops_taking_contacts_lets_calls_finish_and_exits_0(
 
 
 async def test_a_killed_dialers_calls_are_taken_over_and_never_dialled_twice(
-        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+        client, conn, sandbox, dsettings, synthesiser, tmp_path, ari, asterisk_cdr):
     phone_numbers = answering(6, 320)
     sipp = callee(sandbox, tmp_path, len(phone_numbers))
     account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=2)
@@ -116,7 +120,14 @@ async def test_a_killed_dialers_calls_are_taken_over_and_never_dialled_twice(
         await wait_for(lambda: _answered_up(conn, campaign["id"], 2), 60, "two calls up")
         process.kill()
         process.wait(10)
-        orphans = {r["id"] for r in await attempts(conn, campaign["id"])}
+        orphans = {r["id"] for r in await attempts(conn, campaign["id"])
+                   if r["ended_at"] is None}
+        # The called people listen a moment and hang up while no dialer watches: only
+        # Asterisk sees the calls end.
+        await asyncio.sleep(2)
+        for attempt_id in orphans:
+            await ari.request("DELETE", f"/channels/{attempt_id}")
+        await wait_for(lambda: _gone(ari, orphans), 10, "the calls to end")
         async with running_dialer(dsettings, synthesiser):
             await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
     finally:
@@ -129,6 +140,30 @@ async def test_a_killed_dialers_calls_are_taken_over_and_never_dialled_twice(
     assert set((await contact_statuses(conn, campaign["id"])).values()) == {"called"}
     taken_over = [r for r in rows if r["id"] in orphans]
     assert taken_over and all(r["answered_at"] is not None for r in taken_over)
+    # Billed from Asterisk's own record of each call (found by uniqueid = attempt id): its
+    # answer to its end, rounded up to the billing increment, not the length of the message.
+    message = await render_for_call(
+        TextToSpeech(dsettings, synthesiser),
+        compliance.spoken_message("Acme Clinic", MESSAGE, campaign["opt_out_key"]),
+        campaign["tts_voice"])
+    records = {r["uniqueid"]: r for r in await conn.fetch(
+        "SELECT uniqueid, answer, \"end\", billsec FROM asterisk_cdr "
+        "WHERE uniqueid = ANY($1::text[])", [str(r["id"]) for r in rows])}
+    assert set(records) == {str(r["id"]) for r in rows}  # every call, also those watched
+    for row in taken_over:
+        record = records[str(row["id"])]
+        assert record["answer"] > 0 and record["end"] > record["answer"]
+        assert row["answered_at"].timestamp() == pytest.approx(record["answer"], abs=1e-3)
+        assert row["ended_at"].timestamp() == pytest.approx(record["end"], abs=1e-3)
+        assert float(row["duration_seconds"]) == pytest.approx(record["billsec"], abs=2e-3)
+        assert row["billed_seconds"] == rates.billable(row["duration_seconds"],
+                                                       dsettings.billing_increment)
+        assert row["billed_seconds"] < message.duration_seconds
+        assert "Asterisk's record" in row["hangup_cause_text"]
+
+
+async def _gone(ari, channel_ids):
+    return not channel_ids & {UUID(c["id"]) for c in await ari.request("GET", "/channels")}
 
 
 async def _completed(conn, campaign_id):

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voxlancer.asterisk.instance import CONFIG_TEMPLATES, PLACEHOLDER, Instance, render_values
+from voxlancer.asterisk.instance import (
+    CONFIG_TEMPLATES,
+    PLACEHOLDER,
+    Instance,
+    render_config,
+    render_values,
+)
 from voxlancer.asterisk.rootfs import PACKAGES, SandboxError
 from voxlancer.config import Settings
 
@@ -118,3 +124,40 @@ def test_the_sandbox_renders_from_settings(tmp_path: Path) -> None:
     production = dataclasses.replace(dev, env="production")
     with pytest.raises(SandboxError, match="VOXLANCER_SOFTPHONE_PASSWORD"):
         render_values(production, Instance(), "/m")
+
+
+def test_asterisk_writes_call_records_into_the_voxlancer_database(services: dict,
+                                                                   compose: dict) -> None:
+    asterisk = services["asterisk"]
+    env = asterisk["environment"]
+    # The password is a ${...} reference, which urlsplit cannot parse.
+    url = re.fullmatch(r"postgresql://(?P<user>[^:]+):(?P<password>\$\{[^}]+\})@"
+                       r"(?P<host>[^:/]+):(?P<port>\d+)/(?P<db>\w+)",
+                       compose["x-voxlancer-env"]["DATABASE_URL"])
+    assert url is not None
+    assert (env["VOXLANCER_CDR_HOST"], env["VOXLANCER_CDR_PORT"]) == (url["host"], url["port"])
+    assert (env["VOXLANCER_CDR_DBNAME"], env["VOXLANCER_CDR_USER"]) == (url["db"], url["user"])
+    assert env["VOXLANCER_CDR_PASSWORD"] == url["password"]
+    assert url["host"] in services and "postgres" in asterisk["depends_on"]
+    entrypoint = (REPO / "asterisk-config" / "docker-entrypoint.sh").read_text()
+    for name in ("HOST", "PORT", "DBNAME", "USER", "PASSWORD"):
+        assert f"render CDR_{name} \"${{VOXLANCER_CDR_{name}:-" in entrypoint
+
+
+def test_the_sandbox_writes_call_records_where_the_dialer_reads_them(tmp_path: Path) -> None:
+    settings = Settings.from_env({
+        "VOXLANCER_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": "postgresql://vox%40app:p%2Fss@db.example:6543/calls"})
+    values = render_values(settings, Instance(), "/m")
+    assert {k: v for k, v in values.items() if k.startswith("CDR_")} == {
+        "CDR_HOST": "db.example", "CDR_PORT": "6543", "CDR_DBNAME": "calls",
+        "CDR_USER": "vox@app", "CDR_PASSWORD": "p/ss"}
+    # A database without a password (trust authentication, as the test clusters use).
+    trusted = dataclasses.replace(settings, database_url="postgresql://postgres@127.0.0.1:5/x")
+    render_config(tmp_path / "etc", render_values(trusted, Instance(), "/m"))
+    rendered = (tmp_path / "etc" / "cdr_pgsql.conf").read_text()
+    assert "\nport = 5\n" in rendered and "\npassword = \n" in rendered
+    assert "\ntable = asterisk_cdr\n" in rendered
+    cdr = (tmp_path / "etc" / "cdr.conf").read_text()
+    assert "\nbatch = no\n" in cdr and "\nenable = yes\n" in cdr
+    assert "noload => cdr_pgsql.so" not in (tmp_path / "etc" / "modules.conf").read_text()

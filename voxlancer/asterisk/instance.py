@@ -11,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from voxlancer.asterisk.rootfs import SandboxError
 from voxlancer.config import Settings
@@ -23,6 +23,8 @@ SOFTPHONE_USER = "softphone"
 # Each instance index moves every port by this step, so instances never collide.
 PORT_STEP = 100
 RTP_PORTS_PER_INSTANCE = 5000
+# A database reached without a password (trust or peer authentication, as in dev) is fine.
+MAY_BE_EMPTY = frozenset({"CDR_PASSWORD"})
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,22 @@ def softphone_password(settings: Settings) -> str:
     return value
 
 
+def cdr_values(database_url: str) -> dict[str, str]:
+    """Where cdr_pgsql writes Asterisk's call records: the Voxlancer database itself.
+
+    Asterisk in the sandbox shares the host's network, so the dialer's own URL reaches the same
+    database. Without DATABASE_URL the defaults name a local `voxlancer` database; if there is
+    none, Asterisk logs that it cannot write its records and calls go on."""
+    parts = urlsplit(database_url or "postgresql://voxlancer@127.0.0.1:5432/voxlancer")
+    return {
+        "CDR_HOST": parts.hostname or "127.0.0.1",
+        "CDR_PORT": str(parts.port or 5432),
+        "CDR_DBNAME": unquote(parts.path.lstrip("/")) or "voxlancer",
+        "CDR_USER": unquote(parts.username or "voxlancer"),
+        "CDR_PASSWORD": unquote(parts.password or ""),
+    }
+
+
 def render_values(settings: Settings, instance: Instance, module_dir: str) -> dict[str, str]:
     ari_host, ari_port = instance.ari_address(settings.ari_url)
     rtp_start, rtp_end = instance.rtp_ports
@@ -114,6 +132,7 @@ def render_values(settings: Settings, instance: Instance, module_dir: str) -> di
         "SOFTPHONE_REWRITE_CONTACT": "no",
         "TRUNK": settings.outbound_trunk,
         "RING_TIMEOUT": str(settings.ring_timeout),
+        **cdr_values(settings.database_url),
     }
 
 
@@ -122,7 +141,7 @@ def render_config(dest: Path, values: dict[str, str],
     """Write every *.conf template into dest with its placeholders filled in."""
     for key, value in values.items():
         # A newline or ';' in a value would end the line or start a comment in Asterisk's syntax.
-        if not value or any(c in value for c in "\n\r;[]"):
+        if (not value and key not in MAY_BE_EMPTY) or any(c in value for c in "\n\r;[]"):
             raise SandboxError(f"{key} is empty or contains characters Asterisk config can't hold")
     dest.mkdir(parents=True, exist_ok=True)
     dest.chmod(0o700)

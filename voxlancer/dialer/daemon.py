@@ -30,7 +30,7 @@ from aiohttp import web
 from voxlancer import billing, campaigns, db, dnc, metrics
 from voxlancer.calling_hours import next_allowed, zones_for
 from voxlancer.config import Settings
-from voxlancer.dialer import compliance, store, verify_calls
+from voxlancer.dialer import cdr, compliance, store, verify_calls
 from voxlancer.dialer.ari import CONNECTED, AriClient, AriConfig, AriError
 from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
 from voxlancer.dialer.pacing import TokenBucket, fair_split
@@ -664,13 +664,14 @@ class Dialer:
                         await node.ari.playback(f"{call.attempt_id}-message") is None:
                     await node.ari.hangup(call.channel_id)  # its message is over
                 continue
-            # Gone: it ended while nobody watched. Bill an answered call for its message.
-            ended_at = utcnow()
-            if call.answered_at is not None:
-                ended_at = min(ended_at, call.answered_at + timedelta(
-                    seconds=self._lengths.get(call.media, 0)))
-            await self._finish(call, ended_at, cause=None,
-                               cause_text="ended while its dialer was down")
+            # Gone: it ended while nobody watched. Bill it from Asterisk's record (cdr.py).
+            self._spawn(self._guarded(self._finish_unwatched(call), "unwatched"))
+
+    async def _finish_unwatched(self, call: Call) -> None:
+        end = await cdr.unwatched_end(self.pool, call.attempt_id, call.answered_at,
+                                      self._lengths.get(call.media, 0))
+        call.answered_at = end.answered_at
+        await self._finish(call, end.ended_at, cause=end.cause, cause_text=end.cause_text)
 
     async def _hang_up_stopped(self, conn: asyncpg.Connection) -> None:
         campaign_ids = list({c.campaign.id for c in self.calls.values()})
