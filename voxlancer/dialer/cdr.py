@@ -2,7 +2,7 @@
 
 A dialer that dies mid-call leaves its calls to another dialer, which finds some of them
 already gone from Asterisk. Asterisk wrote a call detail record for each when it hung up
-(cdr_pgsql into `asterisk_cdr`, sql/009_asterisk_cdr.sql; this module only reads it), whose
+(cdr_pgsql into `asterisk_cdr`, sql/010_asterisk_cdr.sql; this module only reads it), whose
 uniqueid is the channel id, which is the attempt id. The call is billed from that record's
 answer and end times.
 
