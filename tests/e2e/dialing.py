@@ -25,12 +25,10 @@ from aiohttp.test_utils import TestClient
 from tests.campaign_helpers import add_caller_id, give_credit, make_campaign, upload
 from tests.e2e.sipp import SCENARIOS, Sipp
 from tests.factories import Account, signup
-from voxlancer import db
 from voxlancer.asterisk.sandbox import SandboxInfo
 from voxlancer.config import Settings
 from voxlancer.dialer.ari import AriClient
-from voxlancer.dialer.daemon import Dialer, new_dialer_id, nodes_for
-from voxlancer.tts.service import TextToSpeech
+from voxlancer.dialer.daemon import Dialer, open_dialer
 from voxlancer.tts.synth import Synthesiser
 
 MESSAGE = "Hello. This is a short test message from your clinic."
@@ -85,22 +83,17 @@ def dialer_process(settings: Settings, log_path: Path) -> subprocess.Popen:
 async def running_dialer(settings: Settings, synthesiser: Synthesiser,
                          clock: Callable[[], datetime] = noon_in_new_york
                          ) -> AsyncIterator[Dialer]:
-    dialer_id = new_dialer_id()
-    tts = TextToSpeech(settings, synthesiser)
-    nodes = nodes_for(settings, dialer_id)
-    async with db.create_pool(settings.database_url, min_size=1, max_size=5) as pool:
-        dialer = Dialer(settings, pool, nodes, tts, dialer_id=dialer_id, clock=clock)
+    async with open_dialer(settings, clock=clock, synthesiser=synthesiser,
+                           pool_size=5) as dialer:
         task = asyncio.create_task(dialer.run(drain_seconds=10))
         try:
             async with asyncio.timeout(10):
-                for node in nodes:
+                for node in dialer.nodes:
                     await node.ari.connected.wait()
             yield dialer
         finally:
             dialer.stop.set()
             await task
-            for node in nodes:
-                await node.ari.close()
 
 
 async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numbers: list[str],
