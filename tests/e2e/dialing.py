@@ -29,6 +29,7 @@ from voxlancer.asterisk.sandbox import SandboxInfo
 from voxlancer.config import Settings
 from voxlancer.dialer.ari import AriClient
 from voxlancer.dialer.daemon import Dialer, open_dialer
+from voxlancer.localdb import free_port
 from voxlancer.tts.synth import Synthesiser
 
 MESSAGE = "Hello. This is a short test message from your clinic."
@@ -74,6 +75,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def dialer_process(settings: Settings, log_path: Path) -> subprocess.Popen:
     script = Path(__file__).with_name("dialer_process.py")
+    if not settings.dialer_metrics_address:
+        # Empty in the environment means the default port, which another checkout's dialer
+        # on this machine may hold: a port of its own instead.
+        settings = dataclasses.replace(settings,
+                                       dialer_metrics_address=f"127.0.0.1:{free_port()}")
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, str(script)], env=settings_env(settings),
                                 stdout=log, stderr=subprocess.STDOUT)
