@@ -163,9 +163,10 @@ class Dialer:
                     if self.nodes.first.up and time.monotonic() - last_sweep >= SWEEP:
                         last_sweep = time.monotonic()
                         await self.recovery.sweep(conn)
-                    # Renew well inside the lease, so that no other dialer sees it run out.
+                    # Renew well inside the lease, so that no other dialer sees it run out;
+                    # never once a task has failed (see _hand_over).
                     every = min(HEARTBEAT_SECONDS, self.settings.lease_seconds / 3)
-                    if time.monotonic() - last_beat >= every:
+                    if time.monotonic() - last_beat >= every and not self.tasks.failed.is_set():
                         last_beat = time.monotonic()
                         await self.leasing.renew(conn)
                         await store.heartbeat(conn, self.id, self.nodes.names,
