@@ -3,7 +3,8 @@
     sudo PYTHONPATH=$PWD /work/main/.venv/bin/python bench/dialer.py [--contacts N] [--cps R]
 
 Starts its own PostgreSQL (LocalCluster, fsync on as in production) and its own Asterisk
-sandbox instance (`bench`, index 2: ARI 8288, SIP 5260, sipp callee 5270, RTP 20000-24999), makes
+sandbox instance (`bench`, index 2: ARI 8288, SIP 5260, sipp callee 5270, RTP 20000-24999;
+--instance NAME:INDEX picks another), makes
 a campaign through the real API (verified caller ID, credit, max_concurrent 1,000, a message of
 about 7 s, N contacts), and runs:
 
@@ -53,7 +54,7 @@ from voxlancer.tts.service import TextToSpeech, render_for_call
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-INSTANCE = Instance(name="bench", index=2)
+INSTANCE = "bench:2"
 MAX_CONCURRENT = 1000
 # About 7 s of speech with the default voice.
 MESSAGE = ("Hello, this is a reminder from your clinic. Your appointment is tomorrow at nine in "
@@ -131,7 +132,9 @@ class Sampler:
     def into(self, figures: Figures) -> None:
         seen = sorted(self.first_seen.values())
         figures.calls = len(seen)
-        figures.rate = (len(seen) - 1) / (seen[-1] - seen[0]) if len(seen) > 1 else 0.0
+        span = seen[-1] - seen[0] if seen else 0.0
+        # A handful of calls can all appear in one sample: no rate to speak of then.
+        figures.rate = (len(seen) - 1) / span if span > 0 else 0.0
         figures.peak = self.peak
         busy = [c for c in self.cpu if c > 5] or [0.0]
         figures.asterisk_peak, figures.asterisk_mean = max(busy), sum(busy) / len(busy)
@@ -318,7 +321,8 @@ def table(dialer: Figures, bare: Figures, cps: float) -> str:
     return "\n".join(lines)
 
 
-async def main(count: int, cps: float, keep: bool, dialer_only: bool) -> None:
+async def main(count: int, cps: float, keep: bool, dialer_only: bool,
+               instance: Instance) -> None:
     configure_logging("warning")
     work = Path(tempfile.mkdtemp(prefix="voxlancer-bench-dialer-"))
     work.chmod(0o755)
@@ -339,11 +343,14 @@ async def main(count: int, cps: float, keep: bool, dialer_only: bool) -> None:
             "VOXLANCER_JWT_SECRET": "benchmark-secret-that-is-long-enough-0123456789",
             "VOXLANCER_ARI_APP": "voxlancer-bench", "VOXLANCER_TRUNK": "sim",
             "VOXLANCER_TRUNK_CPS": str(cps), "VOXLANCER_LOG_LEVEL": "info",
+            # Where this machine keeps the sandbox root and which mirror builds it.
+            **{k: v for k, v in os.environ.items()
+               if k in ("VOXLANCER_ASTERISK_ROOT_CACHE", "VOXLANCER_DEBIAN_MIRROR")},
         }
         settings = Settings.from_env(env)
         started = time.monotonic()
-        sandbox = start_sandbox(settings, INSTANCE)
-        print(f"Asterisk {sandbox.version} (instance {INSTANCE.name}) up in "
+        sandbox = start_sandbox(settings, instance)
+        print(f"Asterisk {sandbox.version} (instance {instance.name}) up in "
               f"{time.monotonic() - started:.1f} s; max open files {asterisk_limits(sandbox.pid)}; "
               f"RTP ports {sandbox.rtp_ports[0]}-{sandbox.rtp_ports[1]}")
         env["VOXLANCER_ARI_URL"] = sandbox.ari_url
@@ -366,7 +373,7 @@ async def main(count: int, cps: float, keep: bool, dialer_only: bool) -> None:
         print(table(dialer, bare, cps))
     finally:
         if sandbox is not None and settings is not None:
-            stop_sandbox(settings, INSTANCE)
+            stop_sandbox(settings, instance)
         cluster.stop()
         if keep:
             print(f"kept {work}")
@@ -382,5 +389,10 @@ if __name__ == "__main__":
                         "120 x about 8.5 s a call is about the 1,000 calls max_concurrent allows")
     parser.add_argument("--keep", action="store_true", help="keep logs, sipp output, database")
     parser.add_argument("--dialer-only", action="store_true", help="skip the bare driver's run")
+    parser.add_argument("--instance", default=INSTANCE, metavar="NAME:INDEX",
+                        help=f"the Asterisk sandbox instance to start (default {INSTANCE}; "
+                        "each index moves every port by 100)")
     args = parser.parse_args()
-    asyncio.run(main(args.contacts, args.cps, args.keep, args.dialer_only))
+    name, _, index = args.instance.partition(":")
+    asyncio.run(main(args.contacts, args.cps, args.keep, args.dialer_only,
+                     Instance(name=name, index=int(index or 0))))

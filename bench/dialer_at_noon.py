@@ -11,16 +11,13 @@ SIGTERM stops it as it stops the daemon.
 from __future__ import annotations
 
 import asyncio
-import signal
+import sys
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from voxlancer import db
 from voxlancer.config import Settings
-from voxlancer.dialer.ari import AriClient
-from voxlancer.dialer.daemon import Dialer, ari_config, new_dialer_id
+from voxlancer.dialer.daemon import DialerFailed, run_dialer
 from voxlancer.logs import configure_logging
-from voxlancer.tts.service import TextToSpeech
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -30,22 +27,11 @@ def noon_in_new_york() -> datetime:
     return datetime.combine(today, datetime.min.time(), NEW_YORK).replace(hour=12).astimezone(UTC)
 
 
-async def main(settings: Settings) -> None:
-    dialer_id = new_dialer_id()
-    tts = TextToSpeech(settings)
-    try:
-        async with db.create_pool(settings.database_url, max_size=10) as pool, \
-                AriClient(ari_config(settings, dialer_id)) as ari:
-            dialer = Dialer(settings, pool, ari, tts, dialer_id=dialer_id, clock=noon_in_new_york)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, dialer.stop.set)
-            await dialer.run()
-    finally:
-        tts.close()
-
-
 if __name__ == "__main__":
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    asyncio.run(main(settings))
+    try:
+        asyncio.run(run_dialer(settings, clock=noon_in_new_york))
+    except DialerFailed as exc:
+        print(f"voxlancer: {exc}", file=sys.stderr)
+        sys.exit(1)

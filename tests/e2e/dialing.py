@@ -25,12 +25,11 @@ from aiohttp.test_utils import TestClient
 from tests.campaign_helpers import add_caller_id, make_campaign, upload
 from tests.e2e.sipp import SCENARIOS, Sipp
 from tests.factories import Account, fund, signup
-from voxlancer import db
 from voxlancer.asterisk.sandbox import SandboxInfo
 from voxlancer.config import Settings
 from voxlancer.dialer.ari import AriClient
-from voxlancer.dialer.daemon import Dialer, new_dialer_id, nodes_for
-from voxlancer.tts.service import TextToSpeech
+from voxlancer.dialer.daemon import Dialer, open_dialer
+from voxlancer.localdb import free_port
 from voxlancer.tts.synth import Synthesiser
 
 MESSAGE = "Hello. This is a short test message from your clinic."
@@ -76,6 +75,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def dialer_process(settings: Settings, log_path: Path) -> subprocess.Popen:
     script = Path(__file__).with_name("dialer_process.py")
+    if not settings.dialer_metrics_address:
+        # Empty in the environment means the default port, which another checkout's dialer
+        # on this machine may hold: a port of its own instead.
+        settings = dataclasses.replace(settings,
+                                       dialer_metrics_address=f"127.0.0.1:{free_port()}")
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, str(script)], env=settings_env(settings),
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -85,22 +89,17 @@ def dialer_process(settings: Settings, log_path: Path) -> subprocess.Popen:
 async def running_dialer(settings: Settings, synthesiser: Synthesiser,
                          clock: Callable[[], datetime] = noon_in_new_york
                          ) -> AsyncIterator[Dialer]:
-    dialer_id = new_dialer_id()
-    tts = TextToSpeech(settings, synthesiser)
-    nodes = nodes_for(settings, dialer_id)
-    async with db.create_pool(settings.database_url, min_size=1, max_size=5) as pool:
-        dialer = Dialer(settings, pool, nodes, tts, dialer_id=dialer_id, clock=clock)
+    async with open_dialer(settings, clock=clock, synthesiser=synthesiser,
+                           pool_size=5) as dialer:
         task = asyncio.create_task(dialer.run(drain_seconds=10))
         try:
             async with asyncio.timeout(10):
-                for node in nodes:
+                for node in dialer.nodes:
                     await node.ari.connected.wait()
             yield dialer
         finally:
             dialer.stop.set()
             await task
-            for node in nodes:
-                await node.ari.close()
 
 
 async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numbers: list[str],

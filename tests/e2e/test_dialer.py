@@ -183,7 +183,7 @@ async def _no_calls(dialer):
 
 
 async def _calls_up(dialer):
-    return any(call.answered_at for call in dialer.calls.values())
+    return any(call.answered_at for call in dialer.calls.live.values())
 
 
 async def test_retry_failed_calls_the_failed_contacts_again(

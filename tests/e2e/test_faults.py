@@ -196,11 +196,11 @@ async def test_a_dropped_ari_websocket_is_reconnected_and_reconciled(
 
 
 async def _disconnected(dialer):
-    return not dialer.ari.connected.is_set()
+    return not dialer.nodes.first.up
 
 
 async def _connected(dialer):
-    return dialer.ari.connected.is_set()
+    return dialer.nodes.first.up
 
 
 async def test_an_asterisk_restart_ends_calls_in_progress_and_the_campaign_goes_on(
@@ -299,7 +299,7 @@ async def test_a_database_outage_lets_calls_finish_and_writes_them_afterwards(
                 await asyncio.to_thread(cluster.stop)
                 # The two calls play their message and end while the database is down...
                 await wait_for(lambda: _no_calls(dialer), 60, "the calls to end")
-                assert len(dialer.unsettled) == 2
+                assert len(dialer.settlement.unsettled) == 2
                 # ...and no call starts without it.
                 await asyncio.sleep(3)
                 assert not dialer.calls

@@ -1,1 +1,1 @@
-"""The dialer daemon: leasing, ARI client, call state machine, pacing."""
+"""The dialer daemon: leasing, calls through ARI, settlement, recovery, supervision, pacing."""

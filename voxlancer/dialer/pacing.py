@@ -47,6 +47,7 @@ class TokenBucket:
         self.burst = burst if burst is not None else max(rate, 1.0)
         self._tokens = self.burst
         self._stamp = time.monotonic()
+        self.waiting = 0  # callers in take() now
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -58,9 +59,13 @@ class TokenBucket:
         return int(self._tokens)
 
     async def take(self) -> None:
-        while True:
-            self._refill()
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            await asyncio.sleep((1 - self._tokens) / self.rate)
+        self.waiting += 1
+        try:
+            while True:
+                self._refill()
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
+        finally:
+            self.waiting -= 1

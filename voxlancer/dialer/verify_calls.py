@@ -39,9 +39,10 @@ class VerificationCall:
 
 
 class VerificationCaller:
-    def __init__(self, settings: Settings, ari: AriClient,
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, ari: AriClient,
                  render: Callable[[str, str], Awaitable[str]]) -> None:
         self.settings = settings
+        self.pool = pool
         self.ari = ari
         self.render = render
         self.calls: dict[str, VerificationCall] = {}
@@ -66,7 +67,7 @@ class VerificationCaller:
     def follows(self, event: dict[str, Any]) -> bool:
         return _channel_of(event) in self.calls
 
-    async def on_event(self, event: dict[str, Any], pool: asyncpg.Pool) -> bool:
+    async def on_event(self, event: dict[str, Any]) -> bool:
         """Handle the event if it belongs to a verification call."""
         kind = event.get("type")
         channel_id = _channel_of(event)
@@ -81,18 +82,18 @@ class VerificationCaller:
         elif kind == "ChannelDestroyed":
             self.calls.pop(channel_id, None)
             result = "answered" if call.answered else (event.get("cause_txt") or "not answered")
-            async with pool.acquire() as conn:
+            async with self.pool.acquire() as conn:
                 await verification.call_finished(conn, call.verification_id, result,
                                                  ok=call.answered)
             log.info("verification_called", verification_id=str(call.verification_id),
                      answered=call.answered)
         return True
 
-    async def reconcile(self, alive: set[str], pool: asyncpg.Pool) -> None:
+    async def reconcile(self, alive: set[str]) -> None:
         """Calls whose channels vanished while the ARI link was down ended unconfirmed."""
         for channel_id in [c for c in self.calls if c not in alive]:
             call = self.calls.pop(channel_id)
-            async with pool.acquire() as conn:
+            async with self.pool.acquire() as conn:
                 await verification.call_finished(conn, call.verification_id,
                                                  "lost while the ARI link was down", ok=False)
 

@@ -1,0 +1,292 @@
+"""Calls in progress: originate through ARI, follow their events, speak, hang up, and hand
+each ended call to settlement."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from voxlancer import metrics
+from voxlancer.config import Settings
+from voxlancer.dialer import compliance, store
+from voxlancer.dialer.ari import AriClient, AriError
+from voxlancer.dialer.media import Media
+from voxlancer.dialer.nodes import Node, Nodes
+from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
+from voxlancer.dialer.pacing import TokenBucket
+from voxlancer.dialer.settlement import Settlement
+from voxlancer.dialer.supervision import Supervisor
+from voxlancer.dialer.verify_calls import VerificationCaller
+from voxlancer.dialer.writer import DB_ERRORS
+
+log = structlog.get_logger("voxlancer.dialer")
+
+AMD_CONTEXT = "voxlancer-amd"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ari_time(value: str | None) -> datetime:
+    """Asterisk's event timestamps: 2026-11-29T14:50:12.345+0000."""
+    if not value:
+        return utcnow()
+    return datetime.fromisoformat(value).astimezone(UTC)  # a third of strptime's cost
+
+
+@dataclass
+class Call:
+    attempt_id: UUID
+    campaign: store.Campaign
+    contact: store.Lease
+    media: str
+    node: Node  # the Asterisk node the call is on
+    answered_at: datetime | None = None
+    opted_out_at: datetime | None = None
+    amd_status: str | None = None
+    amd_cause: str | None = None
+    message_started_at: datetime | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ari(self) -> AriClient:
+        return self.node.ari
+
+    @property
+    def channel_id(self) -> str:
+        return str(self.attempt_id)
+
+    @property
+    def last_playback(self) -> str:
+        """The playback whose end ends the call: the message, or the opt-out confirmation."""
+        return f"{self.attempt_id}-{'optout' if self.opted_out_at else 'message'}"
+
+
+class Calls:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, nodes: Nodes, media: Media,
+                 settlement: Settlement, tasks: Supervisor, wake: asyncio.Event) -> None:
+        self.settings = settings
+        self.nodes = nodes
+        self.media = media
+        self.settlement = settlement
+        self.tasks = tasks
+        self.wake = wake  # a finished call wakes the lease loop
+        self.live: dict[str, Call] = {}  # by channel id (the attempt id)
+        self.idle = asyncio.Event()  # set while no call is in progress
+        self.idle.set()
+        self.settling = 0  # calls ended whose settling is in progress
+        self.bucket = TokenBucket(settings.trunk_cps)
+        # Verification calls go out on the first node and are neither billed nor settled.
+        self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def dial(self, calls: list[Call]) -> None:
+        """Calls whose attempts are recorded (and counted on their nodes): start them at the
+        trunk's rate."""
+        for call in calls:
+            self._follow(call)
+            self.settlement.dialled(call.campaign.id)
+            self.tasks.spawn(f"originate {call.channel_id}", self._originate(call))
+
+    def adopt(self, call: Call) -> None:
+        """A call another dialer dialled, followed from now on (see recovery)."""
+        self.nodes.carry(call.node)
+        self._follow(call)
+        self.settlement.dialled(call.campaign.id)
+
+    def _follow(self, call: Call) -> None:
+        self.live[call.channel_id] = call
+        self.idle.clear()
+
+    async def _originate(self, call: Call) -> None:
+        await self.bucket.take()
+        endpoint = f"PJSIP/{call.contact.phone_number}@{self.settings.outbound_trunk}"
+        log.info("call_originating", attempt_id=str(call.attempt_id),
+                 campaign_id=str(call.campaign.id))
+        detect = call.campaign.machine_detection != "off"
+        started = time.perf_counter()
+        try:
+            if detect:
+                # Through the dial plan: AMD() runs on answer, then hands the call to us.
+                await call.ari.originate(
+                    endpoint=endpoint, channel_id=call.channel_id,
+                    caller_id=call.campaign.caller_number, ring_seconds=self.settings.ring_timeout,
+                    context=AMD_CONTEXT, variables={
+                        "VOXLANCER_STASIS_APP": call.ari.config.app,
+                        "VOXLANCER_WAIT_FOR_BEEP":
+                            "1" if call.campaign.machine_detection == "voicemail" else ""})
+                if not await call.ari.subscribe(call.channel_id):
+                    await self.finish(call, utcnow(), cause=None,
+                                      cause_text="ended before it could be followed")
+            else:
+                await call.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
+                                         caller_id=call.campaign.caller_number,
+                                         ring_seconds=self.settings.ring_timeout)
+            metrics.ORIGINATE_LATENCY.observe(time.perf_counter() - started)
+            metrics.CALLS_STARTED.inc()
+        except AriError as exc:
+            # Asterisk unreachable or refusing (5xx: shutting down, overloaded) is no fault of
+            # the number: the contact goes back at once and the attempt does not count.
+            # A 4xx means the request itself was wrong for this number: a counted failure.
+            ours = exc.http_status is None or exc.http_status >= 500
+            log.warning("call_originate_failed", attempt_id=str(call.attempt_id), error=str(exc),
+                        retry_now=ours)
+            await self.finish(call, utcnow(), cause=None, cause_text=str(exc)[:200],
+                              failed=True, not_placed=ours)
+
+    # --- ARI events ---------------------------------------------------------------------------
+    def on_event(self, event: dict[str, Any]) -> None:
+        """Bookkeeping in event order; each event's requests and transactions run as tasks.
+
+        Awaiting them here held up every event behind one slow play or settle: at 100 calls a
+        second the answered callers waited seconds for their message and hang-ups lagged.
+        """
+        kind = event.get("type", "")
+        if self.verifier.follows(event):
+            self._run(self.verifier.on_event(event), kind)
+            return
+        at = ari_time(event.get("timestamp"))
+        if kind in ("PlaybackStarted", "PlaybackFinished"):
+            playback = event.get("playback", {})
+            call = self.live.get(playback.get("target_uri", "").partition(":")[2])
+            if call is None:
+                return
+            if kind == "PlaybackStarted" and playback.get("id") == f"{call.attempt_id}-message":
+                call.message_started_at = at
+            elif kind == "PlaybackFinished" and playback.get("id") == call.last_playback:
+                self._run(call.ari.hangup(call.channel_id), kind)
+            return
+        call = self.live.get((event.get("channel") or {}).get("id", ""))
+        if call is None:
+            return
+        if kind == "ChannelStateChange" and event["channel"].get("state") == "Up":
+            if call.answered_at is None:
+                self.note_answered(call, at)
+        elif kind == "StasisStart":
+            if call.answered_at is None:
+                self.note_answered(call, at)
+            self._run(self._speak(call, event.get("args") or []), kind)
+        elif kind == "ChannelDtmfReceived":
+            if (call.answered_at is not None and call.opted_out_at is None
+                    and event.get("digit") == call.campaign.opt_out_key):
+                call.opted_out_at = at
+                self.tasks.spawn(f"confirm opt-out {call.channel_id}",
+                                 self._hang_up_after(call, compliance.CONFIRMATION_SECONDS))
+                self._run(self._opt_out(call), kind)
+        elif kind == "ChannelDestroyed":
+            self._run(self.finish(call, at, cause=event.get("cause"),
+                                  cause_text=event.get("cause_txt")), kind)
+
+    def _run(self, work: Awaitable[Any], kind: str) -> None:
+        self.tasks.spawn(kind, self.guarded(work, kind))
+
+    @staticmethod
+    async def guarded(work: Awaitable[Any], kind: str) -> None:
+        """Asterisk or the database failing is expected and only logged; anything else is a
+        fault the supervisor sees."""
+        try:
+            await work
+        except (*DB_ERRORS, AriError) as exc:
+            log.warning("event_failed", type=kind, error=str(exc))
+
+    async def _speak(self, call: Call, args: list[str]) -> None:
+        """The call is answered and in our hands: play its message (or act on AMD's verdict)."""
+        if args[:1] == ["amd"]:
+            call.amd_status, call.amd_cause = [*args, "", ""][1:3]
+            if call.amd_status == "MACHINE":
+                mode = call.campaign.machine_detection
+                log.info("call_reached_machine", attempt_id=call.channel_id, mode=mode)
+                if mode == "hangup":
+                    await call.ari.hangup(call.channel_id)
+                    return
+                call.media = await self.media.voicemail(call.campaign)
+        await call.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
+
+    def note_answered(self, call: Call, at: datetime) -> None:
+        call.answered_at = at
+        metrics.CALLS_ANSWERED.inc()
+        log.info("call_answered", attempt_id=call.channel_id)
+        self.settlement.answered(call.attempt_id, at)
+
+    async def _opt_out(self, call: Call) -> None:
+        """The called person pressed the opt-out key: list the number at once, confirm, end."""
+        log.info("call_opted_out", attempt_id=str(call.attempt_id),
+                 campaign_id=str(call.campaign.id))
+        await call.ari.stop_playback(f"{call.attempt_id}-message")
+        confirmation = await self.media.render(compliance.CONFIRMATION, call.campaign.tts_voice)
+        await call.ari.play(call.channel_id, confirmation, call.last_playback)
+        self.settlement.opted_out(call.campaign.customer_id, call.contact.phone_number,
+                                  call.campaign.id)
+
+    async def _hang_up_after(self, call: Call, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if call.channel_id in self.live:
+            with contextlib.suppress(AriError):
+                await call.ari.hangup(call.channel_id)
+
+    # --- the end of a call --------------------------------------------------------------------
+    async def finish(self, call: Call, ended_at: datetime, *, cause: int | None,
+                     cause_text: str | None, failed: bool = False,
+                     not_placed: bool = False) -> None:
+        if self.live.pop(call.channel_id, None) is None:
+            return
+        self.nodes.drop(call.node)
+        self.settling += 1
+        try:
+            outcome = classify(call.answered_at is not None, cause)
+            if failed and call.answered_at is None:
+                outcome = NOT_PLACED if not_placed else classify(False, 127)
+            if call.amd_status == "MACHINE" and call.campaign.machine_detection == "hangup":
+                outcome = MACHINE
+            await self.settlement.settle(store.Ended(
+                call.attempt_id, call.contact.contact_id, call.campaign, call.answered_at,
+                ended_at, outcome, cause, cause_text, call.contact.attempts + 1,
+                call.opted_out_at, call.amd_status, call.amd_cause, call.message_started_at))
+            call.ended.set()
+        finally:
+            self.settling -= 1
+        if not self.live and not self.settling:
+            self.idle.set()
+        self.wake.set()
+
+    async def hang_up_stopped(self, conn: asyncpg.Connection) -> None:
+        """Calls of campaigns stopped meanwhile end at once."""
+        campaign_ids = list({c.campaign.id for c in self.live.values()})
+        if not campaign_ids:
+            return
+        states = await store.statuses(conn, campaign_ids)
+        for channel_id, call in list(self.live.items()):
+            if states.get(call.campaign.id, "stopped") == "stopped":
+                with contextlib.suppress(AriError):
+                    await call.ari.hangup(channel_id)
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Wait for the calls in progress to end, for at most `seconds`; True if they did."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), seconds)
+        return self.idle.is_set()
+
+    async def drain(self, seconds: float) -> None:
+        """Let calls in progress finish, then hang up what is left and wait for it to settle."""
+        if not self.live:
+            return
+        log.info("dialer_draining", calls=len(self.live), wait_seconds=seconds)
+        if await self.wait_idle(seconds):
+            return
+        for channel_id, call in list(self.live.items()):
+            with contextlib.suppress(AriError):
+                await call.ari.hangup(channel_id)
+        await self.wait_idle(10)
