@@ -27,6 +27,7 @@ from voxlancer.errors import BadRequest, Conflict, NotFound, TooManyRequests
 
 CHANNEL = "voxlancer_verifications"
 CODE_DIGITS = 6
+CODE_PATTERN = f"^[0-9]{{{CODE_DIGITS}}}$"
 CALLS_PER_NUMBER = 3  # per rolling 24 hours
 CALLS_PER_ACCOUNT = 10  # per rolling 24 hours
 # Namespaces this module's advisory locks (the first key of pg_advisory_xact_lock(int, int)).
@@ -116,14 +117,6 @@ class Verification:
     def to_api(self) -> dict[str, Any]:
         # Never the code: it must reach the customer only through the phone.
         return {"id": self.id, "status": self.status, "expires_at": self.expires_at}
-
-
-def check_code(value: str) -> str:
-    """A Field check for the code the customer heard."""
-    value = value.strip()
-    if len(value) != CODE_DIGITS or not value.isascii() or not value.isdigit():
-        raise ValueError(f"must be the {CODE_DIGITS} digits read in the verification call")
-    return value
 
 
 def new_code() -> str:
