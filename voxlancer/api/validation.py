@@ -128,7 +128,8 @@ class Field:
             schema["enum"] = [*self.enum, None] if self.nullable else list(self.enum)
         for key, value in (("minLength", self.min_length), ("maxLength", self.max_length),
                            ("pattern", self.pattern), ("format", self.fmt),
-                           ("multipleOf", self.multiple_of), ("minItems", self.min_items),
+                           ("multipleOf", _json_number(self.multiple_of)),
+                           ("minItems", self.min_items),
                            ("maxItems", self.max_items),
                            ("maxProperties", self.max_properties)):
             if value is not None:
@@ -136,7 +137,7 @@ class Field:
         for key, bound in (("minimum", self.minimum), ("maximum", self.maximum)):
             value = _resolve(bound, settings)
             if value is not None:
-                schema[key] = value
+                schema[key] = _json_number(value)
         if self.items is not None:
             schema["items"] = self.items.json_schema(settings)
         if self.values is not None:
@@ -176,6 +177,13 @@ def _resolve(bound: Bound, settings: Settings | None) -> int | Decimal | None:
 
 def _number(value: int | Decimal) -> str:
     return str(value)
+
+
+def _json_number(value: int | Decimal | None) -> int | float | None:
+    """A bound as the document writes it: a JSON number (jsonout writes a Decimal as a string)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def check_value(name: str, value: Any, f: Field, settings: Settings | None) -> Any:
