@@ -162,7 +162,8 @@ async def confirm(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID,
             raise Conflict(f"caller ID {caller['phone_number']} is already verified")
         row = await conn.fetchrow(_LATEST, caller_id)
         if row is None:
-            raise NotFound("no verification was started for this caller ID; start one with "
+            # The caller ID exists; it is its state that refuses (a 404 would say it is gone).
+            raise Conflict("no verification was started for this caller ID; start one with "
                            "POST /api/caller-ids/{id}/verify")
         if row["status"] == "expired" or row["past"]:
             raise BadRequest("the code has expired; start a new verification")

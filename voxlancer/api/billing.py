@@ -69,6 +69,9 @@ async def add_credit(request: web.Request) -> web.Response:
     return respond(topup.entry.to_api())
 
 
+# Checked by payments.verify_event against the body; declared here for the document.
+STRIPE_SIGNATURE = Param("Stripe-Signature", Field(
+    "string", required=True, doc="t=<unix time>,v1=<HMAC-SHA256 of the body>, as Stripe signs"))
 TRANSACTIONS_QUERY = (
     Param("limit", Field("integer", minimum=1, maximum=ledger.MAX_PAGE,
                          doc=f"rows per page, 1 to {ledger.MAX_PAGE} (default 100)")),
@@ -144,6 +147,6 @@ ROUTES = [
     Route("GET", "/api/billing/usage", usage, "Calls, billed minutes and spend, in total and per "
           "campaign", scope="billing:read", responses={200: "Usage"}, query=USAGE_QUERY),
     Route("POST", "/api/billing/stripe-webhook", stripe_webhook, "Stripe webhook endpoint "
-          "(signed with STRIPE_WEBHOOK_SECRET)", public=True,
+          "(signed with STRIPE_WEBHOOK_SECRET)", public=True, headers=(STRIPE_SIGNATURE,),
           responses={200: "WebhookReceipt"}, errors=(400, 503)),
 ]
