@@ -99,7 +99,7 @@ _USAGE = {"total_calls": COUNT, "total_minutes": {"type": "number", "minimum": 0
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": closed({"error": {"type": "string", "description": "what went wrong, in English"},
                      "code": {"type": "string", "description": "a stable machine-readable "
-                              "code to branch on (see docs/api.md)"}}),
+                              "code to branch on"}}),
     "Customer": closed(_CUSTOMER),
     "Login": closed({
         "token": {"type": "string"}, "expires_in": {"type": "integer", "minimum": 1},
