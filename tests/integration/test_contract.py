@@ -11,6 +11,7 @@ import pytest
 from tests.campaign_helpers import csv_form, number, ready_campaign
 from tests.contract import Contract
 from tests.factories import bearer, signup
+from voxlancer.api.keys import TTS
 
 
 @pytest.fixture
@@ -110,12 +111,18 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.get("/api/docs"))
     await check(await client.get("/metrics"))
 
+    audio = await client.app[TTS].cache.render("Hello.", "en-US")
+    await check(await client.get(f"/media/{audio.key}.wav"))
+    await check(await client.get(f"/media/{audio.key}.wav",
+                                 headers={"If-None-Match": f'"{audio.key}"'}))  # 304
+    await check(await client.get(f"/media/{'0' * 64}.wav"))  # 404
+
     checked = {(m, p) for m, p, _ in contract.checked}
     documented = {(m.upper(), p) for p, ops in contract.document["paths"].items() for m in ops}
-    # Those need a real synthesis, audio on disk or a Stripe stand-in: test_fuzz reaches them.
-    elsewhere = {("POST", "/api/tts/preview"), ("GET", "/media/{key}.wav"),
+    # Covered by test_fuzz (a preview synthesis) and test_openapi (the reference's script).
+    elsewhere = {("POST", "/api/tts/preview"),
                  ("GET", "/api/static/redoc-2.5.4/redoc.standalone.js")}
     assert documented - checked == elsewhere
-    assert {s for _, _, s in contract.checked} >= {200, 201, 202, 204, 400, 401, 403, 404, 409,
-                                                   503}
+    assert {s for _, _, s in contract.checked} >= {200, 201, 202, 204, 304, 400, 401, 403, 404,
+                                                   409, 503}
 
