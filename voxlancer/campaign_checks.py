@@ -17,8 +17,6 @@ MAX_ATTEMPTS = 10
 MAX_RETRY_DELAY = 1440
 OPT_OUT_KEYS = tuple("0123456789*#")
 MACHINE_DETECTION = ("off", "hangup", "voicemail")
-# Something other than white space (names and messages are trimmed before use).
-NOT_BLANK = r"\S"
 HHMM = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # The IANA zones this machine's tz database knows, for the `timezone` enum. "localtime" and the
 # like are files of the database, not zones a customer can mean.

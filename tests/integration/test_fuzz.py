@@ -115,8 +115,8 @@ SEMANTIC_REFUSALS = [
      ["400"]),
     # from after to.
     ("^/api/billing/usage$", "GET", ["400"]),
-    # The card (Stripe stand-in: only tok_visa and friends exist).
-    ("^/api/billing/add-credit$", "POST", ["402"]),
+    # The card: Stripe (here its stand-in) knows only real tokens (400) and may decline (402).
+    ("^/api/billing/add-credit$", "POST", ["400", "402"]),
     # The Stripe-Signature must sign the body.
     ("^/api/billing/stripe-webhook$", "POST", ["400"]),
 ]

@@ -8,12 +8,14 @@ from voxlancer import accounts, auth, throttle
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
+from voxlancer.api.validation import SPACE, Field, body
 from voxlancer.errors import Forbidden, Unauthorized
 
+# accounts.normalise_email's rule, around which white space is trimmed.
+EMAIL = rf"^[{SPACE}]*[^@{SPACE}]{{1,64}}@[^@{SPACE}]+\.[^@{SPACE}.]{{2,}}[{SPACE}]*$"
 REGISTER = {
     "email": Field("string", required=True, check=accounts.normalise_email,
-                   pattern=accounts.EMAIL_PATTERN, max_length=accounts.MAX_EMAIL,
+                   pattern=EMAIL, max_length=accounts.MAX_EMAIL,
                    example="user@example.com", doc="an email address (compared without case)"),
     "password": Field("string", required=True, min_length=accounts.MIN_PASSWORD,
                       max_length=accounts.MAX_PASSWORD),

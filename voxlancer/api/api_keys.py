@@ -8,13 +8,13 @@ from voxlancer import api_keys
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import db_conn, principal
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
+from voxlancer.api.validation import NOT_BLANK, Field, body
 from voxlancer.auth import SCOPES
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
 
 CREATE = {
-    "name": Field("string", required=True, check=str.strip, pattern=r"\S",
+    "name": Field("string", required=True, check=str.strip, pattern=NOT_BLANK,
                   max_length=api_keys.MAX_NAME, example="Production Key",
                   doc=f"text other than white space, up to {api_keys.MAX_NAME} characters"),
     "permissions": Field("array", required=True, items=Field("string", enum=SCOPES),

@@ -15,15 +15,15 @@ from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
 from voxlancer.api.paging import PAGE_QUERY, respond_page
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body, optional, query
+from voxlancer.api.validation import NOT_BLANK, Field, body, optional, query
 from voxlancer.campaigns import Campaign
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
 from voxlancer.tts.voices import API_VOICES
 
-_MESSAGE = Field("string", pattern=checks.NOT_BLANK, max_length=checks.MAX_MESSAGE)
+_MESSAGE = Field("string", pattern=NOT_BLANK, max_length=checks.MAX_MESSAGE)
 FIELDS = {
-    "name": Field("string", required=True, check=str.strip, pattern=checks.NOT_BLANK,
+    "name": Field("string", required=True, check=str.strip, pattern=NOT_BLANK,
                   max_length=checks.MAX_NAME, example="My Campaign",
                   doc=f"text other than white space, up to {checks.MAX_NAME} characters"),
     "tts_message": replace(_MESSAGE, required=True,

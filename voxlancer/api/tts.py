@@ -7,12 +7,12 @@ from aiohttp import web
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import TTS, principal
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
+from voxlancer.api.validation import NOT_BLANK, Field, body
 from voxlancer.tts.service import MAX_TEXT_CHARS, check_text
 from voxlancer.tts.voices import API_VOICES, DEFAULT_VOICE
 
 PREVIEW = {
-    "text": Field("string", required=True, check=check_text, pattern=r"\S",
+    "text": Field("string", required=True, check=check_text, pattern=NOT_BLANK,
                   max_length=MAX_TEXT_CHARS,
                   doc=f"text other than white space, up to {MAX_TEXT_CHARS:,} characters",
                   example="Hello, this is a test of the Voxlancer text to speech system."),

@@ -36,6 +36,12 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
 }
 
+# White space as Python's str.strip() and str.isspace() see it, written out: `\s` differs between
+# Python (our checks) and ECMA 262 (JSON Schema patterns), in \x1c-\x1f, \x85 and \ufeff.
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Something other than white space: a text that str.strip() does not empty.
+NOT_BLANK = f"[^{SPACE}]"
+
 # A bound may name a setting (an attribute of Settings), so the document of a running server
 # shows the limits its operator chose.
 Bound = int | Decimal | str | None
