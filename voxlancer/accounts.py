@@ -22,6 +22,8 @@ from voxlancer.errors import BadRequest, Conflict, NotFound
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; this only bounds the work a request can ask for.
+MAX_EMAIL = 254
+MAX_COMPANY = 200
 
 # OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane): a login costs tens of milliseconds on
 # one core, not hundreds, and check_needs_rehash upgrades stored hashes if this changes.
@@ -84,24 +86,9 @@ class Customer:
 
 def normalise_email(value: str) -> str:
     email = value.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > MAX_EMAIL or not _EMAIL.match(email):
         raise ValueError("is not a valid email address")
     return email
-
-
-def check_password(value: str) -> str:
-    if len(value) < MIN_PASSWORD:
-        raise ValueError(f"must be at least {MIN_PASSWORD} characters")
-    if len(value) > MAX_PASSWORD:
-        raise ValueError(f"must be at most {MAX_PASSWORD} characters")
-    return value
-
-
-def check_company(value: str) -> str:
-    value = value.strip()
-    if len(value) > 200:
-        raise ValueError("must be at most 200 characters")
-    return value
 
 
 async def register(conn: asyncpg.Connection, email: str, password: str,

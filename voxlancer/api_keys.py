@@ -10,13 +10,14 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer.auth import KEY_PREFIX, SCOPES, hash_key
+from voxlancer.auth import KEY_PREFIX, hash_key
 from voxlancer.errors import Conflict, NotFound
 
 # 32 random bytes is 43 url-safe characters; the prefix shown later is the first 12 of the key.
 KEY_BYTES = 32
 DISPLAY_PREFIX = 12
 MAX_PER_CUSTOMER = 100
+MAX_NAME = 100
 
 _INSERT = """
 INSERT INTO api_keys (customer_id, name, key_hash, key_prefix, permissions)
@@ -55,21 +56,9 @@ class ApiKey:
                 "last_used_at": self.last_used_at}
 
 
-def check_permissions(value: list[str]) -> list[str]:
-    unknown = [p for p in value if p not in SCOPES]
-    if unknown:
-        raise ValueError(f"unknown scope {unknown[0]!r}; scopes are: {', '.join(SCOPES)}")
-    if not value:
-        raise ValueError("must name at least one scope")
-    # Keep the caller's order, drop repeats.
-    return list(dict.fromkeys(value))
-
-
-def check_name(value: str) -> str:
-    value = value.strip()
-    if not 1 <= len(value) <= 100:
-        raise ValueError("must be 1 to 100 characters")
-    return value
+def unique(permissions: list[str]) -> list[str]:
+    """The scopes in the caller's order, without repeats."""
+    return list(dict.fromkeys(permissions))
 
 
 async def create(conn: asyncpg.Connection, customer_id: UUID, name: str,

@@ -163,18 +163,9 @@ class UploadResult:
                 "invalid_examples": self.invalid_examples}
 
 
-def check_attributes(value: dict[str, Any]) -> str:
-    """JSON text of an attributes object of plain values (strings, numbers, booleans, null)."""
-    plain = (str, int, Decimal, bool, type(None))
-    if len(value) > MAX_COLUMNS or not all(isinstance(v, plain) for v in value.values()):
-        raise ValueError(f"must be an object of at most {MAX_COLUMNS} plain values")
+def attributes_json(value: dict[str, Any]) -> str:
+    """JSON text of an attributes object (its plain values are checked by the API schema)."""
     return json.dumps(value, default=str)
-
-
-def check_status(value: str | None) -> str | None:
-    if value is not None and value not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="invalid_query")
-    return value
 
 
 async def page(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, page: Page,

@@ -53,8 +53,11 @@ def parse_limit(text: str | None, maximum: int = MAX_LIMIT, default: int = DEFAU
 
 def parse(query: Any) -> Page:
     """The page a request asks for, from its `limit` and `cursor` query parameters."""
-    limit = parse_limit(query.get("limit"))
-    cursor = query.get("cursor")
+    return at(parse_limit(query.get("limit")), query.get("cursor"))
+
+
+def at(limit: int, cursor: str | None) -> Page:
+    """`limit` rows after the row `cursor` names (none: the first page)."""
     if not cursor:
         return Page(limit, *_START)
     return Page(limit, *decode(cursor))

@@ -27,6 +27,7 @@ from voxlancer.errors import BadRequest, Conflict, NotFound, TooManyRequests
 
 CHANNEL = "voxlancer_verifications"
 CODE_DIGITS = 6
+CODE_PATTERN = f"^[0-9]{{{CODE_DIGITS}}}$"
 CALLS_PER_NUMBER = 3  # per rolling 24 hours
 CALLS_PER_ACCOUNT = 10  # per rolling 24 hours
 # Namespaces this module's advisory locks (the first key of pg_advisory_xact_lock(int, int)).
@@ -118,14 +119,6 @@ class Verification:
         return {"id": self.id, "status": self.status, "expires_at": self.expires_at}
 
 
-def check_code(value: str) -> str:
-    """A Field check for the code the customer heard."""
-    value = value.strip()
-    if len(value) != CODE_DIGITS or not value.isascii() or not value.isdigit():
-        raise ValueError(f"must be the {CODE_DIGITS} digits read in the verification call")
-    return value
-
-
 def new_code() -> str:
     return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
 
@@ -172,7 +165,8 @@ async def confirm(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID,
                            code="already_verified")
         row = await conn.fetchrow(_LATEST, caller_id)
         if row is None:
-            raise NotFound("no verification was started for this caller ID; start one with "
+            # The caller ID exists; it is its state that refuses (a 404 would say it is gone).
+            raise Conflict("no verification was started for this caller ID; start one with "
                            "POST /api/caller-ids/{id}/verify", code="verification_not_started")
         if row["status"] == "expired" or row["past"]:
             raise BadRequest("the code has expired; start a new verification",

@@ -16,6 +16,7 @@ import pytest
 
 from tests.factories import bearer, make_key, signup
 from voxlancer.api.app import all_routes
+from voxlancer.api.openapi import document_path
 from voxlancer.api.routes import Route
 from voxlancer.auth import SCOPES
 
@@ -24,7 +25,7 @@ GUARDED = [route for route in all_routes() if not route.public]
 
 
 def url(route: Route) -> str:
-    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), route.path)
+    return re.sub(r"\{\w+\}", lambda _: str(uuid.uuid4()), document_path(route.path))
 
 
 def test_every_scope_is_one_a_key_can_hold() -> None:

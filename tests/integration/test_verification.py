@@ -185,11 +185,11 @@ async def test_another_customers_caller_id_is_not_found(client, conn):
     assert (await _confirm(client, alice, "nope", code)).status == 404
 
 
-async def test_confirm_before_any_start_is_404(client, conn):
+async def test_confirm_before_any_start_is_409(client, conn):
     account = await signup(client, conn)
     caller = await add_caller_id(client, account, verified=False)
     resp = await _confirm(client, account, caller["id"], "123456")
-    assert resp.status == 404 and "verify" in (await resp.json())["error"]
+    assert resp.status == 409 and "verify" in (await resp.json())["error"]
 
 
 async def test_claim_calls_skips_locked_expired_and_claimed_rows(client, conn, database_url):

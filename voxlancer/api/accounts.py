@@ -10,21 +10,24 @@ from voxlancer import accounts, auth, throttle
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import REGISTRATIONS, SETTINGS, db_conn, principal
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
+from voxlancer.api.validation import SPACE, Field, body
 from voxlancer.errors import Forbidden, Unauthorized
 from voxlancer.strings import LINE
 
+# accounts.normalise_email's rule, around which white space is trimmed.
+EMAIL = rf"^[{SPACE}]*[^@{SPACE}]{{1,64}}@[^@{SPACE}]+\.[^@{SPACE}.]{{2,}}[{SPACE}]*$"
 REGISTER = {
-    "email": Field("string", required=True, check=accounts.normalise_email, fmt="email",
-                   example="user@example.com", text=LINE),
-    "password": Field("string", required=True, check=accounts.check_password,
-                      doc=f"at least {accounts.MIN_PASSWORD} characters"),
-    "company_name": Field("string", check=accounts.check_company, example="My Company",
-                          doc="named in every call's identification", text=LINE),
+    "email": Field("string", required=True, check=accounts.normalise_email,
+                   pattern=EMAIL, max_length=accounts.MAX_EMAIL, text=LINE,
+                   example="user@example.com", doc="an email address (compared without case)"),
+    "password": Field("string", required=True, min_length=accounts.MIN_PASSWORD,
+                      max_length=accounts.MAX_PASSWORD),
+    "company_name": Field("string", check=str.strip, max_length=accounts.MAX_COMPANY, text=LINE,
+                          example="My Company", doc="named in every call's identification"),
 }
 LOGIN = {
-    "email": Field("string", required=True, fmt="email"),
-    "password": Field("string", required=True),
+    "email": Field("string", required=True, max_length=accounts.MAX_EMAIL),
+    "password": Field("string", required=True, max_length=accounts.MAX_PASSWORD),
 }
 
 
@@ -79,17 +82,14 @@ async def me(request: web.Request) -> web.Response:
     return respond(principal(request).customer.to_api())
 
 
-_CUSTOMER = {"id": "uuid", "email": "user@example.com", "company_name": "My Company",
-             "balance": "0", "status": "pending_review", "manual_review_flag": True,
-             "created_at": "2026-03-22T10:00:00Z"}
-
 ROUTES = [
-    Route("POST", "/api/auth/register", register, "Register a new customer account (at most "
-          "VOXLANCER_REGISTER_MAX per client address per window: 429 with Retry-After)",
-          public=True, body=REGISTER, status=201, response=_CUSTOMER),
-    Route("POST", "/api/auth/login", login, "Authenticate and receive a JWT", public=True,
-          body=LOGIN, response={"token": "eyJ...", "expires_in": 3600,
-                                "customer": {"id": "uuid", "email": "user@example.com",
-                                             "balance": "10.00", "status": "active"}}),
-    Route("GET", "/api/auth/me", me, "The calling customer's account", response=_CUSTOMER),
+    Route("POST", "/api/auth/register", register, "Register a new customer account (pending "
+          "review; at most VOXLANCER_REGISTER_MAX per client address per window: 429 with "
+          "Retry-After)", public=True,
+          body=REGISTER, responses={201: "Customer"}, errors=(409, 429)),
+    Route("POST", "/api/auth/login", login, "Authenticate and receive a JWT; repeated failures "
+          "are throttled (429 with Retry-After)", public=True, body=LOGIN,
+          responses={200: "Login"}, errors=(401, 403, 429)),
+    Route("GET", "/api/auth/me", me, "The calling customer's account",
+          responses={200: "Customer"}),
 ]

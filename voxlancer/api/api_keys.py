@@ -8,17 +8,20 @@ from voxlancer import api_keys
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import db_conn, principal
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
+from voxlancer.api.validation import NOT_BLANK, Field, body
+from voxlancer.auth import SCOPES
 from voxlancer.errors import Forbidden, NotFound
 from voxlancer.ids import parse_id
 from voxlancer.strings import LINE
 
 CREATE = {
-    "name": Field("string", required=True, check=api_keys.check_name, example="Production Key",
-                  text=LINE),
-    "permissions": Field("array", required=True, items="string",
-                         check=api_keys.check_permissions,
-                         example=["campaigns:read", "campaigns:write"]),
+    "name": Field("string", required=True, check=str.strip, pattern=NOT_BLANK,
+                  max_length=api_keys.MAX_NAME, example="Production Key", text=LINE,
+                  doc=f"text other than white space, up to {api_keys.MAX_NAME} characters"),
+    "permissions": Field("array", required=True, items=Field("string", enum=SCOPES),
+                         min_items=1, check=api_keys.unique,
+                         example=["campaigns:read", "campaigns:write"],
+                         doc="scopes the key carries (a key can grant only scopes it holds)"),
 }
 
 
@@ -49,17 +52,13 @@ async def revoke_key(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-_KEY = {"id": "uuid", "name": "Production Key", "key_prefix": "vxf_a86655a2",
-        "permissions": ["campaigns:read"], "created_at": "2026-03-22T10:00:00Z",
-        "last_used_at": None}
-
 ROUTES = [
     Route("GET", "/api/api-keys", list_keys, "List API keys (the key itself is never shown "
-          "again)", scope="api_keys:write", response=[_KEY]),
+          "again)", scope="api_keys:write", responses={200: "ApiKeyList"}),
     Route("POST", "/api/api-keys", create_key, "Create an API key; the response is the only time "
           "the key is shown. An API key may grant only scopes it holds itself (403 "
-          "scope_not_held)", scope="api_keys:write", body=CREATE, status=201,
-          response={**_KEY, "key": "vxf_..."}),
+          "scope_not_held)", scope="api_keys:write", body=CREATE,
+          responses={201: "NewApiKey"}, errors=(409,)),
     Route("DELETE", "/api/api-keys/{id}", revoke_key, "Revoke an API key at once",
-          scope="api_keys:write", status=204),
+          scope="api_keys:write", responses={204: None}),
 ]

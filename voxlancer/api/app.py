@@ -18,6 +18,7 @@ from voxlancer.api import (
     campaigns,
     contacts,
     dnc,
+    docs,
     health,
     media,
     openapi,
@@ -50,6 +51,7 @@ def all_routes() -> list[Route]:
         *tts.ROUTES,
         *media.ROUTES,
         *openapi.ROUTES_DOC,
+        *docs.ROUTES,
     ]
 
 

@@ -3,42 +3,38 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from voxlancer import billing, ledger, pagination, payments, timestamps
+from voxlancer import billing, ledger, payments
 from voxlancer.api.bodies import body_deadline
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import POOL, SETTINGS, db_conn, forget_principals, principal
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, read_json, validate
+from voxlancer.api.validation import Field, Param, check_value, query, read_json, validate
 from voxlancer.errors import BadRequest, ServiceUnavailable
 from voxlancer.money import CENT, show
 
 # ASCII digits: \d and Decimal() also take other scripts' digits.
 _DECIMAL_STRING = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-
-def check_amount(value: Decimal | int) -> Decimal:
-    value = Decimal(value)
-    if not value.is_finite() or value <= 0:
-        raise ValueError("must be a positive number of dollars")
-    if value > 10**9:
-        raise ValueError("is too large")
-    if value != value.quantize(CENT):
-        raise ValueError("must have at most 2 decimal places")
-    return value
-
-
 ADD_CREDIT = {
-    "amount": Field("number", required=True, check=check_amount, example=50.00,
-                    doc="dollars with at most 2 decimals; a JSON number or a decimal string"),
-    "stripe_token": Field("string", required=True, check=payments.check_token,
-                          example="tok_...", doc="a Stripe card token or payment method id"),
+    "amount": Field("number", required=True, check=Decimal, minimum="topup_min",
+                    maximum="topup_max", multiple_of=CENT, example=50.00,
+                    doc='dollars with at most 2 decimals; a decimal string such as "50.00" is '
+                        "taken as well"),
+    "stripe_token": Field("string", required=True, pattern=payments.CARD_PATTERN,
+                          min_length=5, max_length=255, example="tok_visa",
+                          doc="a Stripe card token (tok_...) or payment method id (pm_...)"),
 }
+IDEMPOTENCY_KEY = Param("Idempotency-Key", Field(
+    "string", min_length=1, max_length=payments.MAX_IDEMPOTENCY_KEY, pattern="^[ -~]+$",
+    doc="printable ASCII, up to 255 characters; retries with the same key and body never "
+        "charge twice"))
 
 
 async def balance(request: web.Request) -> web.Response:
@@ -64,13 +60,11 @@ async def add_credit(request: web.Request) -> web.Response:
             raise BadRequest("amount must be a number or a decimal string such as \"50.00\"",
                              code="field_invalid")
         raw["amount"] = Decimal(text)
-    data = validate(raw, ADD_CREDIT)
-    amount = data["amount"]
-    if amount < settings.topup_min or amount > settings.topup_max:
-        raise BadRequest(f"amount must be from {ledger.dollars(settings.topup_min)} to "
-                         f"{ledger.dollars(settings.topup_max)}")
-    key = payments.check_idempotency_key(request.headers.get("Idempotency-Key"))
-    topup = await payments.add_credit(request.app[POOL], settings, customer.id, amount,
+    data = validate(raw, ADD_CREDIT, settings)
+    key = request.headers.get(IDEMPOTENCY_KEY.name)
+    if key is not None:
+        key = check_value(IDEMPOTENCY_KEY.name, key, IDEMPOTENCY_KEY.field, settings)
+    topup = await payments.add_credit(request.app[POOL], settings, customer.id, data["amount"],
                                       data["stripe_token"], key)
     if topup.entry is None:
         return respond({"status": topup.status, "payment_id": topup.payment_id,
@@ -79,16 +73,31 @@ async def add_credit(request: web.Request) -> web.Response:
     return respond(topup.entry.to_api())
 
 
+# Checked by payments.verify_event against the body; declared here for the document.
+STRIPE_SIGNATURE = Param("Stripe-Signature", Field(
+    "string", required=True, doc="t=<unix time>,v1=<HMAC-SHA256 of the body>, as Stripe signs"))
+TRANSACTIONS_QUERY = (
+    Param("limit", Field("integer", minimum=1, maximum=ledger.MAX_PAGE,
+                         doc=f"rows per page, 1 to {ledger.MAX_PAGE} (default 100)")),
+    Param("cursor", Field("string", doc="X-Next-Cursor of the previous page")),
+    Param("type", Field("string", enum=ledger.TYPES, doc="only entries of this type")),
+)
+# A date alone, or a date-time with its offset.
+_INSTANT = Field("string", any_of=(Field("string", fmt="date"), Field("string", fmt="date-time")))
+USAGE_QUERY = (
+    Param("from", replace(_INSTANT, doc="a date or date-time (inclusive)")),
+    Param("to", replace(_INSTANT, doc="a date or date-time (exclusive; a date alone includes "
+                                      "that day)")),
+)
+
+
 async def transactions(request: web.Request) -> web.Response:
-    query = request.query
-    type_ = query.get("type")
-    if type_ is not None and type_ not in ledger.TYPES:
-        raise BadRequest(f"type must be one of {', '.join(ledger.TYPES)}", code="invalid_query")
-    limit = pagination.parse_limit(query.get("limit"), ledger.MAX_PAGE)
-    before = ledger.decode_cursor(query["cursor"]) if "cursor" in query else None
+    wanted = query(request, TRANSACTIONS_QUERY)
+    before = ledger.decode_cursor(wanted["cursor"]) if "cursor" in wanted else None
     async with db_conn(request) as conn:
-        entries, cursor = await ledger.page(conn, principal(request).customer.id, limit=limit,
-                                            before=before, type_=type_)
+        entries, cursor = await ledger.page(conn, principal(request).customer.id,
+                                            limit=wanted.get("limit", 100), before=before,
+                                            type_=wanted.get("type"))
     headers = {}
     if cursor:
         headers["X-Next-Cursor"] = cursor
@@ -96,31 +105,19 @@ async def transactions(request: web.Request) -> web.Response:
     return respond([e.to_api() for e in entries], headers=headers)
 
 
-def _instant(name: str, text: str | None) -> datetime | None:
-    """An ISO 8601 date or date-time; naive means UTC."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or date-time, such as "
-                         "2026-03-01 or 2026-03-01T00:00:00Z", code="invalid_query") from None
-    try:
-        return timestamps.in_range(value if value.tzinfo else value.replace(tzinfo=UTC))
-    except ValueError as exc:
-        raise BadRequest(f"{name} {exc}", code="invalid_query") from None
-
-
-def _is_date(text: str) -> bool:
-    return len(text.strip()) <= 10
+def _instant(value: date | datetime | None) -> datetime | None:
+    """A date alone is its first moment, UTC."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(), UTC)
 
 
 async def usage(request: web.Request) -> web.Response:
-    query = request.query
-    start, end = _instant("from", query.get("from")), _instant("to", query.get("to"))
+    wanted = query(request, USAGE_QUERY)
+    start, end = _instant(wanted.get("from")), _instant(wanted.get("to"))
     if start and end and start > end:
         raise BadRequest("from must not be after to", code="invalid_query")
-    if end and _is_date(query["to"]):
+    if end and not isinstance(wanted["to"], datetime):
         end += timedelta(days=1)  # a date alone as `to` includes that whole day
     async with db_conn(request) as conn:
         total, campaigns = await ledger.usage(conn, principal(request).customer.id, start, end)
@@ -141,33 +138,18 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     return respond({"received": True, "duplicate": not fresh})
 
 
-_ENTRY = {"id": "uuid", "type": "credit_added", "amount": "50.00", "balance_after": "60.00",
-          "description": "Added $50.00 credit", "reference": "pi_...",
-          "created_at": "2026-03-22T10:00:00Z"}
-_USAGE = {"total_calls": 150, "total_minutes": 45.5, "total_spent": "0.91"}
-
 ROUTES = [
     Route("GET", "/api/billing/balance", balance, "Account balance and today's spend",
-          scope="billing:read",
-          response={"balance": "10.00", "spent_today": "0.42", "daily_spend_limit": "100.00",
-                    "min_balance": "0.10"}),
+          scope="billing:read", responses={200: "Balance"}),
     Route("POST", "/api/billing/add-credit", add_credit, "Add credit with a card through Stripe "
-          "(send an Idempotency-Key header to make retries safe)", scope="billing:write",
-          body=ADD_CREDIT, response=_ENTRY),
-    Route("GET", "/api/billing/transactions", transactions, "The ledger, newest first; the next "
-          "page's cursor is in X-Next-Cursor and Link", scope="billing:read",
-          response=[_ENTRY],
-          query=(("limit", f"rows per page, 1 to {ledger.MAX_PAGE} (default 100)"),
-                 ("cursor", "X-Next-Cursor of the previous page"),
-                 ("type", "only this type: " + ", ".join(ledger.TYPES)))),
+          "(send an Idempotency-Key header to make retries safe); 202 while Stripe is still "
+          "processing", scope="billing:write", body=ADD_CREDIT, headers=(IDEMPOTENCY_KEY,),
+          responses={200: "LedgerEntry", 202: "TopUpPending"}, errors=(402, 409, 502, 503)),
+    Route("GET", "/api/billing/transactions", transactions, "The ledger, newest first",
+          scope="billing:read", responses={200: "LedgerPage"}, query=TRANSACTIONS_QUERY),
     Route("GET", "/api/billing/usage", usage, "Calls, billed minutes and spend, in total and per "
-          "campaign", scope="billing:read",
-          response={**_USAGE, "from": None, "to": None,
-                    "campaigns": [{"campaign_id": "uuid", **_USAGE}]},
-          query=(("from", "ISO 8601 date or date-time (inclusive)"),
-                 ("to", "ISO 8601 date or date-time (exclusive; a date alone includes that "
-                        "day)"))),
+          "campaign", scope="billing:read", responses={200: "Usage"}, query=USAGE_QUERY),
     Route("POST", "/api/billing/stripe-webhook", stripe_webhook, "Stripe webhook endpoint "
-          "(signed with STRIPE_WEBHOOK_SECRET)", public=True,
-          response={"received": True, "duplicate": False}),
+          "(signed with STRIPE_WEBHOOK_SECRET)", public=True, headers=(STRIPE_SIGNATURE,),
+          responses={200: "WebhookReceipt"}, errors=(400, 408, 413, 503)),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from aiohttp import web
@@ -9,16 +10,13 @@ from aiohttp import web
 from voxlancer import caller_ids, pagination, verification
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import db_conn, principal
-from voxlancer.api.paging import PAGE_QUERY, respond_page
+from voxlancer.api.paging import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body, phone_number
+from voxlancer.api.validation import PHONE, Field, body, query
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
 
-CREATE = {
-    "phone_number": Field("string", required=True, example="+12025550143",
-                          doc="E.164; a national number is read in the default region"),
-}
+CREATE = {"phone_number": replace(PHONE, required=True)}
 
 
 def _caller_id(request: web.Request) -> UUID:
@@ -27,14 +25,14 @@ def _caller_id(request: web.Request) -> UUID:
 
 async def create_caller_id(request: web.Request) -> web.Response:
     data = await body(request, CREATE)
-    number = phone_number(request, data["phone_number"])
     async with db_conn(request) as conn:
-        caller_id = await caller_ids.create(conn, principal(request).customer.id, number)
+        caller_id = await caller_ids.create(conn, principal(request).customer.id,
+                                            data["phone_number"])
     return respond(caller_id.to_api(), 201)
 
 
 async def list_caller_ids(request: web.Request) -> web.Response:
-    page = pagination.parse(request.query)
+    page = requested(query(request, PAGE_QUERY))
     async with db_conn(request) as conn:
         rows = await caller_ids.page(conn, principal(request).customer.id, page)
     shown, cursor = pagination.next_cursor(page, rows)
@@ -49,8 +47,8 @@ async def delete_caller_id(request: web.Request) -> web.Response:
 
 
 CONFIRM = {
-    "code": Field("string", required=True, check=verification.check_code, example="123456",
-                  doc="the 6 digits read in the verification call"),
+    "code": Field("string", required=True, pattern=verification.CODE_PATTERN, example="123456",
+                  doc=f"the {verification.CODE_DIGITS} digits read in the verification call"),
 }
 
 
@@ -70,22 +68,19 @@ async def confirm_caller_id(request: web.Request) -> web.Response:
     return respond(confirmed.to_api())
 
 
-_CALLER_ID = {"id": "uuid", "customer_id": "uuid", "phone_number": "+12025550143",
-              "verified": False, "created_at": "2026-03-22T10:00:00Z"}
-
 ROUTES = [
     Route("GET", "/api/caller-ids", list_caller_ids, "List caller IDs, newest first",
-          scope="caller_ids:read", response=[_CALLER_ID], query=PAGE_QUERY),
+          scope="caller_ids:read", responses={200: "CallerIdPage"}, query=PAGE_QUERY),
     Route("POST", "/api/caller-ids", create_caller_id, "Register a caller ID (unverified)",
-          scope="caller_ids:write", body=CREATE, status=201, response=_CALLER_ID),
+          scope="caller_ids:write", body=CREATE, responses={201: "CallerId"}, errors=(409,)),
     Route("DELETE", "/api/caller-ids/{id}", delete_caller_id, "Delete a caller ID not in use "
-          "by a running or paused campaign", scope="caller_ids:write", status=204),
+          "by a running or paused campaign", scope="caller_ids:write", responses={204: None},
+          errors=(409,)),
     Route("POST", "/api/caller-ids/{id}/verify", verify_caller_id, "Start a verification: the "
           "platform calls the number and reads a 6-digit code (valid 10 minutes; at most 3 "
-          "calls per number per 24 hours)", scope="caller_ids:write", status=202,
-          response={"id": "uuid", "status": "pending_call",
-                    "expires_at": "2026-03-22T10:10:00Z"}),
+          "calls per number per 24 hours: 429)", scope="caller_ids:write",
+          responses={202: "Verification"}, errors=(409, 429)),
     Route("POST", "/api/caller-ids/{id}/confirm", confirm_caller_id, "Confirm the code heard "
           "in the verification call (5 tries); verifies the caller ID",
-          scope="caller_ids:write", body=CONFIRM, response={**_CALLER_ID, "verified": True}),
+          scope="caller_ids:write", body=CONFIRM, responses={200: "CallerId"}, errors=(409,)),
 ]

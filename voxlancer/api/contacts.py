@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from aiohttp import web
@@ -10,19 +11,22 @@ from voxlancer import contacts, pagination
 from voxlancer.api import uploads
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
-from voxlancer.api.paging import PAGE_QUERY, respond_page
+from voxlancer.api.paging import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body, phone_number
+from voxlancer.api.validation import PHONE, Field, Param, body, query
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
 from voxlancer.strings import BLOCK
 
 ADD = {
-    "phone_number": Field("string", required=True, example="+12025550143",
-                          doc="E.164; a national number is read in the default region"),
-    "attributes": Field("object", check=contacts.check_attributes, example={"name": "Ann"},
-                        doc="values for personalising the message", text=BLOCK),
+    "phone_number": replace(PHONE, required=True),
+    "attributes": Field("object", check=contacts.attributes_json, example={"name": "Ann"},
+                        max_properties=contacts.MAX_COLUMNS,
+                        values=Field(("string", "number", "boolean"), nullable=True),
+                        doc="plain values for personalising the message", text=BLOCK),
 }
+LIST_QUERY = (*PAGE_QUERY, Param("status", Field("string", enum=contacts.STATUSES,
+                                                 doc="only contacts in this status")))
 
 
 def _campaign_id(request: web.Request) -> UUID:
@@ -31,8 +35,9 @@ def _campaign_id(request: web.Request) -> UUID:
 
 async def list_contacts(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
-    page = pagination.parse(request.query)
-    status = contacts.check_status(request.query.get("status"))
+    wanted = query(request, LIST_QUERY)
+    page = requested(wanted)
+    status = wanted.get("status")
     async with db_conn(request) as conn:
         rows = await contacts.page(conn, principal(request).customer.id, campaign_id, page,
                                    status)
@@ -43,10 +48,9 @@ async def list_contacts(request: web.Request) -> web.Response:
 async def add_contact(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
     data = await body(request, ADD)
-    number = phone_number(request, data["phone_number"])
     async with db_conn(request) as conn:
-        contact = await contacts.add(conn, principal(request).customer.id, campaign_id, number,
-                                     data.get("attributes", "{}"))
+        contact = await contacts.add(conn, principal(request).customer.id, campaign_id,
+                                     data["phone_number"], data.get("attributes", "{}"))
     return respond(contact.to_api(), 201)
 
 
@@ -73,25 +77,20 @@ async def upload_contacts(request: web.Request) -> web.Response:
     return respond(result.to_api())
 
 
-_CONTACT = {"id": "uuid", "campaign_id": "uuid", "phone_number": "+12025550143",
-            "status": "pending", "attempts": 0, "attributes": {"name": "Ann"},
-            "last_attempt_at": None, "next_attempt_at": None, "last_result": None,
-            "duration_seconds": 0, "cost": "0", "created_at": "2026-03-22T10:00:00Z"}
 _ONE = "/api/campaigns/{id}/contacts"
+# Only a UUID is a contact id, so that .../contacts/upload is never taken for one (a GET there
+# would answer 405 advertising DELETE).
+CONTACT_ID = ("{contact_id:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+              "[0-9a-fA-F]{12}}")
 
 ROUTES = [
     Route("GET", _ONE, list_contacts, "List a campaign's contacts, newest first",
-          scope="contacts:read", response=[_CONTACT],
-          query=(*PAGE_QUERY, ("status", "only contacts in this status: "
-                               + ", ".join(contacts.STATUSES)))),
+          scope="contacts:read", responses={200: "ContactPage"}, query=LIST_QUERY),
     Route("POST", _ONE, add_contact, "Add one contact to a draft or paused campaign",
-          scope="contacts:write", body=ADD, status=201, response=_CONTACT),
+          scope="contacts:write", body=ADD, responses={201: "Contact"}, errors=(409,)),
     Route("POST", _ONE + "/upload", upload_contacts, "Upload contacts from a CSV file "
           "(multipart field file), all or nothing", scope="contacts:write", upload=True,
-          response={"uploaded": 150, "duplicates_skipped": 2, "invalid_skipped": 1,
-                    "contacts": [_CONTACT],
-                    "invalid_examples": [{"line": 7, "value": "12345",
-                                          "reason": "not a phone number"}]}),
-    Route("DELETE", _ONE + "/{contact_id}", delete_contact, "Delete a contact that is not "
-          "being called", scope="contacts:write", status=204),
+          responses={200: "ContactUpload"}, errors=(409,)),
+    Route("DELETE", f"{_ONE}/{CONTACT_ID}", delete_contact, "Delete a contact that is not "
+          "being called", scope="contacts:write", responses={204: None}, errors=(409,)),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -10,18 +11,15 @@ from voxlancer import dnc, pagination
 from voxlancer.api import uploads
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import SETTINGS, db_conn, principal
-from voxlancer.api.paging import PAGE_QUERY, respond_page
+from voxlancer.api.paging import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body, phone_number
+from voxlancer.api.validation import PHONE, body, check_value, query
 
-ADD = {
-    "phone_number": Field("string", required=True, example="+12025550143",
-                          doc="E.164; a national number is read in the default region"),
-}
+ADD = {"phone_number": replace(PHONE, required=True)}
 
 
 async def list_dnc(request: web.Request) -> web.Response:
-    page = pagination.parse(request.query)
+    page = requested(query(request, PAGE_QUERY))
     async with db_conn(request) as conn:
         rows = await dnc.page(conn, principal(request).customer.id, page)
     shown, cursor = pagination.next_cursor(page, rows)
@@ -33,9 +31,9 @@ async def add_dnc(request: web.Request) -> web.Response:
     if request.content_type == "multipart/form-data":
         return await _import(request)
     data = await body(request, ADD)
-    number = phone_number(request, data["phone_number"])
     async with db_conn(request) as conn:
-        entry, created = await dnc.add(conn, principal(request).customer.id, number, "api")
+        entry, created = await dnc.add(conn, principal(request).customer.id,
+                                       data["phone_number"], "api")
     return respond(entry.to_api(), 201 if created else 200)
 
 
@@ -54,23 +52,20 @@ async def delete_dnc(request: web.Request) -> web.Response:
     raw = unquote(request.match_info["number"])
     if raw.startswith(" "):
         raw = "+" + raw[1:]
-    number = phone_number(request, raw, "number")
+    number = check_value("number", raw, PHONE, request.app[SETTINGS])
     async with db_conn(request) as conn:
         await dnc.delete(conn, principal(request).customer.id, number)
     return web.Response(status=204)
 
 
-_ENTRY = {"phone_number": "+12025550143", "source": "api", "campaign_id": None,
-          "created_at": "2026-03-22T10:00:00Z"}
-
 ROUTES = [
     Route("GET", "/api/dnc", list_dnc, "List the do-not-call list, newest first",
-          scope="contacts:read", response=[_ENTRY], query=PAGE_QUERY),
-    Route("POST", "/api/dnc", add_dnc, "Add a number (JSON; 201, or 200 if already listed) or "
-          "import a CSV (multipart field file) to the do-not-call list; listed numbers' "
-          "pending contacts become opted_out", scope="contacts:write", body=ADD, upload=True,
-          status=201, response=_ENTRY),
-    Route("DELETE", "/api/dnc/{number}", delete_dnc, "Take a number (URL-encoded E.164) off "
-          "the list; key-press opt-outs are kept 5 years (409)", scope="contacts:write",
-          status=204),
+          scope="contacts:read", responses={200: "DncPage"}, query=PAGE_QUERY),
+    Route("POST", "/api/dnc", add_dnc, "Add a number (JSON: 201, or 200 if already listed) or "
+          "import a CSV (multipart field file: 200 with counts) to the do-not-call list; listed "
+          "numbers' pending contacts become opted_out", scope="contacts:write", body=ADD,
+          upload=True, responses={200: "DncAdded", 201: "DncEntry"}),
+    Route("DELETE", "/api/dnc/{number}", delete_dnc, "Take a number (URL-encoded) off the list; "
+          "key-press opt-outs are kept 5 years (409)", scope="contacts:write",
+          responses={204: None}, params={"number": PHONE}, errors=(400, 409)),
 ]

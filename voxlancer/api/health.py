@@ -62,10 +62,7 @@ async def health(request: web.Request) -> web.Response:
 ROUTES = [Route("GET", "/api/health", health, "Health of the API, its database and the dialers' "
                 "Asterisk (ARI) link: 503 when the database is unreachable, 200 with status "
                 "degraded when no dialer is connected to Asterisk",
-                public=True, response={
-                    "status": "ok", "database": "ok", "ari": "connected",
-                    "dialers": [{"dialer_id": "dialer-host-4242-a1b2c3", "ari": "connected",
-                                 "active_calls": 3, "seen_seconds_ago": 2.1}]}),
+                public=True, responses={200: "Health", 503: "Health"}),
           Route("GET", "/metrics", metrics.metrics_handler, "Prometheus metrics of this API "
                 "process (no secrets; expose it only to your monitoring network)", public=True,
-                produces="text/plain")]
+                produces="text/plain", responses={200: "Metrics"})]

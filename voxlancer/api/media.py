@@ -13,6 +13,7 @@ from aiohttp import web
 
 from voxlancer.api.keys import TTS
 from voxlancer.api.routes import Route
+from voxlancer.api.validation import Field
 from voxlancer.errors import NotFound
 from voxlancer.tts.cache import KEY_PATTERN
 
@@ -45,5 +46,6 @@ async def media(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/media/{key}.wav", media, "Rendered call audio (8 kHz mono 16-bit WAV) by its "
           "unguessable key; cacheable forever, ETag and 304 supported", public=True,
-          produces="audio/wav"),
+          produces="audio/wav", responses={200: "Wav", 304: None},
+          params={"key": Field("string", pattern=f"^{KEY_PATTERN.pattern}$")}),
 ]

@@ -4,15 +4,14 @@ document, so a route cannot exist without being documented."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from voxlancer import auth
 from voxlancer.api.keys import HANDED_CONN_KEY, POOL, PRINCIPAL_CACHE, PRINCIPAL_KEY, SETTINGS
-from voxlancer.api.validation import Schema
+from voxlancer.api.validation import Field, Param, Schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -24,15 +23,21 @@ class Route:
     path: str
     handler: Handler
     summary: str
+    # Every status the route answers with a body of its own (or None: no body), by the name of
+    # its schema in schemas.SCHEMAS. Error answers are derived (openapi.error_statuses).
+    responses: Mapping[int, str | None]
     # The scope an API key needs; None means any authenticated caller. Login tokens carry all.
     scope: str | None = None
     public: bool = False
     body: Schema | None = None
-    status: int = 200
-    response: Any = None  # an example body for the document
     produces: str = "application/json"
     upload: bool = False  # multipart/form-data with a `file` part
-    query: tuple[tuple[str, str], ...] = ()  # (name, description) of query parameters
+    query: tuple[Param, ...] = ()
+    headers: tuple[Param, ...] = ()  # request headers the route reads, checked as declared
+    # Path parameters that are not UUIDs (every other {name} in the path is one).
+    params: Mapping[str, Field] = field(default_factory=dict)
+    # Error statuses beyond those the route's shape implies: 409 for state conflicts, 402 ...
+    errors: tuple[int, ...] = ()
 
 
 def _guarded(route: Route) -> Handler:

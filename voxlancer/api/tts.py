@@ -7,17 +7,17 @@ from aiohttp import web
 from voxlancer.api.jsonout import respond
 from voxlancer.api.keys import TTS, principal
 from voxlancer.api.routes import Route
-from voxlancer.api.validation import Field, body
+from voxlancer.api.validation import NOT_BLANK, Field, body
 from voxlancer.strings import BLOCK
-from voxlancer.tts.service import check_text
-from voxlancer.tts.voices import API_VOICES, DEFAULT_VOICE, check_voice
+from voxlancer.tts.service import MAX_TEXT_CHARS, check_text
+from voxlancer.tts.voices import API_VOICES, DEFAULT_VOICE
 
 PREVIEW = {
-    "text": Field("string", required=True, check=check_text, text=BLOCK,
-                  doc="1 to 3,000 characters", example="Hello, this is a test of the "
-                  "Voxlancer text to speech system."),
-    "voice": Field("string", check=check_voice, doc=f"One of {', '.join(API_VOICES)}; default "
-                   f"{DEFAULT_VOICE}", example="en-US"),
+    "text": Field("string", required=True, check=check_text, pattern=NOT_BLANK,
+                  max_length=MAX_TEXT_CHARS, text=BLOCK,
+                  doc=f"text other than white space, up to {MAX_TEXT_CHARS:,} characters",
+                  example="Hello, this is a test of the Voxlancer text to speech system."),
+    "voice": Field("string", enum=API_VOICES, doc=f"default {DEFAULT_VOICE}", example="en-US"),
 }
 
 
@@ -39,10 +39,9 @@ async def preview(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/api/tts/voices", list_voices, "Voices, and the Piper model behind each "
           "(fallback: the voice's own model is not installed and en_US-joe-medium speaks)",
-          scope="tts:use", response={"voices": list(API_VOICES), "models": {
-              "en-US": {"model": "en_US-joe-medium", "sample_rate": 22050, "fallback": False},
-              "en-GB": {"model": "en_US-joe-medium", "sample_rate": 22050, "fallback": True}}}),
+          scope="tts:use", responses={200: "Voices"}),
     Route("POST", "/api/tts/preview", preview, "Speak a message: mono 16-bit WAV at the voice's "
           "native rate. Limited per customer per minute (429 with Retry-After)",
-          scope="tts:use", body=PREVIEW, produces="audio/wav"),
+          scope="tts:use", body=PREVIEW, produces="audio/wav", responses={200: "Wav"},
+          errors=(429,)),
 ]

@@ -1,0 +1,171 @@
+"""The shapes of response bodies: the OpenAPI document's components/schemas.
+
+Routes name these (Route.responses); the document refers to them with $ref, and the integration
+tests check real responses against them, so a field added to a to_api() without its schema here
+fails a test. Objects are closed (additionalProperties false) for that reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxlancer import contacts, dnc, ledger
+from voxlancer.auth import SCOPES
+from voxlancer.errors import CODES
+from voxlancer.tts.voices import API_VOICES
+
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time"}
+# Money is a decimal string ("0", "10.00", "0.0042"), never a JSON number: no float on the way.
+MONEY = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["10.00"]}
+COUNT = {"type": "integer", "minimum": 0}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def closed(properties: dict[str, Any], optional: tuple[str, ...] = (),
+           **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": [p for p in properties if p not in optional],
+            "additionalProperties": False, **extra}
+
+
+def page_of(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(name),
+            "description": f"A page of {name} objects, newest first; the next page's cursor is "
+                           "in the X-Next-Cursor header (and Link rel=next), absent on the last "
+                           "page."}
+
+
+_CUSTOMER = {
+    "id": UUID, "email": {"type": "string"}, "company_name": {"type": "string"},
+    "balance": MONEY,
+    "status": {"type": "string", "enum": ["pending_review", "active", "suspended"]},
+    "manual_review_flag": {"type": "boolean"}, "created_at": TIME,
+}
+_API_KEY = {
+    "id": UUID, "name": {"type": "string"},
+    "key_prefix": {"type": "string", "examples": ["vxf_a86655a2"]},
+    "permissions": {"type": "array", "items": {"type": "string", "enum": list(SCOPES)}},
+    "created_at": TIME, "last_used_at": nullable(TIME),
+}
+_CALLER_ID = {"id": UUID, "customer_id": UUID, "phone_number": {"type": "string"},
+              "verified": {"type": "boolean"}, "created_at": TIME}
+_HHMM = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+_CAMPAIGN = {
+    "id": UUID, "name": {"type": "string"},
+    "status": {"type": "string", "enum": ["draft", "running", "paused", "completed", "stopped"]},
+    "tts_message": {"type": "string"}, "tts_voice": {"type": "string", "enum": list(API_VOICES)},
+    "caller_id": nullable(UUID), "tcpa_consent": {"type": "boolean"},
+    "schedule_start": nullable(TIME), "schedule_end": nullable(TIME),
+    "calling_hours_start": _HHMM, "calling_hours_end": _HHMM, "timezone": {"type": "string"},
+    "max_concurrent": {"type": "integer"}, "max_attempts": {"type": "integer"},
+    "retry_delay_minutes": {"type": "integer"}, "opt_out_key": {"type": "string"},
+    "machine_detection": {"type": "string", "enum": ["off", "hangup", "voicemail"]},
+    "voicemail_message": nullable({"type": "string"}),
+    "callback_number": nullable({"type": "string"}),
+    "pause_reason": nullable({"type": "string"}), "total_contacts": COUNT,
+    "created_at": TIME, "updated_at": TIME, "started_at": nullable(TIME),
+    "finished_at": nullable(TIME),
+}
+_CONTACT = {
+    "id": UUID, "campaign_id": UUID, "phone_number": {"type": "string"},
+    "status": {"type": "string", "enum": list(contacts.STATUSES)}, "attempts": COUNT,
+    "attributes": {"type": "object"}, "last_attempt_at": nullable(TIME),
+    "next_attempt_at": nullable(TIME), "last_result": nullable({"type": "string"}),
+    "duration_seconds": COUNT, "cost": MONEY, "created_at": TIME,
+}
+_INVALID_EXAMPLE = closed({"line": {"type": "integer"}, "value": {"type": "string"},
+                           "reason": {"type": "string"}})
+_DNC_ENTRY = {"phone_number": {"type": "string"},
+              "source": {"type": "string", "enum": list(dnc.SOURCES)},
+              "campaign_id": nullable(UUID), "created_at": TIME}
+_LEDGER_ENTRY = {
+    "id": UUID, "type": {"type": "string", "enum": list(ledger.TYPES)}, "amount": MONEY,
+    "balance_after": MONEY, "description": {"type": "string"},
+    "reference": nullable({"type": "string"}), "created_at": TIME,
+    # Only on call charges:
+    "call_id": nullable({"type": "string"}), "campaign_id": nullable(UUID),
+    "seconds": nullable(COUNT), "cost": MONEY,
+}
+_USAGE = {"total_calls": COUNT, "total_minutes": {"type": "number", "minimum": 0},
+          "total_spent": MONEY}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": closed({"error": {"type": "string", "description": "for people; may be reworded"},
+                     "code": {"type": "string", "enum": sorted(CODES),
+                              "description": "stable and machine-readable (docs/errors.md)"}}),
+    "Customer": closed(_CUSTOMER),
+    "Login": closed({
+        "token": {"type": "string"}, "expires_in": {"type": "integer", "minimum": 1},
+        "customer": closed({k: _CUSTOMER[k] for k in ("id", "email", "balance", "status")})}),
+    "ApiKey": closed(_API_KEY),
+    "NewApiKey": closed({**_API_KEY, "key": {
+        "type": "string", "description": "the key itself, shown this once"}}),
+    "ApiKeyList": {"type": "array", "items": ref("ApiKey")},
+    "CallerId": closed(_CALLER_ID),
+    "CallerIdPage": page_of("CallerId"),
+    "Verification": closed({
+        "id": UUID, "status": {"type": "string", "enum": [
+            "pending_call", "calling", "called", "failed", "confirmed", "expired"]},
+        "expires_at": TIME}),
+    "Campaign": closed(_CAMPAIGN),
+    "CampaignPage": page_of("Campaign"),
+    "CampaignStats": closed({
+        "campaign_id": UUID, "total_contacts": COUNT, "pending": COUNT, "queued": COUNT,
+        "called": COUNT, "failed": COUNT, "no_answer": COUNT, "opted_out": COUNT,
+        "machine": COUNT, "total_duration_seconds": COUNT, "total_cost": MONEY,
+        "answered_rate": {"type": "number", "minimum": 0, "maximum": 1}}),
+    "Retried": closed({"retried": COUNT}),
+    "Contact": closed(_CONTACT),
+    "ContactPage": page_of("Contact"),
+    "ContactUpload": closed({
+        "uploaded": COUNT, "duplicates_skipped": COUNT, "invalid_skipped": COUNT,
+        "opted_out": COUNT, "contacts": {"type": "array", "items": ref("Contact")},
+        "invalid_examples": {"type": "array", "items": _INVALID_EXAMPLE}}),
+    "DncEntry": closed(_DNC_ENTRY),
+    "DncPage": page_of("DncEntry"),
+    "DncImport": closed({
+        "added": COUNT, "duplicates_skipped": COUNT, "invalid_skipped": COUNT,
+        "contacts_opted_out": COUNT,
+        "invalid_examples": {"type": "array", "items": _INVALID_EXAMPLE}}),
+    "DncAdded": {"description": "JSON: the entry (201 new, 200 already listed); a CSV file: "
+                                "the import's counts",
+                 "anyOf": [ref("DncEntry"), ref("DncImport")]},
+    "Balance": closed({"balance": MONEY, "spent_today": MONEY, "daily_spend_limit": MONEY,
+                       "min_balance": MONEY}),
+    "LedgerEntry": closed(_LEDGER_ENTRY, optional=("call_id", "campaign_id", "seconds", "cost")),
+    "LedgerPage": page_of("LedgerEntry"),
+    "TopUpPending": closed({"status": {"type": "string"}, "payment_id": {"type": "string"},
+                            "message": {"type": "string"}}),
+    "Usage": closed({**_USAGE, "from": nullable(TIME), "to": nullable(TIME),
+                     "campaigns": {"type": "array",
+                                   "items": closed({"campaign_id": nullable(UUID), **_USAGE})}}),
+    "WebhookReceipt": closed({"received": {"type": "boolean"}, "duplicate": {"type": "boolean"}}),
+    "Voices": closed({
+        "voices": {"type": "array", "items": {"type": "string", "enum": list(API_VOICES)}},
+        "models": {"type": "object", "additionalProperties": closed({
+            "model": {"type": "string"}, "sample_rate": {"type": "integer"},
+            "fallback": {"type": "boolean"}})}}),
+    "Health": closed({
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "database": {"type": "string", "enum": ["ok", "unreachable"]},
+        "ari": {"type": "string", "enum": ["connected", "disconnected", "no dialer", "unknown"]},
+        "dialers": {"type": "array", "items": closed({
+            "dialer_id": {"type": "string"},
+            "ari": {"type": "string", "enum": ["connected", "disconnected"]},
+            "active_calls": COUNT, "seen_seconds_ago": {"type": "number"}})}}),
+    "OpenApiDocument": {"type": "object", "description": "This document."},
+    # Bodies that are not JSON:
+    "Wav": {"type": "string", "contentMediaType": "audio/wav",
+            "description": "mono 16-bit PCM WAV"},
+    "Metrics": {"type": "string", "description": "Prometheus text exposition format"},
+    "Html": {"type": "string", "contentMediaType": "text/html"},
+    "Script": {"type": "string", "contentMediaType": "application/javascript"},
+}
