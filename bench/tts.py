@@ -137,7 +137,7 @@ async def main(rounds: int, scratch: Path) -> None:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         base = f"http://127.0.0.1:{port}"
         try:
-            from voxlancer.api.keys import TTS
+            from voxlancer.api.state import TTS
 
             tts = app[TTS]
             print(f"Text-to-speech benchmark ({os.cpu_count()} cores)")

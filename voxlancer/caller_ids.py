@@ -11,7 +11,7 @@ import asyncpg
 
 from voxlancer import phones
 from voxlancer.errors import BadRequest, Conflict, NotFound
-from voxlancer.pagination import Page
+from voxlancer.keyset import Page
 
 MAX_PER_CUSTOMER = 1000
 
@@ -40,7 +40,7 @@ WHERE c.email = $1 AND k.customer_id = c.id AND k.phone_number = $2
 RETURNING k.id, k.customer_id, k.phone_number, k.verified, k.created_at
 """
 
-# Verified by the code of a verification call (voxlancer.verification).
+# Verified by the code of a verification call (voxlancer.caller_id_verification).
 _MARK_VERIFIED = """
 UPDATE caller_ids SET verified = true, verified_at = coalesce(verified_at, now())
 WHERE id = $1

@@ -21,7 +21,7 @@ from voxlancer import campaign_checks as checks
 from voxlancer import money
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
-from voxlancer.pagination import Page
+from voxlancer.keyset import Page
 
 CHANNEL = "voxlancer_campaigns"
 EDITABLE = ("draft", "paused")

@@ -25,7 +25,7 @@ from voxlancer import money, phones, strings
 from voxlancer.campaigns import EDITABLE
 from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
 from voxlancer.errors import BadRequest, Conflict, NotFound
-from voxlancer.pagination import Page
+from voxlancer.keyset import Page
 
 STATUSES = ("pending", "queued", "called", "failed", "no_answer", "opted_out")
 BATCH = 10_000  # records per COPY: bounds memory, big enough to amortise round trips

@@ -22,7 +22,7 @@ import asyncpg
 
 from voxlancer import contacts
 from voxlancer.errors import Conflict, NotFound
-from voxlancer.pagination import Page
+from voxlancer.keyset import Page
 
 SOURCES = ("key_press", "api", "import")
 RETENTION_YEARS = 5

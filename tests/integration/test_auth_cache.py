@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.factories import bearer, fund, make_key, signup
 from voxlancer import accounts
 from voxlancer.api.app import init_app
-from voxlancer.api.keys import PRINCIPAL_CACHE
+from voxlancer.api.state import PRINCIPAL_CACHE
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.factories import signup
 from tests.stripe_stub import SECRET_KEY, StripeStub
 from voxlancer.api.app import init_app
-from voxlancer.api.keys import PRINCIPAL_CACHE
+from voxlancer.api.state import PRINCIPAL_CACHE
 from voxlancer.localdb import free_port
 
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"

@@ -11,7 +11,7 @@ import pytest
 from tests.campaign_helpers import csv_form, number, ready_campaign
 from tests.contract import Contract
 from tests.factories import bearer, signup
-from voxlancer.api.keys import TTS
+from voxlancer.api.state import TTS
 
 
 @pytest.fixture

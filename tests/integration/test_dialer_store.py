@@ -128,7 +128,7 @@ async def test_renewing_keeps_a_lease_from_running_out(client, conn, other):
     assert set((await holders(conn, campaign_id)).values()) == {"a"}
 
 
-async def begun_call(conn, campaign: store.Campaign, owner: str, contact_id: UUID, *,
+async def begun_call(conn, campaign: store.RunningCampaign, owner: str, contact_id: UUID, *,
                      answered_seconds: float | None) -> store.Ended:
     """An attempt dialled for a leased contact, and how it ended."""
     attempt_id = uuid.uuid4()

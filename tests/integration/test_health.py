@@ -3,7 +3,7 @@
 from aiohttp.test_utils import TestClient, TestServer
 
 from voxlancer.api.app import init_app
-from voxlancer.api.keys import POOL
+from voxlancer.api.state import POOL
 
 _BEAT = """
 INSERT INTO dialer_heartbeats (dialer_id, ari_url, ari_connected, active_calls, seen_at)

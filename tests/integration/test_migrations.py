@@ -5,7 +5,7 @@ import shutil
 import asyncpg
 import pytest
 
-from voxlancer import campaigns, db, pagination
+from voxlancer import campaigns, db, keyset
 from voxlancer.api import jsonout
 
 
@@ -73,7 +73,7 @@ async def test_009_repairs_campaign_schedules_stored_at_infinity(pg_admin_url, t
             "VALUES ($1, 'fine', 'Hello', 'en-US', '2026-03-22 10:00+00') RETURNING id",
             customer_id)
         assert "009_finite_schedules" in await db.migrate(conn)
-        listed = await campaigns.page(conn, customer_id, pagination.parse({}))
+        listed = await campaigns.page(conn, customer_id, keyset.parse({}))
         shown = json.loads(jsonout.dumps([c.to_api() for c in listed]))
         by_id = {c["id"]: c for c in shown}
         assert (by_id[str(broken)]["schedule_start"], by_id[str(broken)]["schedule_end"]) == (

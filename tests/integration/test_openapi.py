@@ -6,8 +6,8 @@ from tests.campaign_helpers import make_campaign, number
 from tests.factories import signup
 from voxlancer.api import docs
 from voxlancer.api.app import init_app
-from voxlancer.api.keys import ROUTES
 from voxlancer.api.openapi import document_path, error_statuses
+from voxlancer.api.state import ROUTES
 
 
 async def test_every_route_is_in_the_openapi_document(client, settings):

@@ -3,7 +3,7 @@
 import asyncio
 
 from tests.factories import bearer, make_key, signup
-from voxlancer.api.keys import POOL
+from voxlancer.api.state import POOL
 
 
 async def _all_idle(client) -> bool:

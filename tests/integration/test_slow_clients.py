@@ -22,7 +22,7 @@ from aiohttp import web
 from tests.campaign_helpers import csv_form, make_campaign
 from tests.factories import Account, signup
 from voxlancer.api.app import start_api
-from voxlancer.api.keys import POOL
+from voxlancer.api.state import POOL
 from voxlancer.api.uploads import UPLOAD_LIMITS
 from voxlancer.localdb import free_port
 from voxlancer.logs import configure_logging

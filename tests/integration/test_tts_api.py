@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.factories import signup
 from voxlancer.api.app import init_app
-from voxlancer.api.keys import TTS as TTS_KEY
+from voxlancer.api.state import TTS as TTS_KEY
 from voxlancer.tts.synth import Synthesiser
 
 SHORT = "Hello, this is a test."

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxlancer.api.keys import TTS
+from voxlancer.api.state import TTS
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest
 from voxlancer.tts.audio import LEAD_IN_SECONDS, db_to_amplitude

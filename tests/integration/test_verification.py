@@ -3,7 +3,7 @@ from uuid import UUID, uuid4
 
 from tests.campaign_helpers import add_caller_id, number
 from tests.factories import signup
-from voxlancer import db, verification
+from voxlancer import caller_id_verification, db
 
 
 async def _start(client, account, caller_id: str):
@@ -30,7 +30,8 @@ async def test_the_right_code_verifies_the_caller_id(client, conn, database_url)
     caller = await add_caller_id(client, account, verified=False)
     listener = await db.connect(database_url)
     notified: asyncio.Queue[str] = asyncio.Queue()
-    await listener.add_listener(verification.CHANNEL, lambda *args: notified.put_nowait(args[3]))
+    await listener.add_listener(caller_id_verification.CHANNEL,
+                                lambda *args: notified.put_nowait(args[3]))
     try:
         resp = await _start(client, account, caller["id"])
         assert resp.status == 202, await resp.text()
@@ -131,8 +132,8 @@ async def test_a_failed_call_needs_a_new_verification(client, conn):
     account = await signup(client, conn)
     caller = await add_caller_id(client, account, verified=False)
     started = await (await _start(client, account, caller["id"])).json()
-    [claimed] = await verification.claim_calls(conn, 10)
-    assert await verification.call_finished(conn, claimed.id, "busy", ok=False)
+    [claimed] = await caller_id_verification.claim_calls(conn, 10)
+    assert await caller_id_verification.call_finished(conn, claimed.id, "busy", ok=False)
     resp = await _confirm(client, account, caller["id"], claimed.code)
     assert resp.status == 400 and "busy" in (await resp.json())["error"]
     assert str(claimed.id) == started["id"]
@@ -165,7 +166,7 @@ async def test_at_most_three_calls_per_number_per_day(client, conn):
 
 async def test_an_account_gets_at_most_ten_calls_per_day(client, conn):
     account = await signup(client, conn)
-    for i in range(verification.CALLS_PER_ACCOUNT):
+    for i in range(caller_id_verification.CALLS_PER_ACCOUNT):
         caller = await add_caller_id(client, account, verified=False, phone=number(7000 + i))
         assert (await _start(client, account, caller["id"])).status == 202
     caller = await add_caller_id(client, account, verified=False)
@@ -206,8 +207,8 @@ async def test_claim_calls_skips_locked_expired_and_claimed_rows(client, conn, d
         async with other.transaction():
             await other.execute("SELECT 1 FROM caller_id_verifications WHERE id = $1 "
                                 "FOR UPDATE", locked)
-            first = await verification.claim_calls(conn, 1)
-            rest = await verification.claim_calls(conn, 10)
+            first = await caller_id_verification.claim_calls(conn, 1)
+            rest = await caller_id_verification.claim_calls(conn, 10)
     finally:
         await other.close()
     assert [v.id for v in first] == [due]
@@ -217,11 +218,11 @@ async def test_claim_calls_skips_locked_expired_and_claimed_rows(client, conn, d
     assert claimed.phone_number == number(8002) and len(claimed.code) == 6
     assert claimed.customer_id == UUID(account.id) and claimed.tries_left == 5
     # The lock is gone: the locked row is claimable now; nothing is claimed twice.
-    assert [v.id for v in await verification.claim_calls(conn, 10)] == [locked]
-    assert await verification.claim_calls(conn, 10) == []
-    assert await verification.call_finished(conn, due, "answered", ok=True)
-    assert not await verification.call_finished(conn, due, "answered", ok=True)
-    assert not await verification.call_finished(conn, uuid4(), "answered", ok=True)
+    assert [v.id for v in await caller_id_verification.claim_calls(conn, 10)] == [locked]
+    assert await caller_id_verification.claim_calls(conn, 10) == []
+    assert await caller_id_verification.call_finished(conn, due, "answered", ok=True)
+    assert not await caller_id_verification.call_finished(conn, due, "answered", ok=True)
+    assert not await caller_id_verification.call_finished(conn, uuid4(), "answered", ok=True)
     row = await conn.fetchrow("SELECT status, called_at, call_result FROM "
                               "caller_id_verifications WHERE id = $1", due)
     assert (row["status"], row["call_result"]) == ("called", "answered")

@@ -2,7 +2,7 @@ import pytest
 
 from voxlancer.config import ConfigError
 from voxlancer.errors import TooManyRequests
-from voxlancer.ratelimit import SlidingWindow
+from voxlancer.sliding_window import SlidingWindow
 from voxlancer.tts.cache import personalise
 from voxlancer.tts.service import check_text
 from voxlancer.tts.synth import MAX_PIECE_CHARS, clean_text, pieces

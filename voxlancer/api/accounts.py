@@ -6,10 +6,10 @@ import ipaddress
 
 from aiohttp import web
 
-from voxlancer import accounts, auth, throttle
+from voxlancer import accounts, auth, login_throttle
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import REGISTRATIONS, SETTINGS, db_conn, principal
 from voxlancer.api.routes import Route
+from voxlancer.api.state import REGISTRATIONS, SETTINGS, db_conn, principal
 from voxlancer.api.validation import SPACE, Field, body
 from voxlancer.errors import Forbidden, Unauthorized
 from voxlancer.strings import LINE
@@ -63,13 +63,13 @@ async def login(request: web.Request) -> web.Response:
     except ValueError:
         email = data["email"].strip().lower()
     async with db_conn(request) as conn:
-        await throttle.check(conn, settings, email, address)
+        await login_throttle.check(conn, settings, email, address)
         customer = await accounts.authenticate(conn, email, data["password"])
         if customer is None:
-            await throttle.failed(conn, email, address)
+            await login_throttle.failed(conn, email, address)
             # The same words whether or not the email exists.
             raise Unauthorized("email or password is incorrect", code="invalid_credentials")
-        await throttle.succeeded(conn, email)
+        await login_throttle.succeeded(conn, email)
     if customer.status == "suspended":
         raise Forbidden("this account is suspended; contact support", code="account_suspended")
     api = customer.to_api()

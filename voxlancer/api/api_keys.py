@@ -6,8 +6,8 @@ from aiohttp import web
 
 from voxlancer import api_keys
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import db_conn, principal
 from voxlancer.api.routes import Route
+from voxlancer.api.state import db_conn, principal
 from voxlancer.api.validation import NOT_BLANK, Field, body
 from voxlancer.auth import SCOPES
 from voxlancer.errors import Forbidden, NotFound

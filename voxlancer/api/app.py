@@ -25,13 +25,13 @@ from voxlancer.api import (
     tts,
     uploads,
 )
-from voxlancer.api.keys import POOL, PRINCIPAL_CACHE, REGISTRATIONS, ROUTES, SETTINGS, TTS
 from voxlancer.api.middleware import content_encoding, errors, request_context
 from voxlancer.api.routes import Route, add_routes
 from voxlancer.api.server import ApiRunner
+from voxlancer.api.state import POOL, PRINCIPAL_CACHE, REGISTRATIONS, ROUTES, SETTINGS, TTS
 from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
-from voxlancer.ratelimit import SlidingWindow
+from voxlancer.sliding_window import SlidingWindow
 from voxlancer.tts.service import TextToSpeech
 from voxlancer.tts.synth import Synthesiser
 

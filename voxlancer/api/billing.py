@@ -13,8 +13,8 @@ from aiohttp import web
 from voxlancer import billing, ledger, payments
 from voxlancer.api.bodies import body_deadline
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import POOL, SETTINGS, db_conn, forget_principals, principal
 from voxlancer.api.routes import Route
+from voxlancer.api.state import POOL, SETTINGS, db_conn, forget_principals, principal
 from voxlancer.api.validation import Field, Param, check_value, query, read_json, validate
 from voxlancer.errors import BadRequest, ServiceUnavailable
 from voxlancer.money import CENT, show

@@ -22,7 +22,7 @@ from typing import TypeVar
 from aiohttp import web
 from aiohttp.http_exceptions import DecompressSizeError, HttpProcessingError
 
-from voxlancer.api.keys import SETTINGS
+from voxlancer.api.state import SETTINGS
 from voxlancer.errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 T = TypeVar("T")

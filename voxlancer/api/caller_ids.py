@@ -7,11 +7,11 @@ from uuid import UUID
 
 from aiohttp import web
 
-from voxlancer import caller_ids, pagination, verification
+from voxlancer import caller_id_verification, caller_ids, keyset
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import db_conn, principal
-from voxlancer.api.paging import PAGE_QUERY, requested, respond_page
+from voxlancer.api.pages import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
+from voxlancer.api.state import db_conn, principal
 from voxlancer.api.validation import PHONE, Field, body, query
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
@@ -35,7 +35,7 @@ async def list_caller_ids(request: web.Request) -> web.Response:
     page = requested(query(request, PAGE_QUERY))
     async with db_conn(request) as conn:
         rows = await caller_ids.page(conn, principal(request).customer.id, page)
-    shown, cursor = pagination.next_cursor(page, rows)
+    shown, cursor = keyset.next_cursor(page, rows)
     return respond_page(request, [c.to_api() for c in shown], cursor)
 
 
@@ -47,15 +47,17 @@ async def delete_caller_id(request: web.Request) -> web.Response:
 
 
 CONFIRM = {
-    "code": Field("string", required=True, pattern=verification.CODE_PATTERN, example="123456",
-                  doc=f"the {verification.CODE_DIGITS} digits read in the verification call"),
+    "code": Field("string", required=True, pattern=caller_id_verification.CODE_PATTERN,
+                  example="123456", doc=f"the {caller_id_verification.CODE_DIGITS} digits read "
+                                        "in the verification call"),
 }
 
 
 async def verify_caller_id(request: web.Request) -> web.Response:
     caller_id = _caller_id(request)
     async with db_conn(request) as conn:
-        started = await verification.start(conn, principal(request).customer.id, caller_id)
+        started = await caller_id_verification.start(conn, principal(request).customer.id,
+                                                     caller_id)
     return respond(started.to_api(), 202)
 
 
@@ -63,8 +65,8 @@ async def confirm_caller_id(request: web.Request) -> web.Response:
     caller_id = _caller_id(request)
     data = await body(request, CONFIRM)
     async with db_conn(request) as conn:
-        confirmed = await verification.confirm(conn, principal(request).customer.id, caller_id,
-                                               data["code"])
+        confirmed = await caller_id_verification.confirm(conn, principal(request).customer.id,
+                                                         caller_id, data["code"])
     return respond(confirmed.to_api())
 
 

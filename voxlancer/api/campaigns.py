@@ -10,11 +10,11 @@ import asyncpg
 from aiohttp import web
 
 from voxlancer import campaign_checks as checks
-from voxlancer import campaigns, pagination
+from voxlancer import campaigns, keyset
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import SETTINGS, db_conn, principal
-from voxlancer.api.paging import PAGE_QUERY, requested, respond_page
+from voxlancer.api.pages import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
+from voxlancer.api.state import SETTINGS, db_conn, principal
 from voxlancer.api.validation import NOT_BLANK, Field, body, optional, query
 from voxlancer.campaigns import Campaign
 from voxlancer.errors import NotFound
@@ -88,7 +88,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
     page = requested(query(request, PAGE_QUERY))
     async with db_conn(request) as conn:
         rows = await campaigns.page(conn, principal(request).customer.id, page)
-    shown, cursor = pagination.next_cursor(page, rows)
+    shown, cursor = keyset.next_cursor(page, rows)
     return respond_page(request, [c.to_api() for c in shown], cursor)
 
 

@@ -7,12 +7,12 @@ from uuid import UUID
 
 from aiohttp import web
 
-from voxlancer import contacts, pagination
+from voxlancer import contacts, keyset
 from voxlancer.api import uploads
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import SETTINGS, db_conn, principal
-from voxlancer.api.paging import PAGE_QUERY, requested, respond_page
+from voxlancer.api.pages import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
+from voxlancer.api.state import SETTINGS, db_conn, principal
 from voxlancer.api.validation import PHONE, Field, Param, body, query
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
@@ -41,7 +41,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     async with db_conn(request) as conn:
         rows = await contacts.page(conn, principal(request).customer.id, campaign_id, page,
                                    status)
-    shown, cursor = pagination.next_cursor(page, rows)
+    shown, cursor = keyset.next_cursor(page, rows)
     return respond_page(request, [c.to_api() for c in shown], cursor)
 
 

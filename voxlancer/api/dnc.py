@@ -7,12 +7,12 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from voxlancer import dnc, pagination
+from voxlancer import dnc, keyset
 from voxlancer.api import uploads
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import SETTINGS, db_conn, principal
-from voxlancer.api.paging import PAGE_QUERY, requested, respond_page
+from voxlancer.api.pages import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
+from voxlancer.api.state import SETTINGS, db_conn, principal
 from voxlancer.api.validation import PHONE, body, check_value, query
 
 ADD = {"phone_number": replace(PHONE, required=True)}
@@ -22,7 +22,7 @@ async def list_dnc(request: web.Request) -> web.Response:
     page = requested(query(request, PAGE_QUERY))
     async with db_conn(request) as conn:
         rows = await dnc.page(conn, principal(request).customer.id, page)
-    shown, cursor = pagination.next_cursor(page, rows)
+    shown, cursor = keyset.next_cursor(page, rows)
     return respond_page(request, [e.to_api() for e in shown], cursor)
 
 

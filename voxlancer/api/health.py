@@ -22,8 +22,8 @@ from aiohttp import web
 
 from voxlancer import metrics
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import db_conn
 from voxlancer.api.routes import Route
+from voxlancer.api.state import db_conn
 from voxlancer.dialer import store
 
 log = structlog.get_logger(__name__)

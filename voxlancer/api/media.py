@@ -11,8 +11,8 @@ import asyncio
 
 from aiohttp import web
 
-from voxlancer.api.keys import TTS
 from voxlancer.api.routes import Route
+from voxlancer.api.state import TTS
 from voxlancer.api.validation import Field
 from voxlancer.errors import NotFound
 from voxlancer.tts.cache import KEY_PATTERN

@@ -11,7 +11,7 @@ from aiohttp import http_exceptions, web
 from voxlancer import metrics
 from voxlancer.api.bodies import ClientAborted
 from voxlancer.api.jsonout import error
-from voxlancer.api.keys import PRINCIPAL_KEY, REQUEST_ID_KEY
+from voxlancer.api.state import PRINCIPAL_KEY, REQUEST_ID_KEY
 from voxlancer.errors import RequestTimeout, UnsupportedMediaType, VoxlancerError, code_for_status
 
 log = structlog.get_logger("voxlancer.api")

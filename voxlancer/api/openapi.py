@@ -16,9 +16,9 @@ from aiohttp import web
 from voxlancer import __version__
 from voxlancer.api import uploads
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import ROUTES, SETTINGS
 from voxlancer.api.routes import Route
 from voxlancer.api.schemas import SCHEMAS, ref
+from voxlancer.api.state import ROUTES, SETTINGS
 from voxlancer.api.validation import FORMAT_DOCS, Field, schema_document
 from voxlancer.auth import SCOPES
 from voxlancer.config import Settings

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from voxlancer import auth
-from voxlancer.api.keys import HANDED_CONN_KEY, POOL, PRINCIPAL_CACHE, PRINCIPAL_KEY, SETTINGS
+from voxlancer.api.state import HANDED_CONN_KEY, POOL, PRINCIPAL_CACHE, PRINCIPAL_KEY, SETTINGS
 from voxlancer.api.validation import Field, Param, Schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from voxlancer.api.jsonout import respond
-from voxlancer.api.keys import TTS, principal
 from voxlancer.api.routes import Route
+from voxlancer.api.state import TTS, principal
 from voxlancer.api.validation import NOT_BLANK, Field, body
 from voxlancer.strings import BLOCK
 from voxlancer.tts.service import MAX_TEXT_CHARS, check_text

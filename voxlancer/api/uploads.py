@@ -43,7 +43,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError, PayloadEncodingError
 
 from voxlancer.api.bodies import body_deadline
-from voxlancer.api.keys import SETTINGS, principal
+from voxlancer.api.state import SETTINGS, principal
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, TooManyRequests
 

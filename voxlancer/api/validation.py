@@ -26,7 +26,7 @@ from aiohttp import web
 
 from voxlancer import phones, strings, timestamps
 from voxlancer.api.bodies import body_deadline
-from voxlancer.api.keys import SETTINGS
+from voxlancer.api.state import SETTINGS
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest, PayloadTooLarge
 

@@ -25,7 +25,7 @@ from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
 from voxlancer.dialer.pacing import TokenBucket
 from voxlancer.dialer.settlement import Settlement
 from voxlancer.dialer.supervision import Supervisor
-from voxlancer.dialer.verify_calls import VerificationCaller
+from voxlancer.dialer.verification_calls import VerificationCaller
 from voxlancer.dialer.writer import DB_ERRORS
 
 log = structlog.get_logger("voxlancer.dialer")
@@ -47,7 +47,7 @@ def ari_time(value: str | None) -> datetime:
 @dataclass
 class Call:
     attempt_id: UUID
-    campaign: store.Campaign
+    campaign: store.RunningCampaign
     contact: store.Lease
     media: str
     node: Node  # the Asterisk node the call is on

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from voxlancer import campaigns, db, metrics
 from voxlancer.config import Settings
-from voxlancer.dialer import store, verify_calls
+from voxlancer.dialer import store, verification_calls
 from voxlancer.dialer.ari import CONNECTED
 from voxlancer.dialer.calls import Calls, utcnow
 from voxlancer.dialer.leasing import Leasing
@@ -81,7 +81,7 @@ class Dialer:
                  trunk=self.settings.outbound_trunk)
         listener = await self.pool.acquire()
         await listener.add_listener(campaigns.CHANNEL, self._notified)
-        await listener.add_listener(verify_calls.CHANNEL, self._notified)
+        await listener.add_listener(verification_calls.CHANNEL, self._notified)
         for node in self.nodes:
             self.tasks.start(f"ARI events {node.name}", self._events(node))
         self.tasks.start(LEASE_LOOP, self.leasing.loop(self.stop))
@@ -97,7 +97,7 @@ class Dialer:
             await self.tasks.cancel()
             with contextlib.suppress(Exception):
                 await listener.remove_listener(campaigns.CHANNEL, self._notified)
-                await listener.remove_listener(verify_calls.CHANNEL, self._notified)
+                await listener.remove_listener(verification_calls.CHANNEL, self._notified)
             await self.pool.release(listener)
         if self.tasks.failure is not None:
             raise DialerFailed(f"dialer {self.id} stopped: {self.tasks.failure}")

@@ -120,7 +120,7 @@ class Leasing:
                 if leased:
                     await self._dial_batch(conn, campaign, leased)
 
-    async def _dial_batch(self, conn: asyncpg.Connection, campaign: store.Campaign,
+    async def _dial_batch(self, conn: asyncpg.Connection, campaign: store.RunningCampaign,
                           leased: list[store.Lease]) -> None:
         now = self.clock()
         later: dict[datetime, list[UUID]] = {}

@@ -20,12 +20,12 @@ class Media:
             self._seconds[rendered.media] = rendered.duration_seconds
         return self._uris[(voice, text)]
 
-    async def message(self, campaign: store.Campaign) -> str:
+    async def message(self, campaign: store.RunningCampaign) -> str:
         text = compliance.spoken_message(campaign.company_name, campaign.tts_message,
                                          campaign.opt_out_key)
         return await self.render(text, campaign.tts_voice)
 
-    async def voicemail(self, campaign: store.Campaign) -> str:
+    async def voicemail(self, campaign: store.RunningCampaign) -> str:
         text = compliance.voicemail_message(campaign.company_name,
                                             campaign.voicemail_message or campaign.tts_message,
                                             campaign.callback_number or "")

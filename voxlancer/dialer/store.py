@@ -181,7 +181,7 @@ ORDER BY dialer_id
 
 
 @dataclass(frozen=True)
-class Campaign:
+class RunningCampaign:
     id: UUID
     customer_id: UUID
     max_concurrent: int
@@ -204,7 +204,7 @@ class Campaign:
     callback_number: str | None
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Campaign:
+    def from_row(cls, row: asyncpg.Record) -> RunningCampaign:
         return cls(**{k: row[k] for k in cls.__dataclass_fields__})
 
     @property
@@ -226,7 +226,7 @@ class Ended:
 
     attempt_id: UUID
     contact_id: UUID
-    campaign: Campaign
+    campaign: RunningCampaign
     answered_at: datetime | None
     ended_at: datetime
     outcome: Outcome
@@ -239,8 +239,8 @@ class Ended:
     message_started_at: datetime | None = None
 
 
-async def running_campaigns(conn: asyncpg.Connection) -> list[Campaign]:
-    return [Campaign.from_row(r) for r in await conn.fetch(_RUNNING)]
+async def running_campaigns(conn: asyncpg.Connection) -> list[RunningCampaign]:
+    return [RunningCampaign.from_row(r) for r in await conn.fetch(_RUNNING)]
 
 
 async def lease(conn: asyncpg.Connection, campaign_id: UUID, most: int, owner: str,
@@ -259,8 +259,8 @@ async def release_all(conn: asyncpg.Connection, owner: str) -> None:
     await conn.execute(_RELEASE_ALL, owner)
 
 
-async def campaigns_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> list[Campaign]:
-    return [Campaign.from_row(r) for r in await conn.fetch(_CAMPAIGNS_BY_ID, ids)]
+async def campaigns_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> list[RunningCampaign]:
+    return [RunningCampaign.from_row(r) for r in await conn.fetch(_CAMPAIGNS_BY_ID, ids)]
 
 
 async def take_expired(conn: asyncpg.Connection, owner: str, most: int,
@@ -281,7 +281,7 @@ async def renew(conn: asyncpg.Connection, owner: str, lease_seconds: int) -> Non
 
 
 async def begin_attempts(conn: asyncpg.Connection, attempts: list[tuple[UUID, Lease]],
-                         campaign: Campaign, owner: str, node: str) -> None:
+                         campaign: RunningCampaign, owner: str, node: str) -> None:
     """Record calls about to be dialled (attempt id, leased contact), all of one campaign."""
     await conn.execute(_BEGIN_ATTEMPTS, [a for a, _ in attempts],
                        [c.contact_id for _, c in attempts], campaign.customer_id, campaign.id,

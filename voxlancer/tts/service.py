@@ -6,7 +6,7 @@ The API app makes one in init_app and keeps it under an AppKey; the dialer makes
 from __future__ import annotations
 
 from voxlancer.config import Settings
-from voxlancer.ratelimit import SlidingWindow
+from voxlancer.sliding_window import SlidingWindow
 from voxlancer.tts import audio
 from voxlancer.tts.cache import RenderCache, RenderedAudio, personalise
 from voxlancer.tts.synth import Synthesiser, clean_text

@@ -5,14 +5,14 @@ from uuid import uuid4
 
 import pytest
 
-from voxlancer import pagination
+from voxlancer import keyset
 from voxlancer.errors import BadRequest
 
 
 def test_cursor_round_trip_keeps_microseconds():
     when = datetime(2026, 3, 22, 10, 0, 0, 123456, tzinfo=UTC)
     row_id = uuid4()
-    page = pagination.parse({"cursor": pagination.encode(when, row_id), "limit": "5"})
+    page = keyset.parse({"cursor": keyset.encode(when, row_id), "limit": "5"})
     assert (page.limit, page.after_created, page.after_id) == (5, when, row_id)
 
 
@@ -30,13 +30,13 @@ def _cursor(text: str) -> str:
 ])
 def test_bad_page_parameters_are_400(query):
     with pytest.raises(BadRequest) as refused:
-        pagination.parse(query)
+        keyset.parse(query)
     assert refused.value.code == ("invalid_cursor" if "cursor" in query else "invalid_query")
 
 
 def test_next_cursor_only_when_more_rows():
-    page = pagination.parse({"limit": "2"})
+    page = keyset.parse({"limit": "2"})
     rows = [SimpleNamespace(created_at=datetime.now(UTC), id=uuid4()) for _ in range(3)]
-    shown, cursor = pagination.next_cursor(page, rows)
-    assert len(shown) == 2 and cursor == pagination.encode(rows[1].created_at, rows[1].id)
-    assert pagination.next_cursor(page, rows[:2]) == (rows[:2], None)
+    shown, cursor = keyset.next_cursor(page, rows)
+    assert len(shown) == 2 and cursor == keyset.encode(rows[1].created_at, rows[1].id)
+    assert keyset.next_cursor(page, rows[:2]) == (rows[:2], None)

@@ -10,7 +10,7 @@ import asyncpg
 from aiohttp import web
 
 from voxlancer.config import Settings
-from voxlancer.ratelimit import SlidingWindow
+from voxlancer.sliding_window import SlidingWindow
 from voxlancer.tts.service import TextToSpeech
 
 if TYPE_CHECKING:

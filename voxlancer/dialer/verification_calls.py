@@ -1,8 +1,9 @@
 """Caller-ID verification calls: ring the number a customer claims and read them a code.
 
-The API records a verification (voxlancer.verification); the dialer claims it, calls from the
-platform's own caller ID, reads the six digits twice and reports how the call went. These calls
-are the platform's, so they are neither billed nor bound to a campaign's calling hours.
+The API records a verification (voxlancer.caller_id_verification); the dialer claims it, calls
+from the platform's own caller ID, reads the six digits twice and reports how the call went.
+These calls are the platform's, so they are neither billed nor bound to a campaign's calling
+hours.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from voxlancer import verification
+from voxlancer import caller_id_verification
 from voxlancer.config import Settings
 from voxlancer.dialer.ari import AriClient, AriError
 
@@ -48,7 +49,7 @@ class VerificationCaller:
         self.calls: dict[str, VerificationCall] = {}
 
     async def dial_due(self, conn: asyncpg.Connection) -> None:
-        for due in await verification.claim_calls(conn, BATCH):
+        for due in await caller_id_verification.claim_calls(conn, BATCH):
             media = await self.render(code_message(due.code), "en-US")
             call = VerificationCall(str(uuid.uuid4()), due.id, media)
             self.calls[call.channel_id] = call
@@ -61,7 +62,7 @@ class VerificationCaller:
                     ring_seconds=self.settings.ring_timeout)
             except AriError as exc:
                 self.calls.pop(call.channel_id, None)
-                await verification.call_finished(conn, due.id, f"not placed: {exc}"[:200],
+                await caller_id_verification.call_finished(conn, due.id, f"not placed: {exc}"[:200],
                                                  ok=False)
 
     def follows(self, event: dict[str, Any]) -> bool:
@@ -83,7 +84,7 @@ class VerificationCaller:
             self.calls.pop(channel_id, None)
             result = "answered" if call.answered else (event.get("cause_txt") or "not answered")
             async with self.pool.acquire() as conn:
-                await verification.call_finished(conn, call.verification_id, result,
+                await caller_id_verification.call_finished(conn, call.verification_id, result,
                                                  ok=call.answered)
             log.info("verification_called", verification_id=str(call.verification_id),
                      answered=call.answered)
@@ -94,7 +95,7 @@ class VerificationCaller:
         for channel_id in [c for c in self.calls if c not in alive]:
             call = self.calls.pop(channel_id)
             async with self.pool.acquire() as conn:
-                await verification.call_finished(conn, call.verification_id,
+                await caller_id_verification.call_finished(conn, call.verification_id,
                                                  "lost while the ARI link was down", ok=False)
 
 

@@ -2,7 +2,7 @@
 
 Per process on purpose: it guards this process's CPU (speech previews), so N API processes
 allowing N times as much is the intended behaviour. Limits shared across processes belong in
-PostgreSQL (see throttle.py).
+PostgreSQL (see login_throttle.py).
 """
 
 from __future__ import annotations

@@ -6,20 +6,20 @@ from typing import Any
 
 from aiohttp import web
 
-from voxlancer import pagination
+from voxlancer import keyset
 from voxlancer.api.jsonout import respond
 from voxlancer.api.validation import Field, Param
 
-LIMIT = Param("limit", Field("integer", minimum=1, maximum=pagination.MAX_LIMIT,
-                             doc=f"rows per page, 1 to {pagination.MAX_LIMIT} (default "
-                                 f"{pagination.DEFAULT_LIMIT})"))
+LIMIT = Param("limit", Field("integer", minimum=1, maximum=keyset.MAX_LIMIT,
+                             doc=f"rows per page, 1 to {keyset.MAX_LIMIT} (default "
+                                 f"{keyset.DEFAULT_LIMIT})"))
 CURSOR = Param("cursor", Field("string", doc="the X-Next-Cursor header of the previous page"))
 PAGE_QUERY = (LIMIT, CURSOR)
 
 
-def requested(wanted: dict[str, Any]) -> pagination.Page:
+def requested(wanted: dict[str, Any]) -> keyset.Page:
     """The page the query parameters read by validation.query(..., PAGE_QUERY) ask for."""
-    return pagination.at(wanted.get("limit", pagination.DEFAULT_LIMIT), wanted.get("cursor"))
+    return keyset.at(wanted.get("limit", keyset.DEFAULT_LIMIT), wanted.get("cursor"))
 
 
 def respond_page(request: web.Request, items: list[Any], cursor: str | None) -> web.Response:
