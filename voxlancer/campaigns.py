@@ -20,8 +20,10 @@ import asyncpg
 from voxlancer import campaign_checks as checks
 from voxlancer import money
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
 from voxlancer.keyset import Page
+from voxlancer.rows import from_row
 
 CHANNEL = "voxlancer_campaigns"
 EDITABLE = ("draft", "paused")
@@ -161,10 +163,6 @@ class Campaign:
     started_at: datetime | None
     finished_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Campaign:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     def to_api(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         del out["customer_id"]
@@ -176,19 +174,19 @@ class Campaign:
 
 # --- reads -----------------------------------------------------------------------------------
 
-async def get(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+async def get(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
     row = await conn.fetchrow(_GET, campaign_id, customer_id)
     if row is None:
         raise NotFound("no such campaign")
-    return Campaign.from_row(row)
+    return from_row(Campaign, row)
 
 
-async def page(conn: asyncpg.Connection, customer_id: UUID, page: Page) -> list[Campaign]:
+async def page(conn: Conn, customer_id: UUID, page: Page) -> list[Campaign]:
     rows = await conn.fetch(_PAGE, customer_id, page.after_created, page.after_id, page.fetch)
-    return [Campaign.from_row(r) for r in rows]
+    return [from_row(Campaign, r) for r in rows]
 
 
-async def stats(conn: asyncpg.Connection, customer_id: UUID,
+async def stats(conn: Conn, customer_id: UUID,
                 campaign_id: UUID) -> dict[str, Any]:
     """The documented stats; answered_rate = called / (called + failed + no_answer), 0 if none."""
     row = await conn.fetchrow(_STATS, campaign_id, customer_id)
@@ -203,7 +201,7 @@ async def stats(conn: asyncpg.Connection, customer_id: UUID,
 
 # --- writes ----------------------------------------------------------------------------------
 
-async def create(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def create(conn: Conn, settings: Settings, customer_id: UUID,
                  data: dict[str, Any]) -> Campaign:
     values = {**DEFAULTS, **data}
     checks.together(settings, values)
@@ -215,7 +213,7 @@ async def create(conn: asyncpg.Connection, settings: Settings, customer_id: UUID
     return await get(conn, customer_id, campaign_id)
 
 
-async def update(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def update(conn: Conn, settings: Settings, customer_id: UUID,
                  campaign_id: UUID, changes: dict[str, Any]) -> Campaign:
     """Change the given fields; only a draft or paused campaign can be edited."""
     async with conn.transaction():
@@ -234,7 +232,7 @@ async def update(conn: asyncpg.Connection, settings: Settings, customer_id: UUID
         return await get(conn, customer_id, campaign_id)
 
 
-async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> None:
+async def delete(conn: Conn, customer_id: UUID, campaign_id: UUID) -> None:
     if await conn.fetchval(_DELETE, campaign_id, customer_id) is None:
         status = await conn.fetchval(_STATUS, campaign_id, customer_id)
         if status is None:
@@ -243,25 +241,25 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID)
                        code="invalid_state")
 
 
-async def start(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def start(conn: Conn, settings: Settings, customer_id: UUID,
                 campaign_id: UUID) -> Campaign:
     return await _run(conn, settings, customer_id, campaign_id, "draft", "start")
 
 
-async def resume(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def resume(conn: Conn, settings: Settings, customer_id: UUID,
                  campaign_id: UUID) -> Campaign:
     return await _run(conn, settings, customer_id, campaign_id, "paused", "resume")
 
 
-async def pause(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+async def pause(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
     return await _transition(conn, _PAUSE, customer_id, campaign_id, "pause", "running")
 
 
-async def stop(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+async def stop(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
     return await _transition(conn, _STOP, customer_id, campaign_id, "stop", "running or paused")
 
 
-async def pause_account(conn: asyncpg.Connection, customer_id: UUID, reason: str) -> list[UUID]:
+async def pause_account(conn: Conn, customer_id: UUID, reason: str) -> list[UUID]:
     """The dialer: pause all of an account's running campaigns, saying why (no credit...)."""
     async with conn.transaction():
         paused = [r["id"] for r in await conn.fetch(_PAUSE_ACCOUNT, customer_id, reason)]
@@ -270,7 +268,7 @@ async def pause_account(conn: asyncpg.Connection, customer_id: UUID, reason: str
     return paused
 
 
-async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
+async def complete_if_done(conn: Conn, campaign_id: UUID) -> bool:
     """The dialer: mark a running campaign completed when no contact is pending or queued."""
     async with conn.transaction():
         done = await conn.fetchval(_COMPLETE, campaign_id) is not None
@@ -279,7 +277,7 @@ async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
     return done
 
 
-async def retry_failed(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> int:
+async def retry_failed(conn: Conn, customer_id: UUID, campaign_id: UUID) -> int:
     """Give failed and no-answer contacts a fresh set of attempts; how many were given back.
 
     Allowed while running, paused or completed. A completed campaign with contacts given back
@@ -300,7 +298,7 @@ async def retry_failed(conn: asyncpg.Connection, customer_id: UUID, campaign_id:
     return retried
 
 
-async def _transition(conn: asyncpg.Connection, sql: str, customer_id: UUID, campaign_id: UUID,
+async def _transition(conn: Conn, sql: str, customer_id: UUID, campaign_id: UUID,
                       action: str, allowed: str) -> Campaign:
     async with conn.transaction():
         if await conn.fetchval(sql, campaign_id, customer_id) is None:
@@ -313,7 +311,7 @@ async def _transition(conn: asyncpg.Connection, sql: str, customer_id: UUID, cam
     return await get(conn, customer_id, campaign_id)
 
 
-async def _run(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def _run(conn: Conn, settings: Settings, customer_id: UUID,
                campaign_id: UUID, source: str, action: str) -> Campaign:
     async with conn.transaction():
         won = await conn.fetchval(_RUN, campaign_id, customer_id, source, settings.min_balance)
@@ -323,7 +321,7 @@ async def _run(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
     return await get(conn, customer_id, campaign_id)
 
 
-async def _explain(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def _explain(conn: Conn, settings: Settings, customer_id: UUID,
                    campaign_id: UUID, source: str, action: str) -> None:
     """Raise the reason a start or resume did not happen (the UPDATE itself decided)."""
     row = await conn.fetchrow(_WHY_NOT, campaign_id, customer_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,9 @@ import asyncpg
 
 from voxlancer import ledger
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, NextStep, Outcome, next_step
+from voxlancer.rows import column, from_row
 
 _RUNNING = """
 SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
@@ -203,10 +205,6 @@ class RunningCampaign:
     voicemail_message: str | None
     callback_number: str | None
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> RunningCampaign:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     @property
     def free_slots(self) -> int:
         return max(self.max_concurrent - self.queued, 0)
@@ -214,7 +212,7 @@ class RunningCampaign:
 
 @dataclass(frozen=True)
 class Lease:
-    contact_id: UUID
+    contact_id: UUID = field(metadata=column("id"))
     phone_number: str
     attempts: int
     attributes: Any
@@ -239,48 +237,47 @@ class Ended:
     message_started_at: datetime | None = None
 
 
-async def running_campaigns(conn: asyncpg.Connection) -> list[RunningCampaign]:
-    return [RunningCampaign.from_row(r) for r in await conn.fetch(_RUNNING)]
+async def running_campaigns(conn: Conn) -> list[RunningCampaign]:
+    return [from_row(RunningCampaign, r) for r in await conn.fetch(_RUNNING)]
 
 
-async def lease(conn: asyncpg.Connection, campaign_id: UUID, most: int, owner: str,
+async def lease(conn: Conn, campaign_id: UUID, most: int, owner: str,
                 lease_seconds: int) -> list[Lease]:
     rows = await conn.fetch(_LEASE, campaign_id, most, owner, float(lease_seconds))
-    return [Lease(r["id"], r["phone_number"], r["attempts"], r["attributes"]) for r in rows]
+    return [from_row(Lease, r) for r in rows]
 
 
-async def defer(conn: asyncpg.Connection, contact_ids: list[UUID], owner: str,
+async def defer(conn: Conn, contact_ids: list[UUID], owner: str,
                 until: datetime) -> None:
     await conn.execute(_DEFER, contact_ids, owner, until)
 
 
-async def release_all(conn: asyncpg.Connection, owner: str) -> None:
+async def release_all(conn: Conn, owner: str) -> None:
     """Give back contacts leased but not yet dialled (on shutdown)."""
     await conn.execute(_RELEASE_ALL, owner)
 
 
-async def campaigns_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> list[RunningCampaign]:
-    return [RunningCampaign.from_row(r) for r in await conn.fetch(_CAMPAIGNS_BY_ID, ids)]
+async def campaigns_by_id(conn: Conn, ids: list[UUID]) -> list[RunningCampaign]:
+    return [from_row(RunningCampaign, r) for r in await conn.fetch(_CAMPAIGNS_BY_ID, ids)]
 
 
-async def take_expired(conn: asyncpg.Connection, owner: str, most: int,
+async def take_expired(conn: Conn, owner: str, most: int,
                        lease_seconds: int) -> list[tuple[UUID, Lease]]:
     """(campaign id, lease) of contacts whose lease ran out, now held by `owner`."""
     rows = await conn.fetch(_TAKE_EXPIRED, owner, most, float(lease_seconds))
-    return [(r["campaign_id"], Lease(r["id"], r["phone_number"], r["attempts"],
-                                     r["attributes"])) for r in rows]
+    return [(r["campaign_id"], from_row(Lease, r)) for r in rows]
 
 
-async def open_attempts(conn: asyncpg.Connection,
+async def open_attempts(conn: Conn,
                         contact_ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
     return {r["contact_id"]: r for r in await conn.fetch(_OPEN_ATTEMPTS, contact_ids)}
 
 
-async def renew(conn: asyncpg.Connection, owner: str, lease_seconds: int) -> None:
+async def renew(conn: Conn, owner: str, lease_seconds: int) -> None:
     await conn.execute(_RENEW, owner, float(lease_seconds))
 
 
-async def begin_attempts(conn: asyncpg.Connection, attempts: list[tuple[UUID, Lease]],
+async def begin_attempts(conn: Conn, attempts: list[tuple[UUID, Lease]],
                          campaign: RunningCampaign, owner: str, node: str) -> None:
     """Record calls about to be dialled (attempt id, leased contact), all of one campaign."""
     await conn.execute(_BEGIN_ATTEMPTS, [a for a, _ in attempts],
@@ -289,12 +286,12 @@ async def begin_attempts(conn: asyncpg.Connection, attempts: list[tuple[UUID, Le
                        [c.phone_number for _, c in attempts])
 
 
-async def answered(conn: asyncpg.Connection, calls: list[tuple[UUID, datetime]]) -> None:
+async def answered(conn: Conn, calls: list[tuple[UUID, datetime]]) -> None:
     """Note when calls were answered (attempt id, time), before they are settled."""
     await conn.execute(_ANSWERED, [a for a, _ in calls], [at for _, at in calls])
 
 
-async def settle(conn: asyncpg.Connection, settings: Settings,
+async def settle(conn: Conn, settings: Settings,
                  ended: Ended) -> ledger.ChargeResult | None:
     """Charge the call and move its contact on, in one transaction. Idempotent per attempt."""
     return (await settle_many(conn, settings, [ended]))[0]
@@ -308,7 +305,7 @@ def _next(ended: Ended) -> NextStep:
                      timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
 
 
-async def settle_many(conn: asyncpg.Connection, settings: Settings,
+async def settle_many(conn: Conn, settings: Settings,
                       calls: list[Ended]) -> list[ledger.ChargeResult | None]:
     """settle() for several calls in one transaction: one commit (and one wait for the
     customer's balance lock) for the lot, all attempts and contacts in one statement. All are
@@ -320,7 +317,7 @@ async def settle_many(conn: asyncpg.Connection, settings: Settings,
     order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
                                                      calls[i].campaign.id))
     charges: list[ledger.ChargeResult | None] = [None] * len(calls)
-    rows: list[tuple] = []
+    rows: list[tuple[object, ...]] = []
     async with conn.transaction():
         await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
         await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
@@ -352,16 +349,16 @@ async def settle_many(conn: asyncpg.Connection, settings: Settings,
             for ended, charge in zip(calls, charges, strict=True)]
 
 
-async def statuses(conn: asyncpg.Connection, campaign_ids: list[UUID]) -> dict[UUID, str]:
+async def statuses(conn: Conn, campaign_ids: list[UUID]) -> dict[UUID, str]:
     return {r["id"]: r["status"] for r in await conn.fetch(_STATUSES, campaign_ids)}
 
 
-async def heartbeat(conn: asyncpg.Connection, owner: str, ari_url: str, connected: bool,
+async def heartbeat(conn: Conn, owner: str, ari_url: str, connected: bool,
                     active: int) -> None:
     await conn.execute(_HEARTBEAT, owner, ari_url, connected, active)
 
 
-async def forget(conn: asyncpg.Connection, owner: str) -> None:
+async def forget(conn: Conn, owner: str) -> None:
     await conn.execute(_FORGET_HEARTBEAT, owner)
 
 
@@ -374,12 +371,7 @@ class DialerHeartbeat:
     active_calls: int
     seen_seconds_ago: float
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> DialerHeartbeat:
-        return cls(row["dialer_id"], row["ari_connected"], row["active_calls"],
-                   row["seen_seconds_ago"])
 
-
-async def live_dialers(conn: asyncpg.Connection, within_seconds: float) -> list[DialerHeartbeat]:
+async def live_dialers(conn: Conn, within_seconds: float) -> list[DialerHeartbeat]:
     """Dialers that wrote a heartbeat in the last `within_seconds`, by id."""
-    return [DialerHeartbeat.from_row(r) for r in await conn.fetch(_LIVE_DIALERS, within_seconds)]
+    return [from_row(DialerHeartbeat, r) for r in await conn.fetch(_LIVE_DIALERS, within_seconds)]
