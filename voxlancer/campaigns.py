@@ -24,6 +24,7 @@ from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
 from voxlancer.keyset import Page
 from voxlancer.rows import from_row
+from voxlancer.sql_params import bind
 
 CHANNEL = "voxlancer_campaigns"
 EDITABLE = ("draft", "paused")
@@ -34,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "retry_delay_minutes": 30, "opt_out_key": "9", "machine_detection": "off",
     "voicemail_message": None, "callback_number": None,
 }
-# The columns a customer sets, in the order of the $3.. parameters of _INSERT and _UPDATE.
+# The columns a customer sets: _INSERT and _UPDATE are bound to them by name (sql_params), so
+# the order here is free and a column missing on either side stops the import.
 FIELDS = ("name", "tts_message", *DEFAULTS)
 
 _SELECT = """
@@ -51,23 +53,23 @@ _PAGE = _SELECT + """
 WHERE c.customer_id = $1 AND (c.created_at, c.id) < ($2, $3)
 ORDER BY c.created_at DESC, c.id DESC LIMIT $4
 """
-_INSERT = """
+_INSERT = bind("""
 INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, caller_id, tcpa_consent,
                        schedule_start, schedule_end, calling_hours_start, calling_hours_end,
                        timezone, max_concurrent, max_attempts, retry_delay_minutes,
                        opt_out_key, machine_detection, voicemail_message, callback_number)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING id
-"""
+""", ("customer_id", *FIELDS))
 _LOCK = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR UPDATE"
-_UPDATE = """
+_UPDATE = bind("""
 UPDATE campaigns SET name = $3, tts_message = $4, tts_voice = $5, caller_id = $6,
        tcpa_consent = $7, schedule_start = $8, schedule_end = $9, calling_hours_start = $10,
        calling_hours_end = $11, timezone = $12, max_concurrent = $13, max_attempts = $14,
        retry_delay_minutes = $15, opt_out_key = $16, machine_detection = $17,
        voicemail_message = $18, callback_number = $19, updated_at = now()
 WHERE id = $1 AND customer_id = $2
-"""
+""", ("id", "customer_id", *FIELDS))
 _DELETE = """
 DELETE FROM campaigns WHERE id = $1 AND customer_id = $2 AND status <> 'running' RETURNING id
 """
@@ -172,6 +174,11 @@ class Campaign:
         return {k: getattr(self, k) for k in FIELDS}
 
 
+def _settable(values: dict[str, Any]) -> dict[str, Any]:
+    """The FIELDS of `values`, by name."""
+    return {k: values[k] for k in FIELDS}
+
+
 # --- reads -----------------------------------------------------------------------------------
 
 async def get(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
@@ -206,7 +213,8 @@ async def create(conn: Conn, settings: Settings, customer_id: UUID,
     values = {**DEFAULTS, **data}
     checks.together(settings, values)
     try:
-        campaign_id = await conn.fetchval(_INSERT, customer_id, *(values[k] for k in FIELDS))
+        campaign_id = await conn.fetchval(
+            _INSERT.sql, *_INSERT.args({"customer_id": customer_id, **_settable(values)}))
     except asyncpg.ForeignKeyViolationError:
         raise BadRequest("caller_id: no such caller ID (add it with POST /api/caller-ids)",
                          code="field_invalid") from None
@@ -226,7 +234,8 @@ async def update(conn: Conn, settings: Settings, customer_id: UUID,
         values = {**(await get(conn, customer_id, campaign_id)).values(), **changes}
         checks.together(settings, values)
         try:
-            await conn.execute(_UPDATE, campaign_id, customer_id, *(values[k] for k in FIELDS))
+            await conn.execute(_UPDATE.sql, *_UPDATE.args(
+                {"id": campaign_id, "customer_id": customer_id, **_settable(values)}))
         except asyncpg.ForeignKeyViolationError:
             raise BadRequest("caller_id: no such caller ID", code="field_invalid") from None
         return await get(conn, customer_id, campaign_id)

@@ -27,6 +27,7 @@ from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, NotFound
 from voxlancer.rows import from_row, one_row
+from voxlancer.sql_params import bind
 
 log = structlog.get_logger(__name__)
 
@@ -38,12 +39,12 @@ _LOCK = "SELECT balance FROM customers WHERE id = $1 FOR UPDATE"
 _MOVE = """
 UPDATE customers SET balance = balance + $2, updated_at = now() WHERE id = $1 RETURNING balance
 """
-_INSERT = """
+_INSERT = bind("""
 INSERT INTO transactions (customer_id, type, amount, balance_after, description, reference,
                           call_id, campaign_id, seconds, cost)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *
-"""
+""")
 _BY_REFERENCE = "SELECT * FROM transactions WHERE type = $1 AND reference = $2"
 _PAGE = """
 SELECT * FROM transactions
@@ -157,9 +158,11 @@ async def _post(conn: Conn, customer_id: UUID, type_: str, amount: Decimal,
             if cap and amount < 0:
                 amount = max(amount, -balance)
             balance = await conn.fetchval(_MOVE, customer_id, amount)
-            row = one_row(await conn.fetchrow(
-                _INSERT, customer_id, type_, amount, balance, description, reference, call_id,
-                campaign_id, seconds, cost))
+            row = one_row(await conn.fetchrow(_INSERT.sql, *_INSERT.args({
+                "customer_id": customer_id, "type": type_, "amount": amount,
+                "balance_after": balance, "description": description, "reference": reference,
+                "call_id": call_id, "campaign_id": campaign_id, "seconds": seconds,
+                "cost": cost})))
     except asyncpg.UniqueViolationError:
         # The unique index is the backstop should two writers ever not be serialised by the
         # lock; the savepoint has kept the caller's transaction usable.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+    from _typeshed import DataclassInstance, SupportsGetItem
 
 Row = TypeVar("Row", bound="DataclassInstance")
 Decode = Callable[[Any], Any]
@@ -44,8 +44,10 @@ def _plan(cls: type[DataclassInstance]) -> tuple[tuple[str, str, Decode | None],
                  for f in dataclasses.fields(cls) if f.init)
 
 
-def from_row(cls: type[Row], row: asyncpg.Record) -> Row:
-    """An instance of the dataclass `cls` from the row's columns (extra columns are ignored)."""
+def from_row(cls: type[Row], row: SupportsGetItem[str, Any]) -> Row:
+    """An instance of the dataclass `cls` from the row's columns (extra columns are ignored).
+
+    `row` is an asyncpg Record, or anything indexed by column name the same way."""
     values = {}
     for name, col, decode in _plan(cls):
         value = row[col]

@@ -21,6 +21,7 @@ from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, NextStep, Outcome, next_step
 from voxlancer.rows import column, from_row
+from voxlancer.sql_params import bind, field_names
 
 _RUNNING = """
 SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
@@ -112,12 +113,12 @@ WHERE id IN (SELECT id FROM contacts WHERE lease_owner = $1 AND status = 'queued
              FOR UPDATE SKIP LOCKED)
 """
 # One statement for a whole lease batch: a round trip per call was the lease loop's main cost.
-_BEGIN_ATTEMPTS = """
+_BEGIN_ATTEMPTS = bind("""
 INSERT INTO call_attempts (id, customer_id, campaign_id, contact_id, phone_number, caller_id,
                            dialer_id, asterisk_node)
 SELECT a.id, $3, $4, a.contact_id, a.phone_number, $5, $6, $7
 FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS a (id, contact_id, phone_number)
-"""
+""")
 _ANSWERED = """
 UPDATE call_attempts a SET answered_at = v.at
 FROM unnest($1::uuid[], $2::timestamptz[]) AS v (id, at)
@@ -125,7 +126,8 @@ WHERE a.id = v.id AND a.answered_at IS NULL
 """
 # Close the attempts of a settling batch and move their contacts on, in one statement (the
 # counters' statement trigger then runs once). An attempt closed before is left alone, and so
-# is its contact. `counted` is 0 for a call Asterisk never placed.
+# is its contact. `counted` is 0 for a call Asterisk never placed. Its arrays are bound by name
+# to the fields of _EndedRow (below).
 _END_ATTEMPTS = """
 WITH v AS (
     SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[],
@@ -237,6 +239,34 @@ class Ended:
     message_started_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class _EndedRow:
+    """One settled call as _END_ATTEMPTS takes it: a field per column of its unnest."""
+
+    id: UUID  # the attempt
+    answered_at: datetime | None
+    ended_at: datetime
+    outcome: str
+    cause: int | None
+    cause_text: str | None
+    sip_code: int | None
+    duration: Decimal  # seconds from answer to end, to the millisecond
+    billed: int | None  # seconds charged
+    cost: Decimal
+    contact_id: UUID
+    status: str  # the contact's next status
+    next_attempt_at: datetime | None
+    seconds: int  # whole seconds, added to the contact's total
+    counted: int  # 1, or 0 for a call Asterisk never placed
+    opted_out_at: datetime | None
+    amd_status: str | None
+    amd_cause: str | None
+    message_started_at: datetime | None
+
+
+_ENDING = bind(_END_ATTEMPTS, field_names(_EndedRow))
+
+
 async def running_campaigns(conn: Conn) -> list[RunningCampaign]:
     return [from_row(RunningCampaign, r) for r in await conn.fetch(_RUNNING)]
 
@@ -280,10 +310,11 @@ async def renew(conn: Conn, owner: str, lease_seconds: int) -> None:
 async def begin_attempts(conn: Conn, attempts: list[tuple[UUID, Lease]],
                          campaign: RunningCampaign, owner: str, node: str) -> None:
     """Record calls about to be dialled (attempt id, leased contact), all of one campaign."""
-    await conn.execute(_BEGIN_ATTEMPTS, [a for a, _ in attempts],
-                       [c.contact_id for _, c in attempts], campaign.customer_id, campaign.id,
-                       campaign.caller_number, owner, node,
-                       [c.phone_number for _, c in attempts])
+    await conn.execute(_BEGIN_ATTEMPTS.sql, *_BEGIN_ATTEMPTS.args({
+        "id": [a for a, _ in attempts], "contact_id": [c.contact_id for _, c in attempts],
+        "phone_number": [c.phone_number for _, c in attempts],
+        "customer_id": campaign.customer_id, "campaign_id": campaign.id,
+        "caller_id": campaign.caller_number, "dialer_id": owner, "asterisk_node": node}))
 
 
 async def answered(conn: Conn, calls: list[tuple[UUID, datetime]]) -> None:
@@ -317,7 +348,7 @@ async def settle_many(conn: Conn, settings: Settings,
     order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
                                                      calls[i].campaign.id))
     charges: list[ledger.ChargeResult | None] = [None] * len(calls)
-    rows: list[tuple[object, ...]] = []
+    rows: list[_EndedRow] = []
     async with conn.transaction():
         await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
         await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
@@ -332,15 +363,18 @@ async def settle_many(conn: Conn, settings: Settings,
             charges[i] = charge = await ledger.charge_call(
                 conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
                 billable_seconds=seconds, campaign_id=campaign.id)
-            rows.append((ended.attempt_id, ended.answered_at, ended.ended_at, ended.outcome.kind,
-                         ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
-                         seconds.quantize(Decimal("0.001")),
-                         charge.entry.seconds if charge.entry else 0, charge.charged,
-                         ended.contact_id, step.status, step.next_attempt_at,
-                         math.ceil(seconds), int(ended.outcome.counted), ended.opted_out_at,
-                         ended.amd_status, ended.amd_cause, ended.message_started_at))
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        done = {r["id"] for r in await conn.fetch(_END_ATTEMPTS, *columns)}
+            rows.append(_EndedRow(
+                id=ended.attempt_id, answered_at=ended.answered_at, ended_at=ended.ended_at,
+                outcome=ended.outcome.kind, cause=ended.cause, cause_text=ended.cause_text,
+                sip_code=SIP_FOR_CAUSE.get(ended.cause or 0),
+                duration=seconds.quantize(Decimal("0.001")),
+                billed=charge.entry.seconds if charge.entry else 0, cost=charge.charged,
+                contact_id=ended.contact_id, status=step.status,
+                next_attempt_at=step.next_attempt_at, seconds=math.ceil(seconds),
+                counted=int(ended.outcome.counted), opted_out_at=ended.opted_out_at,
+                amd_status=ended.amd_status, amd_cause=ended.amd_cause,
+                message_started_at=ended.message_started_at))
+        done = {r["id"] for r in await conn.fetch(_ENDING.sql, *_ENDING.arrays(rows))}
         machines = Counter(c.campaign.id for c in calls
                            if c.attempt_id in done and c.amd_status == "MACHINE")
         if machines:
