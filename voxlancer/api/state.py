@@ -16,6 +16,7 @@ from voxlancer.sliding_window import SlidingWindow
 from voxlancer.tts.service import TextToSpeech
 
 if TYPE_CHECKING:
+    # Circular at runtime: the keys holding these name their type in an annotation instead.
     from voxlancer.api.routes import Route
     from voxlancer.auth import Principal
     from voxlancer.auth_cache import PrincipalCache
@@ -28,7 +29,6 @@ TTS = web.AppKey("tts", TextToSpeech)
 # Registrations per client address (VOXLANCER_REGISTER_MAX per VOXLANCER_REGISTER_WINDOW).
 REGISTRATIONS = web.AppKey("registrations", SlidingWindow)
 # Present unless VOXLANCER_AUTH_CACHE_SECONDS is 0.
-# (Keys whose type would be a circular import at runtime declare it in the annotation.)
 PRINCIPAL_CACHE: web.AppKey[PrincipalCache] = web.AppKey("principal_cache")
 # Per request (request[...]).
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal")
