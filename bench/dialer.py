@@ -347,6 +347,8 @@ async def main(count: int, cps: float, keep: bool, dialer_only: bool,
             "VOXLANCER_JWT_SECRET": "benchmark-secret-that-is-long-enough-0123456789",
             "VOXLANCER_ARI_APP": "voxlancer-bench", "VOXLANCER_TRUNK": "sim",
             "VOXLANCER_TRUNK_CPS": str(cps), "VOXLANCER_LOG_LEVEL": "info",
+            # Not the default :9101, which a dialer already running on this machine holds.
+            "VOXLANCER_DIALER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
             # Where this machine keeps the sandbox root and which mirror builds it.
             **{k: v for k, v in os.environ.items()
                if k in ("VOXLANCER_ASTERISK_ROOT_CACHE", "VOXLANCER_DEBIAN_MIRROR")},
