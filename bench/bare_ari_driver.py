@@ -13,27 +13,31 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 import aiohttp
 
 
-async def main(url, user, password, app, trunk, calls, cps, limit, media):
+async def main(url: str, user: str, password: str, app: str, trunk: str, calls: int, cps: float,
+               limit: int, media: str) -> None:
     auth = {"Authorization": aiohttp.encode_basic_auth(user, password)}
     # The same connection pool as the dialer's ARI client.
     async with aiohttp.ClientSession(headers=auth,
                                      connector=aiohttp.TCPConnector(limit=200)) as s:
-        async def req(method, path, **params):
+        async def req(method: str, path: str, **params: str | int) -> None:
             async with s.request(method, f"{url}/ari{path}", params=params) as resp:
                 await resp.read()
 
         ws = await s.ws_connect(url.replace("http", "ws", 1) + "/ari/events", params={"app": app})
-        slots, ended, done, tasks = asyncio.Semaphore(limit), [0], asyncio.Event(), set()
+        slots, ended, done = asyncio.Semaphore(limit), [0], asyncio.Event()
+        tasks: set[asyncio.Task[None]] = set()
 
-        def spawn(coro):
+        def spawn(coro: Coroutine[Any, Any, None]) -> None:
             tasks.add(task := asyncio.create_task(coro))
             task.add_done_callback(tasks.discard)
 
-        async def events():
+        async def events() -> None:
             async for message in ws:
                 event = json.loads(message.data)
                 if event["type"] == "StasisStart":
@@ -61,5 +65,5 @@ async def main(url, user, password, app, trunk, calls, cps, limit, media):
 
 
 if __name__ == "__main__":
-    a = sys.argv[1:]
-    asyncio.run(main(*a[:5], int(a[5]), float(a[6]), int(a[7]), a[8]))
+    url, user, password, app, trunk, calls, cps, limit, media = sys.argv[1:]
+    asyncio.run(main(url, user, password, app, trunk, int(calls), float(cps), int(limit), media))

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -97,7 +98,7 @@ class Sampler:
         self.first_seen: dict[str, float] = {}
         self.peak = 0
         self.cpu: list[float] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def _channels(self) -> None:
         url = f"{self.sandbox.ari_url}/ari/channels"
@@ -140,7 +141,7 @@ class Sampler:
         figures.asterisk_peak, figures.asterisk_mean = max(busy), sum(busy) / len(busy)
 
 
-def sipp(sandbox: SandboxInfo, calls: int, workdir: Path, name: str) -> subprocess.Popen:
+def sipp(sandbox: SandboxInfo, calls: int, workdir: Path, name: str) -> subprocess.Popen[bytes]:
     port = int(sandbox.sim_contact.rsplit(":", 1)[1])
     argv = ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 900),
             "-m", str(calls), "-l", str(4 * MAX_CONCURRENT), "-max_socket", "10000",
@@ -159,7 +160,7 @@ def sipp_counters(workdir: Path, name: str) -> tuple[int, int]:
     return int(row["SuccessfulCall(C)"]), int(row["FailedCall(C)"])
 
 
-def finish(process: subprocess.Popen, seconds: float = 30) -> None:
+def finish(process: subprocess.Popen[bytes], seconds: float = 30) -> None:
     try:
         process.wait(seconds)
     except subprocess.TimeoutExpired:
@@ -178,7 +179,8 @@ def asterisk_limits(pid: int) -> str:
     return "?"
 
 
-async def make_campaign(settings: Settings, database_url: str, count: int) -> tuple[str, dict]:
+async def make_campaign(settings: Settings, database_url: str, count: int
+                        ) -> tuple[str, dict[str, str]]:
     """Account, credit, verified caller ID and a campaign with `count` contacts, via the API."""
     conn = await db.connect(database_url)
     try:
@@ -214,13 +216,14 @@ async def make_campaign(settings: Settings, database_url: str, count: int) -> tu
     return campaign["id"], headers
 
 
-async def start_campaign(settings: Settings, campaign_id: str, headers: dict) -> None:
+async def start_campaign(settings: Settings, campaign_id: str, headers: dict[str, str]) -> None:
     async with TestClient(TestServer(init_app(settings))) as client:
         resp = await client.post(f"/api/campaigns/{campaign_id}/start", headers=headers)
         assert resp.status == 200, await resp.text()
 
 
-async def wait_until(predicate, seconds: float, what: str, every: float = 0.2) -> None:
+async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float, what: str,
+                     every: float = 0.2) -> None:
     deadline = time.monotonic() + seconds
     while not await predicate():
         if time.monotonic() > deadline:
@@ -247,8 +250,9 @@ async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxIn
         await wait_until(connected, 60, "the dialer to connect to ARI")
 
         async def completed() -> bool:
-            return await conn.fetchval("SELECT status FROM campaigns WHERE id = $1::uuid",
-                                       campaign_id) == "completed"
+            status: str | None = await conn.fetchval(
+                "SELECT status FROM campaigns WHERE id = $1::uuid", campaign_id)
+            return status == "completed"
         with Sampler(session, sandbox) as sampler:
             cpu, started = cpu_seconds(child.pid), time.monotonic()
             await start_campaign(settings, campaign_id, headers)
@@ -343,6 +347,8 @@ async def main(count: int, cps: float, keep: bool, dialer_only: bool,
             "VOXLANCER_JWT_SECRET": "benchmark-secret-that-is-long-enough-0123456789",
             "VOXLANCER_ARI_APP": "voxlancer-bench", "VOXLANCER_TRUNK": "sim",
             "VOXLANCER_TRUNK_CPS": str(cps), "VOXLANCER_LOG_LEVEL": "info",
+            # Not the default :9101, which a dialer already running on this machine holds.
+            "VOXLANCER_DIALER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
             # Where this machine keeps the sandbox root and which mirror builds it.
             **{k: v for k, v in os.environ.items()
                if k in ("VOXLANCER_ASTERISK_ROOT_CACHE", "VOXLANCER_DEBIAN_MIRROR")},

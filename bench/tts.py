@@ -84,7 +84,9 @@ async def preview_latency(base: str, token: str, smoke: bool) -> None:
             latencies: list[float] = []
             statuses: dict[int, int] = {}
 
-            async def one(session=session, gate=gate, latencies=latencies, statuses=statuses):
+            async def one(session: aiohttp.ClientSession = session,
+                          gate: asyncio.Semaphore = gate, latencies: list[float] = latencies,
+                          statuses: dict[int, int] = statuses) -> None:
                 async with gate:
                     started = time.perf_counter()
                     async with session.post("/api/tts/preview", headers=headers,
@@ -114,7 +116,8 @@ async def sign_in(base: str, database_url: str) -> str:
             await conn.close()
         async with session.post("/api/auth/login",
                                 json={"email": email, "password": password}) as resp:
-            return (await resp.json())["token"]
+            token: str = (await resp.json())["token"]
+            return token
 
 
 async def main(rounds: int, scratch: Path, smoke: bool) -> None:

@@ -27,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -64,7 +66,10 @@ def make_csv(path: Path, rows: int) -> None:
 
 def peak_memory_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+    found = re.search(r"VmHWM:\s+(\d+) kB", status)
+    if found is None:
+        raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+    kb = int(found.group(1))
     return kb / 1024
 
 
@@ -131,7 +136,8 @@ def psql_baseline(cluster: LocalCluster, database: str, campaign_id: str, csv: P
     return time.perf_counter() - started
 
 
-async def api_upload(base: str, token: str, campaign_id: str, csv: Path) -> tuple[float, dict]:
+async def api_upload(base: str, token: str, campaign_id: str, csv: Path
+                     ) -> tuple[float, dict[str, Any]]:
     form = aiohttp.FormData()
     started = time.perf_counter()
     with csv.open("rb") as f:
@@ -154,7 +160,10 @@ def wrk(url: str, token: str | None, seconds: int) -> float:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise RuntimeError(f"wrk saw errors:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None:
+        raise RuntimeError(f"wrk printed no Requests/sec:\n{out}")
+    return float(rate.group(1))
 
 
 async def aiohttp_loop(url: str, token: str | None, seconds: int) -> float:
@@ -180,14 +189,18 @@ def bare_server(port: int, database_url: str) -> None:
     """The baseline handler: one query, no auth, same pool settings and JSON encoding."""
     from voxlancer.api.jsonout import respond
 
+    pool_key = web.AppKey("pool", asyncpg.Pool)
+
     async def stats(request: web.Request) -> web.Response:
-        async with request.app["pool"].acquire() as conn:
+        async with request.app[pool_key].acquire() as conn:
             row = await conn.fetchrow(_BARE_QUERY, request.match_info["id"])
+        if row is None:
+            raise web.HTTPNotFound()
         return respond(dict(row))
 
-    async def pool(app: web.Application):
+    async def pool(app: web.Application) -> AsyncIterator[None]:
         async with db.create_pool(database_url) as p:
-            app["pool"] = p
+            app[pool_key] = p
             yield
 
     app = web.Application()
@@ -204,7 +217,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def stats_under_load(base: str, token: str, campaign: str, rows: int, seconds: int,
                            rounds: int, env: dict[str, str], database_url: str,
-                           processes: list[subprocess.Popen], api_pid: int) -> None:
+                           processes: list[subprocess.Popen[bytes]], api_pid: int) -> None:
     bare_port = free_port()
     bare = subprocess.Popen([sys.executable, __file__, "--bare-server", str(bare_port),
                              database_url], env=env)
@@ -256,7 +269,7 @@ async def main(rows: int, seconds: int, stats_only: bool, rounds: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="voxlancer-bench-"))
     work.chmod(0o755)
     cluster = LocalCluster(work / "cluster", free_port())
-    processes: list[subprocess.Popen] = []
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         csv = work / "contacts.csv"
         started = time.perf_counter()

@@ -18,7 +18,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from voxlancer import money
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, NotFound
+from voxlancer.rows import from_row, one_row
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; this only bounds the work a request can ask for.
@@ -64,10 +66,6 @@ class Customer:
     balance: Decimal
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Customer:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     @property
     def active(self) -> bool:
         return self.status == "active"
@@ -91,18 +89,18 @@ def normalise_email(value: str) -> str:
     return email
 
 
-async def register(conn: asyncpg.Connection, email: str, password: str,
+async def register(conn: Conn, email: str, password: str,
                    company_name: str) -> Customer:
     # Hashing takes tens of milliseconds of CPU: keep it off the event loop.
     password_hash = await asyncio.to_thread(HASHER.hash, password)
     try:
-        row = await conn.fetchrow(_INSERT, email, password_hash, company_name)
+        row = one_row(await conn.fetchrow(_INSERT, email, password_hash, company_name))
     except asyncpg.UniqueViolationError:
         raise Conflict("an account with this email already exists", code="email_taken") from None
-    return Customer.from_row(row)
+    return from_row(Customer, row)
 
 
-async def authenticate(conn: asyncpg.Connection, email: str, password: str) -> Customer | None:
+async def authenticate(conn: Conn, email: str, password: str) -> Customer | None:
     """The customer whose email and password these are, or None; same cost either way."""
     row = await conn.fetchrow(_BY_EMAIL, email)
     stored = row["password_hash"] if row else _DUMMY_HASH
@@ -114,15 +112,15 @@ async def authenticate(conn: asyncpg.Connection, email: str, password: str) -> C
         return None
     if HASHER.check_needs_rehash(stored):
         await conn.execute(_SET_HASH, row["id"], await asyncio.to_thread(HASHER.hash, password))
-    return Customer.from_row(row)
+    return from_row(Customer, row)
 
 
-async def get(conn: asyncpg.Connection, customer_id: UUID) -> Customer | None:
+async def get(conn: Conn, customer_id: UUID) -> Customer | None:
     row = await conn.fetchrow(_BY_ID, customer_id)
-    return Customer.from_row(row) if row else None
+    return from_row(Customer, row) if row else None
 
 
-async def get_by_email(conn: asyncpg.Connection, email: str) -> Customer:
+async def get_by_email(conn: Conn, email: str) -> Customer:
     """The account with this email (for operator commands), or NotFound."""
     try:
         email = normalise_email(email)
@@ -131,10 +129,10 @@ async def get_by_email(conn: asyncpg.Connection, email: str) -> Customer:
     row = await conn.fetchrow(_BY_EMAIL, email)
     if row is None:
         raise NotFound(f"no account with email {email}")
-    return Customer.from_row(row)
+    return from_row(Customer, row)
 
 
-async def set_status(conn: asyncpg.Connection, email: str, status: str) -> Customer:
+async def set_status(conn: Conn, email: str, status: str) -> Customer:
     try:
         email = normalise_email(email)
     except ValueError as exc:
@@ -142,4 +140,4 @@ async def set_status(conn: asyncpg.Connection, email: str, status: str) -> Custo
     row = await conn.fetchrow(_SET_STATUS, email, status, status != "active")
     if row is None:
         raise NotFound(f"no account with email {email}")
-    return Customer.from_row(row)
+    return from_row(Customer, row)

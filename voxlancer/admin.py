@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal
 
-import asyncpg
-
 from voxlancer import accounts, billing, caller_ids, db, ledger
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.money import show
 
 
@@ -38,7 +37,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         await conn.close()
 
 
-async def _limits(conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace) -> int:
+async def _limits(conn: Conn, settings: Settings, args: argparse.Namespace) -> int:
     # Options not given are absent from args (argparse.SUPPRESS); "default" is None.
     changes = {name: getattr(args, option) for name, option in
                (("daily_spend_limit", "daily_limit"), ("min_balance", "min_balance"))

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from voxlancer.auth import KEY_PREFIX, hash_key
+from voxlancer.db import Conn
 from voxlancer.errors import Conflict, NotFound
+from voxlancer.rows import from_row
 
 # 32 random bytes is 43 url-safe characters; the prefix shown later is the first 12 of the key.
 KEY_BYTES = 32
@@ -46,10 +46,6 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> ApiKey:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     def to_api(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "key_prefix": self.key_prefix,
                 "permissions": self.permissions, "created_at": self.created_at,
@@ -61,7 +57,7 @@ def unique(permissions: list[str]) -> list[str]:
     return list(dict.fromkeys(permissions))
 
 
-async def create(conn: asyncpg.Connection, customer_id: UUID, name: str,
+async def create(conn: Conn, customer_id: UUID, name: str,
                  permissions: list[str]) -> tuple[ApiKey, str]:
     """The stored key and the full key, which exists only in this return value."""
     key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
@@ -70,13 +66,13 @@ async def create(conn: asyncpg.Connection, customer_id: UUID, name: str,
     if row is None:
         raise Conflict(f"an account may have at most {MAX_PER_CUSTOMER} active API keys",
                        code="quota_exceeded")
-    return ApiKey.from_row(row), key
+    return from_row(ApiKey, row), key
 
 
-async def list_for(conn: asyncpg.Connection, customer_id: UUID) -> list[ApiKey]:
-    return [ApiKey.from_row(r) for r in await conn.fetch(_LIST, customer_id)]
+async def list_for(conn: Conn, customer_id: UUID) -> list[ApiKey]:
+    return [from_row(ApiKey, r) for r in await conn.fetch(_LIST, customer_id)]
 
 
-async def revoke(conn: asyncpg.Connection, customer_id: UUID, key_id: UUID) -> None:
+async def revoke(conn: Conn, customer_id: UUID, key_id: UUID) -> None:
     if await conn.fetchval(_REVOKE, key_id, customer_id) is None:
         raise NotFound("no such API key")

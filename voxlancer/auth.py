@@ -7,13 +7,14 @@ import time
 from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
 import jwt
 
 from voxlancer import accounts
 from voxlancer.accounts import Customer
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.errors import Forbidden, Unauthorized
+from voxlancer.rows import from_row
 
 SCOPES = (
     "campaigns:read", "campaigns:write",
@@ -75,7 +76,7 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-async def resolve(conn: asyncpg.Connection, settings: Settings, header: str | None) -> Principal:
+async def resolve(conn: Conn, settings: Settings, header: str | None) -> Principal:
     """The principal behind an Authorization header, or Unauthorized/Forbidden."""
     if not header:
         raise Unauthorized("authentication required: send Authorization: Bearer <token or key>",
@@ -97,7 +98,7 @@ async def resolve(conn: asyncpg.Connection, settings: Settings, header: str | No
                                code="invalid_api_key")
         if row["stale"]:
             await conn.execute(_TOUCH_KEY, row["key_id"])
-        principal = Principal(Customer.from_row(row), frozenset(row["permissions"]),
+        principal = Principal(from_row(Customer, row), frozenset(row["permissions"]),
                               row["key_id"])
     else:
         customer_id, expires_at = _decode_token(settings, credential)

@@ -17,6 +17,7 @@ import asyncpg
 
 from voxlancer import ledger
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.errors import NotFound, PaymentRequired
 from voxlancer.ledger import ChargeResult, charge_call
 
@@ -50,23 +51,26 @@ class Limits:
     daily_spend_limit_override: bool
     min_balance_override: bool
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record, settings: Settings) -> Limits:
-        daily, minimum = row["daily_spend_limit"], row["min_balance"]
-        return cls(row["id"], row["email"], row["balance"],
-                   settings.daily_spend_limit if daily is None else daily,
-                   settings.min_balance if minimum is None else minimum,
-                   daily is not None, minimum is not None)
+
+def _effective_limits(row: asyncpg.Record, settings: Settings) -> Limits:
+    """The account's overrides where it has them, the settings' limits where it has not.
+
+    (Not rows.from_row: the row holds overrides, Limits the values that apply.)"""
+    daily, minimum = row["daily_spend_limit"], row["min_balance"]
+    return Limits(row["id"], row["email"], row["balance"],
+                  settings.daily_spend_limit if daily is None else daily,
+                  settings.min_balance if minimum is None else minimum,
+                  daily is not None, minimum is not None)
 
 
-async def limits_for(conn: asyncpg.Connection, settings: Settings, customer_id: UUID) -> Limits:
+async def limits_for(conn: Conn, settings: Settings, customer_id: UUID) -> Limits:
     row = await conn.fetchrow(_LIMITS, customer_id)
     if row is None:
         raise NotFound("no such customer")
-    return Limits.from_row(row, settings)
+    return _effective_limits(row, settings)
 
 
-async def set_limits(conn: asyncpg.Connection, settings: Settings, email: str, *,
+async def set_limits(conn: Conn, settings: Settings, email: str, *,
                      daily_spend_limit: Decimal | object | None = KEEP,
                      min_balance: Decimal | object | None = KEEP) -> Limits:
     """Override an account's limits; None returns a limit to the setting, KEEP leaves it."""
@@ -79,7 +83,7 @@ async def set_limits(conn: asyncpg.Connection, settings: Settings, email: str, *
         min_balance is not KEEP, None if min_balance is KEEP else min_balance)
     if row is None:
         raise NotFound(f"no account with email {email}")
-    return Limits.from_row(row, settings)
+    return _effective_limits(row, settings)
 
 
 def start_of_day(now: datetime | None = None) -> datetime:
@@ -88,7 +92,7 @@ def start_of_day(now: datetime | None = None) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def check_can_call(conn: asyncpg.Connection, settings: Settings, customer_id: UUID) -> None:
+async def check_can_call(conn: Conn, settings: Settings, customer_id: UUID) -> None:
     """Raise PaymentRequired (402) unless the account may start or keep calling.
 
     The campaigns API calls this before starting a campaign and the dialer before each call.

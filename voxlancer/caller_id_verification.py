@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from voxlancer import caller_ids
 from voxlancer.caller_ids import CallerId
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, NotFound, TooManyRequests
+from voxlancer.rows import from_row, one_row
 
 CHANNEL = "voxlancer_verifications"
 CODE_DIGITS = 6
@@ -110,10 +110,6 @@ class Verification:
     called_at: datetime | None
     call_result: str | None
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Verification:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     def to_api(self) -> dict[str, Any]:
         # Never the code: it must reach the customer only through the phone.
         return {"id": self.id, "status": self.status, "expires_at": self.expires_at}
@@ -123,7 +119,7 @@ def new_code() -> str:
     return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
-async def start(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID) -> Verification:
+async def start(conn: Conn, customer_id: UUID, caller_id: UUID) -> Verification:
     """Ask for a verification call to one of the customer's unverified caller IDs."""
     async with conn.transaction():
         caller = await conn.fetchrow(_LOCK_CALLER_ID, caller_id, customer_id)
@@ -144,12 +140,12 @@ async def start(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID) ->
                                   "in the last 24 hours; try again later", retry_after=wait,
                                   code="verification_calls_exhausted")
         await conn.execute(_SUPERSEDE, caller_id)
-        row = await conn.fetchrow(_INSERT, caller_id, customer_id, number, new_code())
+        row = one_row(await conn.fetchrow(_INSERT, caller_id, customer_id, number, new_code()))
         await conn.execute(_NOTIFY, CHANNEL, str(row["id"]))
-    return Verification.from_row(row)
+    return from_row(Verification, row)
 
 
-async def confirm(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID,
+async def confirm(conn: Conn, customer_id: UUID, caller_id: UUID,
                   code: str) -> CallerId:
     """Check the code of the latest verification; the right one verifies the caller ID.
 
@@ -188,12 +184,12 @@ async def confirm(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID,
                      code="code_wrong")
 
 
-async def claim_calls(conn: asyncpg.Connection, limit: int) -> list[Verification]:
+async def claim_calls(conn: Conn, limit: int) -> list[Verification]:
     """The dialer: take up to `limit` verification calls to place (status becomes calling)."""
-    return [Verification.from_row(r) for r in await conn.fetch(_CLAIM, limit)]
+    return [from_row(Verification, r) for r in await conn.fetch(_CLAIM, limit)]
 
 
-async def call_finished(conn: asyncpg.Connection, verification_id: UUID, result: str,
+async def call_finished(conn: Conn, verification_id: UUID, result: str,
                         ok: bool) -> bool:
     """The dialer: the call ended; `ok` if the code was read to someone (called, else failed).
 

@@ -10,8 +10,10 @@ from uuid import UUID
 import asyncpg
 
 from voxlancer import phones
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, NotFound
 from voxlancer.keyset import Page
+from voxlancer.rows import from_row, one_row
 
 MAX_PER_CUSTOMER = 1000
 
@@ -56,17 +58,13 @@ class CallerId:
     verified: bool
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> CallerId:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     def to_api(self) -> dict[str, Any]:
         return {"id": self.id, "customer_id": self.customer_id,
                 "phone_number": self.phone_number, "verified": self.verified,
                 "created_at": self.created_at}
 
 
-async def create(conn: asyncpg.Connection, customer_id: UUID, phone_number: str) -> CallerId:
+async def create(conn: Conn, customer_id: UUID, phone_number: str) -> CallerId:
     """A new, unverified caller ID; `phone_number` is already E.164 (see phones.check)."""
     try:
         row = await conn.fetchrow(_INSERT, customer_id, phone_number, MAX_PER_CUSTOMER)
@@ -76,15 +74,15 @@ async def create(conn: asyncpg.Connection, customer_id: UUID, phone_number: str)
     if row is None:
         raise Conflict(f"an account may have at most {MAX_PER_CUSTOMER} caller IDs",
                        code="quota_exceeded")
-    return CallerId.from_row(row)
+    return from_row(CallerId, row)
 
 
-async def page(conn: asyncpg.Connection, customer_id: UUID, page: Page) -> list[CallerId]:
+async def page(conn: Conn, customer_id: UUID, page: Page) -> list[CallerId]:
     rows = await conn.fetch(_PAGE, customer_id, page.after_created, page.after_id, page.fetch)
-    return [CallerId.from_row(r) for r in rows]
+    return [from_row(CallerId, r) for r in rows]
 
 
-async def delete(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID) -> None:
+async def delete(conn: Conn, customer_id: UUID, caller_id: UUID) -> None:
     """Delete unless a running or paused campaign presents it (paused ones would resume with it).
 
     Draft, completed and stopped campaigns that named it are left with no caller ID.
@@ -99,7 +97,7 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, caller_id: UUID) -
         await conn.execute(_DELETE, caller_id)
 
 
-async def verify(conn: asyncpg.Connection, email: str, number: str, region: str) -> CallerId:
+async def verify(conn: Conn, email: str, number: str, region: str) -> CallerId:
     """Operators: mark a customer's caller ID verified (`voxlancer admin verify-caller-id`)."""
     try:
         e164 = phones.normalise(number, region)
@@ -108,9 +106,9 @@ async def verify(conn: asyncpg.Connection, email: str, number: str, region: str)
     row = await conn.fetchrow(_VERIFY, email.strip().lower(), e164)
     if row is None:
         raise NotFound(f"{email} has no caller ID {e164}")
-    return CallerId.from_row(row)
+    return from_row(CallerId, row)
 
 
-async def mark_verified(conn: asyncpg.Connection, caller_id: UUID) -> CallerId:
+async def mark_verified(conn: Conn, caller_id: UUID) -> CallerId:
     """Verified by a confirmed verification call; the caller checked ownership."""
-    return CallerId.from_row(await conn.fetchrow(_MARK_VERIFIED, caller_id))
+    return from_row(CallerId, one_row(await conn.fetchrow(_MARK_VERIFIED, caller_id)))

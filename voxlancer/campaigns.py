@@ -20,8 +20,11 @@ import asyncpg
 from voxlancer import campaign_checks as checks
 from voxlancer import money
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
 from voxlancer.keyset import Page
+from voxlancer.rows import from_row
+from voxlancer.sql_params import bind
 
 CHANNEL = "voxlancer_campaigns"
 EDITABLE = ("draft", "paused")
@@ -32,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "retry_delay_minutes": 30, "opt_out_key": "9", "machine_detection": "off",
     "voicemail_message": None, "callback_number": None,
 }
-# The columns a customer sets, in the order of the $3.. parameters of _INSERT and _UPDATE.
+# The columns a customer sets: _INSERT and _UPDATE are bound to them by name (sql_params), so
+# the order here is free and a column missing on either side stops the import.
 FIELDS = ("name", "tts_message", *DEFAULTS)
 
 _SELECT = """
@@ -49,23 +53,23 @@ _PAGE = _SELECT + """
 WHERE c.customer_id = $1 AND (c.created_at, c.id) < ($2, $3)
 ORDER BY c.created_at DESC, c.id DESC LIMIT $4
 """
-_INSERT = """
+_INSERT = bind("""
 INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, caller_id, tcpa_consent,
                        schedule_start, schedule_end, calling_hours_start, calling_hours_end,
                        timezone, max_concurrent, max_attempts, retry_delay_minutes,
                        opt_out_key, machine_detection, voicemail_message, callback_number)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING id
-"""
+""", ("customer_id", *FIELDS))
 _LOCK = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR UPDATE"
-_UPDATE = """
+_UPDATE = bind("""
 UPDATE campaigns SET name = $3, tts_message = $4, tts_voice = $5, caller_id = $6,
        tcpa_consent = $7, schedule_start = $8, schedule_end = $9, calling_hours_start = $10,
        calling_hours_end = $11, timezone = $12, max_concurrent = $13, max_attempts = $14,
        retry_delay_minutes = $15, opt_out_key = $16, machine_detection = $17,
        voicemail_message = $18, callback_number = $19, updated_at = now()
 WHERE id = $1 AND customer_id = $2
-"""
+""", ("id", "customer_id", *FIELDS))
 _DELETE = """
 DELETE FROM campaigns WHERE id = $1 AND customer_id = $2 AND status <> 'running' RETURNING id
 """
@@ -161,10 +165,6 @@ class Campaign:
     started_at: datetime | None
     finished_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Campaign:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     def to_api(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         del out["customer_id"]
@@ -174,21 +174,26 @@ class Campaign:
         return {k: getattr(self, k) for k in FIELDS}
 
 
+def _settable(values: dict[str, Any]) -> dict[str, Any]:
+    """The FIELDS of `values`, by name."""
+    return {k: values[k] for k in FIELDS}
+
+
 # --- reads -----------------------------------------------------------------------------------
 
-async def get(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+async def get(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
     row = await conn.fetchrow(_GET, campaign_id, customer_id)
     if row is None:
         raise NotFound("no such campaign")
-    return Campaign.from_row(row)
+    return from_row(Campaign, row)
 
 
-async def page(conn: asyncpg.Connection, customer_id: UUID, page: Page) -> list[Campaign]:
+async def page(conn: Conn, customer_id: UUID, page: Page) -> list[Campaign]:
     rows = await conn.fetch(_PAGE, customer_id, page.after_created, page.after_id, page.fetch)
-    return [Campaign.from_row(r) for r in rows]
+    return [from_row(Campaign, r) for r in rows]
 
 
-async def stats(conn: asyncpg.Connection, customer_id: UUID,
+async def stats(conn: Conn, customer_id: UUID,
                 campaign_id: UUID) -> dict[str, Any]:
     """The documented stats; answered_rate = called / (called + failed + no_answer), 0 if none."""
     row = await conn.fetchrow(_STATS, campaign_id, customer_id)
@@ -203,19 +208,20 @@ async def stats(conn: asyncpg.Connection, customer_id: UUID,
 
 # --- writes ----------------------------------------------------------------------------------
 
-async def create(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def create(conn: Conn, settings: Settings, customer_id: UUID,
                  data: dict[str, Any]) -> Campaign:
     values = {**DEFAULTS, **data}
     checks.together(settings, values)
     try:
-        campaign_id = await conn.fetchval(_INSERT, customer_id, *(values[k] for k in FIELDS))
+        campaign_id = await conn.fetchval(
+            _INSERT.sql, *_INSERT.args({"customer_id": customer_id, **_settable(values)}))
     except asyncpg.ForeignKeyViolationError:
         raise BadRequest("caller_id: no such caller ID (add it with POST /api/caller-ids)",
                          code="field_invalid") from None
     return await get(conn, customer_id, campaign_id)
 
 
-async def update(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def update(conn: Conn, settings: Settings, customer_id: UUID,
                  campaign_id: UUID, changes: dict[str, Any]) -> Campaign:
     """Change the given fields; only a draft or paused campaign can be edited."""
     async with conn.transaction():
@@ -228,13 +234,14 @@ async def update(conn: asyncpg.Connection, settings: Settings, customer_id: UUID
         values = {**(await get(conn, customer_id, campaign_id)).values(), **changes}
         checks.together(settings, values)
         try:
-            await conn.execute(_UPDATE, campaign_id, customer_id, *(values[k] for k in FIELDS))
+            await conn.execute(_UPDATE.sql, *_UPDATE.args(
+                {"id": campaign_id, "customer_id": customer_id, **_settable(values)}))
         except asyncpg.ForeignKeyViolationError:
             raise BadRequest("caller_id: no such caller ID", code="field_invalid") from None
         return await get(conn, customer_id, campaign_id)
 
 
-async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> None:
+async def delete(conn: Conn, customer_id: UUID, campaign_id: UUID) -> None:
     if await conn.fetchval(_DELETE, campaign_id, customer_id) is None:
         status = await conn.fetchval(_STATUS, campaign_id, customer_id)
         if status is None:
@@ -243,25 +250,25 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID)
                        code="invalid_state")
 
 
-async def start(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def start(conn: Conn, settings: Settings, customer_id: UUID,
                 campaign_id: UUID) -> Campaign:
     return await _run(conn, settings, customer_id, campaign_id, "draft", "start")
 
 
-async def resume(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def resume(conn: Conn, settings: Settings, customer_id: UUID,
                  campaign_id: UUID) -> Campaign:
     return await _run(conn, settings, customer_id, campaign_id, "paused", "resume")
 
 
-async def pause(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+async def pause(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
     return await _transition(conn, _PAUSE, customer_id, campaign_id, "pause", "running")
 
 
-async def stop(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> Campaign:
+async def stop(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
     return await _transition(conn, _STOP, customer_id, campaign_id, "stop", "running or paused")
 
 
-async def pause_account(conn: asyncpg.Connection, customer_id: UUID, reason: str) -> list[UUID]:
+async def pause_account(conn: Conn, customer_id: UUID, reason: str) -> list[UUID]:
     """The dialer: pause all of an account's running campaigns, saying why (no credit...)."""
     async with conn.transaction():
         paused = [r["id"] for r in await conn.fetch(_PAUSE_ACCOUNT, customer_id, reason)]
@@ -270,7 +277,7 @@ async def pause_account(conn: asyncpg.Connection, customer_id: UUID, reason: str
     return paused
 
 
-async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
+async def complete_if_done(conn: Conn, campaign_id: UUID) -> bool:
     """The dialer: mark a running campaign completed when no contact is pending or queued."""
     async with conn.transaction():
         done = await conn.fetchval(_COMPLETE, campaign_id) is not None
@@ -279,7 +286,7 @@ async def complete_if_done(conn: asyncpg.Connection, campaign_id: UUID) -> bool:
     return done
 
 
-async def retry_failed(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> int:
+async def retry_failed(conn: Conn, customer_id: UUID, campaign_id: UUID) -> int:
     """Give failed and no-answer contacts a fresh set of attempts; how many were given back.
 
     Allowed while running, paused or completed. A completed campaign with contacts given back
@@ -300,7 +307,7 @@ async def retry_failed(conn: asyncpg.Connection, customer_id: UUID, campaign_id:
     return retried
 
 
-async def _transition(conn: asyncpg.Connection, sql: str, customer_id: UUID, campaign_id: UUID,
+async def _transition(conn: Conn, sql: str, customer_id: UUID, campaign_id: UUID,
                       action: str, allowed: str) -> Campaign:
     async with conn.transaction():
         if await conn.fetchval(sql, campaign_id, customer_id) is None:
@@ -313,7 +320,7 @@ async def _transition(conn: asyncpg.Connection, sql: str, customer_id: UUID, cam
     return await get(conn, customer_id, campaign_id)
 
 
-async def _run(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def _run(conn: Conn, settings: Settings, customer_id: UUID,
                campaign_id: UUID, source: str, action: str) -> Campaign:
     async with conn.transaction():
         won = await conn.fetchval(_RUN, campaign_id, customer_id, source, settings.min_balance)
@@ -323,7 +330,7 @@ async def _run(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
     return await get(conn, customer_id, campaign_id)
 
 
-async def _explain(conn: asyncpg.Connection, settings: Settings, customer_id: UUID,
+async def _explain(conn: Conn, settings: Settings, customer_id: UUID,
                    campaign_id: UUID, source: str, action: str) -> None:
     """Raise the reason a start or resume did not happen (the UPDATE itself decided)."""
     row = await conn.fetchrow(_WHY_NOT, campaign_id, customer_id)

@@ -233,16 +233,13 @@ class Settings:
                 raise ConfigError("production settings are incomplete:\n  " +
                                   "\n  ".join(problems))
             return self
-        changes = {}
-        if not self.jwt_secret or not self.ari_password:
-            kept = _dev_secrets(Path(self.data_dir))
-            if not self.jwt_secret:
-                changes["jwt_secret"] = kept["jwt_secret"]
-            if not self.ari_password:
-                changes["ari_password"] = kept["ari_password"]
-        elif len(self.jwt_secret) < 32:
-            raise ConfigError("VOXLANCER_JWT_SECRET must be at least 32 characters")
-        return dataclasses.replace(self, **changes) if changes else self
+        if self.jwt_secret and self.ari_password:
+            if len(self.jwt_secret) < 32:
+                raise ConfigError("VOXLANCER_JWT_SECRET must be at least 32 characters")
+            return self
+        kept = _dev_secrets(Path(self.data_dir))
+        return dataclasses.replace(self, jwt_secret=self.jwt_secret or kept["jwt_secret"],
+                                   ari_password=self.ari_password or kept["ari_password"])
 
     def public_items(self) -> list[tuple[str, str]]:
         """(variable, value) pairs with secrets masked, for logs and `voxlancer settings`."""
@@ -266,7 +263,7 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def _parse(f: dataclasses.Field, raw: str) -> Any:
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
     kind = f.type
     name = f.metadata["env"]
     try:
@@ -290,6 +287,7 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
 def _dev_secrets(data_dir: Path) -> dict[str, str]:
     """Secrets generated once per dev machine and kept, so tokens survive restarts."""
     path = data_dir / "dev-secrets.json"
+    kept: dict[str, str]
     try:
         kept = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):

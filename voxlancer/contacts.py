@@ -19,13 +19,13 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from voxlancer import money, phones, strings
 from voxlancer.campaigns import EDITABLE
 from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, NotFound
 from voxlancer.keyset import Page
+from voxlancer.rows import column, from_row, one_row
 
 STATUSES = ("pending", "queued", "called", "failed", "no_answer", "opted_out")
 BATCH = 10_000  # records per COPY: bounds memory, big enough to amortise round trips
@@ -127,19 +127,13 @@ class Contact:
     phone_number: str
     status: str
     attempts: int
-    attributes: dict[str, Any]
+    attributes: dict[str, Any] = field(metadata=column(decode=json.loads))
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
     last_result: str | None
     duration_seconds: int
     cost: Decimal
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Contact:
-        values = {k: row[k] for k in cls.__dataclass_fields__}
-        values["attributes"] = json.loads(values["attributes"])
-        return cls(**values)
 
     def to_api(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -168,17 +162,17 @@ def attributes_json(value: dict[str, Any]) -> str:
     return json.dumps(value, default=str)
 
 
-async def page(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, page: Page,
+async def page(conn: Conn, customer_id: UUID, campaign_id: UUID, page: Page,
                status: str | None = None) -> list[Contact]:
     args = [campaign_id, customer_id, page.after_created, page.after_id, page.fetch]
     rows = await (conn.fetch(_PAGE_BY_STATUS, *args, status) if status
                   else conn.fetch(_PAGE, *args))
     if not rows and await conn.fetchval(_CAMPAIGN_STATUS, campaign_id, customer_id) is None:
         raise NotFound("no such campaign")
-    return [Contact.from_row(r) for r in rows]
+    return [from_row(Contact, r) for r in rows]
 
 
-async def add(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, phone_number: str,
+async def add(conn: Conn, customer_id: UUID, campaign_id: UUID, phone_number: str,
               attributes: str = "{}") -> Contact:
     """One contact; `phone_number` is already E.164 and `attributes` JSON text."""
     async with conn.transaction():
@@ -187,10 +181,10 @@ async def add(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID, ph
     if row is None:
         raise Conflict(f"{phone_number} is already a contact of this campaign",
                        code="already_exists")
-    return Contact.from_row(row)
+    return from_row(Contact, row)
 
 
-async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
+async def delete(conn: Conn, customer_id: UUID, campaign_id: UUID,
                  contact_id: UUID) -> None:
     if await conn.fetchval(_DELETE, contact_id, campaign_id, customer_id) is None:
         status = await conn.fetchval(_CONTACT_STATUS, contact_id, campaign_id, customer_id)
@@ -200,12 +194,12 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
                        code="in_use")
 
 
-async def opt_out(conn: asyncpg.Connection, customer_id: UUID, phone_number: str) -> int:
+async def opt_out(conn: Conn, customer_id: UUID, phone_number: str) -> int:
     """The number's pending contacts in all the customer's campaigns become opted_out."""
     return _count(await conn.execute(_OPT_OUT, customer_id, phone_number))
 
 
-async def opt_out_staged(conn: asyncpg.Connection, customer_id: UUID) -> int:
+async def opt_out_staged(conn: Conn, customer_id: UUID) -> int:
     """Like opt_out, for every number in the staging table (see stage_csv)."""
     return _count(await conn.execute(_OPT_OUT_STAGED, customer_id, timeout=UPLOAD_TIMEOUT))
 
@@ -214,32 +208,32 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-async def check_uploadable(conn: asyncpg.Connection, customer_id: UUID,
+async def check_uploadable(conn: Conn, customer_id: UUID,
                            campaign_id: UUID) -> None:
     """Fail early, before a large body is read, when an upload could never succeed."""
     _raise_unless_editable(await conn.fetchval(_CAMPAIGN_STATUS, campaign_id, customer_id))
 
 
-async def upload(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID,
+async def upload(conn: Conn, customer_id: UUID, campaign_id: UUID,
                  chunks: AsyncIterator[bytes], region: str) -> UploadResult:
     """Read a CSV from `chunks` into the campaign, all or nothing."""
     async with conn.transaction():
         await _lock_editable(conn, customer_id, campaign_id)
         rows = await stage_csv(conn, chunks, region)
-        counts = await conn.fetchrow(_FROM_STAGING, campaign_id, customer_id,
-                                     timeout=UPLOAD_TIMEOUT)
+        counts = one_row(await conn.fetchrow(_FROM_STAGING, campaign_id, customer_id,
+                                             timeout=UPLOAD_TIMEOUT))
         result = rows.result
         result.uploaded = counts["uploaded"]
         result.opted_out = counts["opted_out"]
         result.duplicates_skipped = rows.valid - result.uploaded
         if rows.first:
-            found = {r["phone_number"]: Contact.from_row(r) for r in
+            found = {r["phone_number"]: from_row(Contact, r) for r in
                      await conn.fetch(_UPLOADED, campaign_id, rows.first)}
             result.contacts = [found[n] for n in rows.first if n in found]
     return result
 
 
-async def stage_csv(conn: asyncpg.Connection, chunks: AsyncIterator[bytes],
+async def stage_csv(conn: Conn, chunks: AsyncIterator[bytes],
                     region: str) -> RowReader:
     """Stream a CSV's valid numbers into the temporary table `contact_upload` (phone_number,
     attributes), dropped at commit; the reader counts valid and invalid records.
@@ -343,7 +337,7 @@ class RowReader:
 class _Copier:
     """At most one COPY in flight, so PostgreSQL stores a batch while the next one is parsed."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self._conn = conn
         self._task: asyncio.Task[str] | None = None
 
@@ -371,7 +365,7 @@ class _Copier:
         self._task = None
 
 
-async def _lock_editable(conn: asyncpg.Connection, customer_id: UUID, campaign_id: UUID) -> None:
+async def _lock_editable(conn: Conn, customer_id: UUID, campaign_id: UUID) -> None:
     _raise_unless_editable(await conn.fetchval(_LOCK_EDITABLE, campaign_id, customer_id))
 
 

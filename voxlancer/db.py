@@ -7,13 +7,20 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeAlias
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from voxlancer.config import ConfigError
 
 log = structlog.get_logger(__name__)
+
+# What every query function takes: a connection of its own, or the pool's proxy of one that
+# `pool.acquire()` yields. asyncpg treats the proxy as a Connection at runtime (isinstance says
+# so); its stubs keep them apart, so functions that accept either say so with this name.
+Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy"
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # Any fixed number works; it only has to be the same for every process that migrates.
@@ -37,7 +44,7 @@ def migration_files(sql_dir: Path = SQL_DIR) -> list[Path]:
     return files
 
 
-async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str]:
+async def migrate(conn: Conn, sql_dir: Path = SQL_DIR) -> list[str]:
     """Apply pending migrations in order, each in its own transaction.
 
     An advisory lock makes concurrent runs safe: the second waits, then finds nothing to do.

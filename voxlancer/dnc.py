@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from voxlancer import contacts
+from voxlancer.db import Conn
 from voxlancer.errors import Conflict, NotFound
 from voxlancer.keyset import Page
+from voxlancer.rows import from_row, one_row
 
 SOURCES = ("key_press", "api", "import")
 RETENTION_YEARS = 5
@@ -66,10 +66,6 @@ class Entry:
     campaign_id: UUID | None
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Entry:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     def to_api(self) -> dict[str, Any]:
         return {"phone_number": self.phone_number, "source": self.source,
                 "campaign_id": self.campaign_id, "created_at": self.created_at}
@@ -90,7 +86,7 @@ class ImportResult:
                 "invalid_examples": self.invalid_examples}
 
 
-async def add(conn: asyncpg.Connection, customer_id: UUID, phone_number: str, source: str,
+async def add(conn: Conn, customer_id: UUID, phone_number: str, source: str,
               campaign_id: UUID | None = None) -> tuple[Entry, bool]:
     """Put an E.164 number on the list: (the entry, True if it is new).
 
@@ -103,24 +99,24 @@ async def add(conn: asyncpg.Connection, customer_id: UUID, phone_number: str, so
         row = await conn.fetchrow(_INSERT, customer_id, phone_number, source, campaign_id)
         created = row is not None
         if row is None:
-            row = await conn.fetchrow(_GET, customer_id, phone_number)
+            row = one_row(await conn.fetchrow(_GET, customer_id, phone_number))
         await contacts.opt_out(conn, customer_id, phone_number)
-    return Entry.from_row(row), created
+    return from_row(Entry, row), created
 
 
-async def listed(conn: asyncpg.Connection, customer_id: UUID, numbers: list[str]) -> set[str]:
+async def listed(conn: Conn, customer_id: UUID, numbers: list[str]) -> set[str]:
     """The E.164 numbers among `numbers` that are on the customer's list."""
     if not numbers:
         return set()
     return {r["phone_number"] for r in await conn.fetch(_LISTED, customer_id, numbers)}
 
 
-async def page(conn: asyncpg.Connection, customer_id: UUID, page: Page) -> list[Entry]:
+async def page(conn: Conn, customer_id: UUID, page: Page) -> list[Entry]:
     rows = await conn.fetch(_PAGE, customer_id, page.after_created, page.after_id, page.fetch)
-    return [Entry.from_row(r) for r in rows]
+    return [from_row(Entry, r) for r in rows]
 
 
-async def delete(conn: asyncpg.Connection, customer_id: UUID, phone_number: str) -> None:
+async def delete(conn: Conn, customer_id: UUID, phone_number: str) -> None:
     """Take a number off the list, unless it is a key-press opt-out still within retention."""
     if await conn.fetchval(_DELETE, customer_id, phone_number, RETENTION_YEARS) is not None:
         return
@@ -132,7 +128,7 @@ async def delete(conn: asyncpg.Connection, customer_id: UUID, phone_number: str)
                    f"{RETENTION_YEARS} years and cannot be deleted", code="dnc_retained")
 
 
-async def import_csv(conn: asyncpg.Connection, customer_id: UUID, chunks: AsyncIterator[bytes],
+async def import_csv(conn: Conn, customer_id: UUID, chunks: AsyncIterator[bytes],
                      region: str) -> ImportResult:
     """Add the numbers of a CSV (same reader and number rules as contacts), all or nothing."""
     async with conn.transaction():

@@ -24,7 +24,10 @@ import structlog
 
 from voxlancer import money, rates
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, NotFound
+from voxlancer.rows import from_row, one_row
+from voxlancer.sql_params import bind
 
 log = structlog.get_logger(__name__)
 
@@ -36,12 +39,12 @@ _LOCK = "SELECT balance FROM customers WHERE id = $1 FOR UPDATE"
 _MOVE = """
 UPDATE customers SET balance = balance + $2, updated_at = now() WHERE id = $1 RETURNING balance
 """
-_INSERT = """
+_INSERT = bind("""
 INSERT INTO transactions (customer_id, type, amount, balance_after, description, reference,
                           call_id, campaign_id, seconds, cost)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *
-"""
+""")
 _BY_REFERENCE = "SELECT * FROM transactions WHERE type = $1 AND reference = $2"
 _PAGE = """
 SELECT * FROM transactions
@@ -82,10 +85,6 @@ class Entry:
     seconds: int | None
     cost: Decimal | None
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Entry:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -134,7 +133,7 @@ def _check_places(amount: Decimal) -> Decimal:
     return amount
 
 
-async def _post(conn: asyncpg.Connection, customer_id: UUID, type_: str, amount: Decimal,
+async def _post(conn: Conn, customer_id: UUID, type_: str, amount: Decimal,
                 description: str, *, reference: str | None = None, cap: bool = False,
                 call_id: str | None = None, campaign_id: UUID | None = None,
                 seconds: int | None = None, cost: Decimal | None = None,
@@ -155,23 +154,26 @@ async def _post(conn: asyncpg.Connection, customer_id: UUID, type_: str, amount:
                 # whoever held the lock before us.
                 existing = await conn.fetchrow(_BY_REFERENCE, type_, reference)
                 if existing is not None:
-                    return Entry.from_row(existing), False
+                    return from_row(Entry, existing), False
             if cap and amount < 0:
                 amount = max(amount, -balance)
             balance = await conn.fetchval(_MOVE, customer_id, amount)
-            row = await conn.fetchrow(_INSERT, customer_id, type_, amount, balance, description,
-                                      reference, call_id, campaign_id, seconds, cost)
+            row = one_row(await conn.fetchrow(_INSERT.sql, *_INSERT.args({
+                "customer_id": customer_id, "type": type_, "amount": amount,
+                "balance_after": balance, "description": description, "reference": reference,
+                "call_id": call_id, "campaign_id": campaign_id, "seconds": seconds,
+                "cost": cost})))
     except asyncpg.UniqueViolationError:
         # The unique index is the backstop should two writers ever not be serialised by the
         # lock; the savepoint has kept the caller's transaction usable.
-        row = await conn.fetchrow(_BY_REFERENCE, type_, reference)
-        if row is None:
+        earlier = await conn.fetchrow(_BY_REFERENCE, type_, reference)
+        if earlier is None:
             raise
-        return Entry.from_row(row), False
-    return Entry.from_row(row), True
+        return from_row(Entry, earlier), False
+    return from_row(Entry, row), True
 
 
-async def credit(conn: asyncpg.Connection, customer_id: UUID, amount: Decimal, description: str,
+async def credit(conn: Conn, customer_id: UUID, amount: Decimal, description: str,
                  *, reference: str | None = None) -> tuple[Entry, bool]:
     """Add credit (`credit_added`): (row, created). A known `reference` returns its row."""
     if amount <= 0:
@@ -184,7 +186,7 @@ async def credit(conn: asyncpg.Connection, customer_id: UUID, amount: Decimal, d
     return entry, created
 
 
-async def debit(conn: asyncpg.Connection, customer_id: UUID, type_: str, amount: Decimal,
+async def debit(conn: Conn, customer_id: UUID, type_: str, amount: Decimal,
                 description: str, *, reference: str | None = None) -> tuple[Entry, Decimal]:
     """Take `amount` (positive) as a `refund` or `adjustment`, never below zero.
 
@@ -210,7 +212,7 @@ async def debit(conn: asyncpg.Connection, customer_id: UUID, type_: str, amount:
     return entry, shortfall
 
 
-async def charge_call(conn: asyncpg.Connection, settings: Settings, *, customer_id: UUID,
+async def charge_call(conn: Conn, settings: Settings, *, customer_id: UUID,
                       call_id: UUID | str, billable_seconds: int | float | Decimal,
                       campaign_id: UUID | None = None) -> ChargeResult:
     """Charge an ended call to its customer; called by the dialer once per call.
@@ -243,9 +245,10 @@ async def charge_call(conn: asyncpg.Connection, settings: Settings, *, customer_
     return result
 
 
-async def spent_since(conn: asyncpg.Connection, customer_id: UUID, since: datetime) -> Decimal:
+async def spent_since(conn: Conn, customer_id: UUID, since: datetime) -> Decimal:
     """What call charges took from a customer since `since`."""
-    return await conn.fetchval(_SPENT_SINCE, customer_id, since)
+    spent: Decimal = await conn.fetchval(_SPENT_SINCE, customer_id, since)
+    return spent
 
 
 # --- reading the ledger ---------------------------------------------------------------------
@@ -266,12 +269,12 @@ def decode_cursor(cursor: str) -> int:
                          code="invalid_cursor") from None
 
 
-async def page(conn: asyncpg.Connection, customer_id: UUID, *, limit: int = 100,
+async def page(conn: Conn, customer_id: UUID, *, limit: int = 100,
                before: int | None = None, type_: str | None = None,
                ) -> tuple[list[Entry], str | None]:
     """A page of a customer's ledger, newest first, and the cursor of the next page (or None)."""
     rows = await conn.fetch(_PAGE, customer_id, before, type_, limit + 1)
-    entries = [Entry.from_row(r) for r in rows[:limit]]
+    entries = [from_row(Entry, r) for r in rows[:limit]]
     more = len(rows) > limit
     return entries, encode_cursor(entries[-1]) if more else None
 
@@ -289,18 +292,18 @@ class Usage:
                 "total_spent": money.show(self.spent)}
 
 
-async def usage(conn: asyncpg.Connection, customer_id: UUID, start: datetime | None = None,
+async def usage(conn: Conn, customer_id: UUID, start: datetime | None = None,
                 end: datetime | None = None) -> tuple[Usage, list[Usage]]:
     """Calls, billed seconds and spend in [start, end): the total and one per campaign."""
     rows = await conn.fetch(_USAGE, customer_id, start, end)
-    per_campaign = [Usage(r["campaign_id"], r["calls"], r["seconds"], r["spent"]) for r in rows]
+    per_campaign = [from_row(Usage, r) for r in rows]
     total = Usage(None, sum(u.calls for u in per_campaign),
                   sum(u.seconds for u in per_campaign),
                   sum((u.spent for u in per_campaign), Decimal(0)))
     return total, per_campaign
 
 
-async def find(conn: asyncpg.Connection, type_: str, reference: str) -> Entry | None:
+async def find(conn: Conn, type_: str, reference: str) -> Entry | None:
     """The row of this type written for this reference (a payment, a call), if any."""
     row = await conn.fetchrow(_BY_REFERENCE, type_, reference)
-    return Entry.from_row(row) if row else None
+    return from_row(Entry, row) if row else None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import asyncpg
-
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.errors import TooManyRequests
 
 # The address may try several accounts (a shared office NAT), so it gets a larger allowance.
@@ -28,7 +27,7 @@ def _keys(email: str, address: str) -> tuple[str, str]:
     return f"email:{email}", f"ip:{address}"
 
 
-async def check(conn: asyncpg.Connection, settings: Settings, email: str, address: str) -> None:
+async def check(conn: Conn, settings: Settings, email: str, address: str) -> None:
     await conn.execute(_PRUNE, float(settings.login_window))
     email_key, address_key = _keys(email, address)
     limits = {email_key: settings.login_max_failures,
@@ -39,9 +38,9 @@ async def check(conn: asyncpg.Connection, settings: Settings, email: str, addres
                                   retry_after=math.ceil(row["wait"]), code="login_throttled")
 
 
-async def failed(conn: asyncpg.Connection, email: str, address: str) -> None:
+async def failed(conn: Conn, email: str, address: str) -> None:
     await conn.execute(_RECORD, list(_keys(email, address)))
 
 
-async def succeeded(conn: asyncpg.Connection, email: str) -> None:
+async def succeeded(conn: Conn, email: str) -> None:
     await conn.execute(_CLEAR, f"email:{email}")

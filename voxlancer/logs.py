@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -17,7 +18,8 @@ _SECRET_VALUES = re.compile(r"vxf_[A-Za-z0-9_\-]{8,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-
                             r"|sk_(live|test)_[A-Za-z0-9]+|whsec_[A-Za-z0-9]+")
 
 
-def scrub(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def scrub(_logger: Any, _method: str, event: MutableMapping[str, Any]
+          ) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if _SECRET_KEYS.search(key):
             event[key] = "[redacted]"

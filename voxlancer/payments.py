@@ -30,6 +30,7 @@ import structlog
 
 from voxlancer import ledger
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.errors import (
     BadGateway,
     BadRequest,
@@ -77,7 +78,8 @@ async def stripe_client(settings: Settings) -> AsyncIterator[stripe.StripeClient
     try:
         yield client
     finally:
-        await http.close_async()
+        # stripe leaves close_async unannotated (stripe 16); it returns None.
+        await http.close_async()  # type: ignore[no-untyped-call]
 
 
 def idempotency_key(customer_id: UUID, client_key: str | None, amount: Decimal,
@@ -193,7 +195,7 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
     return event
 
 
-async def handle_event(conn: asyncpg.Connection, event: dict[str, Any]) -> bool:
+async def handle_event(conn: Conn, event: dict[str, Any]) -> bool:
     """Apply a verified event once: False if this event id was handled before."""
     handler = _HANDLERS.get(event["type"])
     async with conn.transaction():
@@ -221,7 +223,7 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
-async def _customer_of_payment(conn: asyncpg.Connection, payment_intent: Any,
+async def _customer_of_payment(conn: Conn, payment_intent: Any,
                                metadata: Any) -> UUID | None:
     """Whose payment this was: the account it credited, else the id we put in its metadata."""
     if isinstance(payment_intent, str):
@@ -231,7 +233,7 @@ async def _customer_of_payment(conn: asyncpg.Connection, payment_intent: Any,
     return _uuid(metadata.get("customer_id")) if isinstance(metadata, dict) else None
 
 
-async def _payment_succeeded(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
+async def _payment_succeeded(conn: Conn, event: dict[str, Any]) -> None:
     intent = event["data"]["object"]
     amount = _cents(intent.get("amount_received"))
     metadata = intent.get("metadata")
@@ -245,7 +247,7 @@ async def _payment_succeeded(conn: asyncpg.Connection, event: dict[str, Any]) ->
                         reference=payment_id)
 
 
-async def _charge_refunded(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
+async def _charge_refunded(conn: Conn, event: dict[str, Any]) -> None:
     charge = event["data"]["object"]
     # amount_refunded is cumulative; previous_attributes holds its value before this refund.
     previous = (event["data"].get("previous_attributes") or {}).get("amount_refunded", 0)
@@ -261,7 +263,7 @@ async def _charge_refunded(conn: asyncpg.Connection, event: dict[str, Any]) -> N
                        f"{charge.get('id')})", reference=event["id"])
 
 
-async def _dispute_created(conn: asyncpg.Connection, event: dict[str, Any]) -> None:
+async def _dispute_created(conn: Conn, event: dict[str, Any]) -> None:
     dispute = event["data"]["object"]
     amount = _cents(dispute.get("amount"))
     customer_id = await _customer_of_payment(conn, dispute.get("payment_intent"),

@@ -37,7 +37,10 @@ class InvalidNumber(ValueError):
 def _shortcut(region: str) -> tuple[str, re.Pattern[str]] | None:
     """(country code digits, pattern of valid national numbers) for the region's main country."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if metadata is None or not metadata.general_desc.national_number_pattern:
+    if metadata is None or metadata.general_desc is None or metadata.country_code is None:
+        return None
+    general = metadata.general_desc.national_number_pattern
+    if not general:
         return None
     code = metadata.country_code
     # Only the main region of a shared country code (US for +1) is tried first by the library;
@@ -48,7 +51,6 @@ def _shortcut(region: str) -> tuple[str, re.Pattern[str]] | None:
     kinds = [f"(?:{d.national_number_pattern})" for d in
              (getattr(metadata, k) for k in _VALID_KINDS)
              if d is not None and d.national_number_pattern is not None]
-    general = metadata.general_desc.national_number_pattern
     # Possible-length checks are left to the full path: the shortcut applies only to lengths
     # every desc of the region allows (checked in _lengths_ok).
     pattern = re.compile(f"(?=(?:{general})$)(?:{'|'.join(kinds)})$")
@@ -60,6 +62,8 @@ def _shortcut_lengths(region: str) -> frozenset[int]:
     """National lengths for which every valid-kind desc either allows the length or has no
     length list; only those can be decided by the combined pattern alone."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return frozenset()  # (_shortcut already refused such a region)
     candidates = set(metadata.general_desc.possible_length or ())
     for kind in _VALID_KINDS:
         d = getattr(metadata, kind)

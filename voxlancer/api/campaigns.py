@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from uuid import UUID
 
-import asyncpg
 from aiohttp import web
 
 from voxlancer import campaign_checks as checks
@@ -17,6 +16,7 @@ from voxlancer.api.routes import Route
 from voxlancer.api.state import SETTINGS, db_conn, principal
 from voxlancer.api.validation import NOT_BLANK, Field, body, optional, query
 from voxlancer.campaigns import Campaign
+from voxlancer.db import Conn
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
 from voxlancer.strings import BLOCK, LINE
@@ -114,7 +114,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-Transition = Callable[[asyncpg.Connection, UUID, UUID], Awaitable[Campaign]]
+Transition = Callable[[Conn, UUID, UUID], Awaitable[Campaign]]
 
 
 async def _transition(request: web.Request, action: Transition) -> web.Response:

@@ -7,6 +7,7 @@ import time
 
 import structlog
 from aiohttp import http_exceptions, web
+from aiohttp.typedefs import Handler
 
 from voxlancer import metrics
 from voxlancer.api.bodies import ClientAborted
@@ -27,7 +28,7 @@ def _route_name(request: web.Request) -> str:
 
 
 @web.middleware
-async def request_context(request: web.Request, handler) -> web.StreamResponse:
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = secrets.token_hex(8)
     request[REQUEST_ID_KEY] = request_id
     started = time.perf_counter()
@@ -51,7 +52,7 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
 
 
 @web.middleware
-async def errors(request: web.Request, handler) -> web.StreamResponse:
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ClientAborted:
@@ -85,7 +86,7 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
 
 
 @web.middleware
-async def content_encoding(request: web.Request, handler) -> web.StreamResponse:
+async def content_encoding(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a body in an encoding the server would not decode (415), before any route."""
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding and encoding not in READABLE_ENCODINGS:

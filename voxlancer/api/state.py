@@ -8,28 +8,33 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
+from asyncpg.pool import PoolConnectionProxy
 
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.sliding_window import SlidingWindow
 from voxlancer.tts.service import TextToSpeech
 
 if TYPE_CHECKING:
+    # Circular at runtime: the keys holding these name their type in an annotation instead.
+    from voxlancer.api.routes import Route
     from voxlancer.auth import Principal
+    from voxlancer.auth_cache import PrincipalCache
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 # Every route of the app, for the OpenAPI document.
-ROUTES = web.AppKey("routes", list)
+ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
 TTS = web.AppKey("tts", TextToSpeech)
 # Registrations per client address (VOXLANCER_REGISTER_MAX per VOXLANCER_REGISTER_WINDOW).
 REGISTRATIONS = web.AppKey("registrations", SlidingWindow)
 # Present unless VOXLANCER_AUTH_CACHE_SECONDS is 0.
-PRINCIPAL_CACHE = web.AppKey("principal_cache", "PrincipalCache")
+PRINCIPAL_CACHE: web.AppKey[PrincipalCache] = web.AppKey("principal_cache")
 # Per request (request[...]).
-PRINCIPAL_KEY = web.RequestKey("principal", "Principal")
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 # The connection authentication used, waiting for the handler's first db_conn(); see routes.py.
-HANDED_CONN_KEY = web.RequestKey("handed_conn", "asyncpg.pool.PoolConnectionProxy")
+HANDED_CONN_KEY = web.RequestKey("handed_conn", PoolConnectionProxy)
 
 
 def principal(request: web.Request) -> Principal:
@@ -44,7 +49,7 @@ def forget_principals(request: web.Request) -> None:
 
 
 @asynccontextmanager
-async def db_conn(request: web.Request) -> AsyncIterator[asyncpg.Connection]:
+async def db_conn(request: web.Request) -> AsyncIterator[Conn]:
     """A pool connection for this request, released at the end of the block.
 
     The first block of a request takes over the connection the guard authenticated on, when it

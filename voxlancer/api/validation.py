@@ -149,9 +149,9 @@ class Field:
             if value is not None:
                 schema[key] = value
         for key, bound in (("minimum", self.minimum), ("maximum", self.maximum)):
-            value = _resolve(bound, settings)
-            if value is not None:
-                schema[key] = _json_number(value)
+            limit = _resolve(bound, settings)
+            if limit is not None:
+                schema[key] = _json_number(limit)
         if self.items is not None:
             schema["items"] = self.items.json_schema(settings)
         if self.values is not None:
@@ -187,10 +187,6 @@ def _resolve(bound: Bound, settings: Settings | None) -> int | Decimal | None:
     if isinstance(bound, str):
         return getattr(settings, bound) if settings is not None else None
     return bound
-
-
-def _number(value: int | Decimal) -> str:
-    return str(value)
 
 
 def _json_number(value: int | Decimal | None) -> int | float | None:
@@ -261,8 +257,8 @@ def _pattern(pattern: str) -> re.Pattern[str]:
 def _check_number(name: str, value: int | Decimal, f: Field, settings: Settings | None) -> None:
     low, high = _resolve(f.minimum, settings), _resolve(f.maximum, settings)
     if (low is not None and value < low) or (high is not None and value > high):
-        span = (f"from {_number(low)} to {_number(high)}" if low is not None and high is not None
-                else f"at least {_number(low)}" if low is not None else f"at most {_number(high)}")
+        span = (f"from {low} to {high}" if low is not None and high is not None
+                else f"at least {low}" if low is not None else f"at most {high}")
         raise _invalid(f"{name}: must be {span}")
     if f.multiple_of is not None and Decimal(value) % f.multiple_of != 0:
         raise _invalid(f"{name}: must be a multiple of {f.multiple_of}")

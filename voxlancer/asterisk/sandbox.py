@@ -203,7 +203,8 @@ def ari_version(ari_url: str, user: str, password: str, timeout: float = 2.0) ->
                                      headers={"Authorization": f"Basic {token}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return json.load(response)["system"]["version"]
+            version: str = json.load(response)["system"]["version"]
+            return version
     except (urllib.error.URLError, OSError, ValueError, KeyError):
         return None
 

@@ -72,6 +72,10 @@ class AriClient:
 
     async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     body: dict[str, Any] | None = None, ok_missing: bool = False) -> Any:
+        """The decoded JSON answer (None for an empty one, or a missing object if ok_missing).
+
+        Any, because its shape is ARI's per path: each method below names the type ARI documents
+        for its path on the variable it returns."""
         url = f"{self.config.url.rstrip('/')}/ari{path}"
         try:
             async with self._session.request(method, url, params=params, json=body) as resp:
@@ -86,7 +90,8 @@ class AriClient:
             raise AriError(f"ARI {method} {path}: {exc.__class__.__name__}: {exc}") from None
 
     async def info(self) -> dict[str, Any]:
-        return await self._call("GET", "/asterisk/info")
+        info: dict[str, Any] = await self._call("GET", "/asterisk/info")
+        return info
 
     async def originate(self, *, endpoint: str, channel_id: str, caller_id: str, ring_seconds: int,
                         variables: dict[str, str] | None = None,
@@ -103,13 +108,15 @@ class AriClient:
             params.update(context=context, extension=extension or "s", priority=1)
         else:
             params.update(app=self.config.app, appArgs=app_args)
-        return await self._call("POST", "/channels", params=params,
-                                body={"variables": variables or {}})
+        channel: dict[str, Any] = await self._call("POST", "/channels", params=params,
+                                                   body={"variables": variables or {}})
+        return channel
 
     async def play(self, channel_id: str, media: str, playback_id: str) -> dict[str, Any] | None:
-        return await self._call("POST", f"/channels/{channel_id}/play",
-                                params={"media": media, "playbackId": playback_id},
-                                ok_missing=True)
+        playback: dict[str, Any] | None = await self._call(
+            "POST", f"/channels/{channel_id}/play",
+            params={"media": media, "playbackId": playback_id}, ok_missing=True)
+        return playback
 
     async def subscribe(self, channel_id: str) -> bool:
         """Receive a channel's events before it enters Stasis (calls routed through the dial
@@ -120,7 +127,9 @@ class AriClient:
         return found is not None
 
     async def playback(self, playback_id: str) -> dict[str, Any] | None:
-        return await self._call("GET", f"/playbacks/{playback_id}", ok_missing=True)
+        playback: dict[str, Any] | None = await self._call("GET", f"/playbacks/{playback_id}",
+                                                           ok_missing=True)
+        return playback
 
     async def stop_playback(self, playback_id: str) -> None:
         await self._call("DELETE", f"/playbacks/{playback_id}", ok_missing=True)
@@ -130,14 +139,17 @@ class AriClient:
                          ok_missing=True)
 
     async def channels(self) -> list[dict[str, Any]]:
-        return await self._call("GET", "/channels")
+        channels: list[dict[str, Any]] = await self._call("GET", "/channels")
+        return channels
 
     async def channel(self, channel_id: str) -> dict[str, Any] | None:
-        return await self._call("GET", f"/channels/{channel_id}", ok_missing=True)
+        channel: dict[str, Any] | None = await self._call("GET", f"/channels/{channel_id}",
+                                                          ok_missing=True)
+        return channel
 
     async def variable(self, channel_id: str, name: str) -> str | None:
-        found = await self._call("GET", f"/channels/{channel_id}/variable",
-                                 params={"variable": name}, ok_missing=True)
+        found: dict[str, str] | None = await self._call(
+            "GET", f"/channels/{channel_id}/variable", params={"variable": name}, ok_missing=True)
         return found.get("value") if found else None
 
     async def events(self, stop: asyncio.Event) -> AsyncIterator[dict[str, Any]]:

@@ -17,6 +17,7 @@ import structlog
 
 from voxlancer import metrics
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.dialer import compliance, store
 from voxlancer.dialer.ari import AriClient, AriError
 from voxlancer.dialer.media import Media
@@ -261,7 +262,7 @@ class Calls:
             self.idle.set()
         self.wake.set()
 
-    async def hang_up_stopped(self, conn: asyncpg.Connection) -> None:
+    async def hang_up_stopped(self, conn: Conn) -> None:
         """Calls of campaigns stopped meanwhile end at once."""
         campaign_ids = list({c.campaign.id for c in self.live.values()})
         if not campaign_ids:

@@ -26,6 +26,8 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from voxlancer.db import Conn
+
 log = structlog.get_logger("voxlancer.dialer")
 
 GRACE_SECONDS = 10.0
@@ -54,7 +56,7 @@ class CallEnd:
     cause_text: str
 
 
-async def record(conn: asyncpg.Connection, attempt_id: UUID) -> CallEnd | None:
+async def record(conn: Conn, attempt_id: UUID) -> CallEnd | None:
     """Asterisk's record of the attempt's call, or None if there is none (yet)."""
     row = await conn.fetchrow(_RECORD, str(attempt_id))
     if row is None or row["end"] is None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import asyncpg
+from voxlancer.db import Conn
+from voxlancer.dialer.store import Lease
 
 WINDOW = timedelta(days=30)
 # Short on purpose: the call must end within two seconds of the key press.
@@ -61,19 +62,21 @@ def voicemail_message(company_name: str, message: str, callback_number: str) -> 
 
 @dataclass(frozen=True)
 class Screened:
-    dial: list  # leases to call now
+    dial: list[Lease]  # leases to call now
     opted_out: list[UUID]  # on the do-not-call list: never called
     deferred: dict[datetime, list[UUID]]  # over the 30-day limit: due again at that moment
 
 
-async def screen(conn: asyncpg.Connection, customer_id: UUID, leases: list, now: datetime,
+async def screen(conn: Conn, customer_id: UUID, leases: list[Lease], now: datetime,
                  calls_per_30_days: int) -> Screened:
     """Split a leased batch into numbers that may be dialled now and those that may not."""
     numbers = [lease.phone_number for lease in leases]
     listed = {r["phone_number"] for r in await conn.fetch(_LISTED, customer_id, numbers)}
     recent = {r["phone_number"]: r for r in
               await conn.fetch(_RECENT, customer_id, numbers, now - WINDOW)}
-    dial, opted_out, deferred = [], [], {}
+    dial: list[Lease] = []
+    opted_out: list[UUID] = []
+    deferred: dict[datetime, list[UUID]] = {}
     for lease in leases:
         if lease.phone_number in listed:
             opted_out.append(lease.contact_id)

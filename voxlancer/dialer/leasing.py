@@ -21,6 +21,7 @@ import structlog
 from voxlancer import billing, campaigns, metrics
 from voxlancer.calling_hours import next_allowed, zones_for
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.dialer import compliance, store
 from voxlancer.dialer.calls import Call, Calls
 from voxlancer.dialer.media import Media
@@ -75,12 +76,12 @@ class Leasing:
             except DB_ERRORS as exc:
                 log.warning("lease_round_failed", error=str(exc))
 
-    async def renew(self, conn: asyncpg.Connection) -> None:
+    async def renew(self, conn: Conn) -> None:
         stamp = time.monotonic()  # before the statement: the leases last at least this long
         await store.renew(conn, self.dialer_id, self.settings.lease_seconds)
         self.held_until = stamp + self.settings.lease_seconds
 
-    async def release(self, conn: asyncpg.Connection) -> None:
+    async def release(self, conn: Conn) -> None:
         """Give back contacts leased but not dialled; calls in progress keep theirs."""
         await store.release_all(conn, self.dialer_id)
 
@@ -120,7 +121,7 @@ class Leasing:
                 if leased:
                     await self._dial_batch(conn, campaign, leased)
 
-    async def _dial_batch(self, conn: asyncpg.Connection, campaign: store.RunningCampaign,
+    async def _dial_batch(self, conn: Conn, campaign: store.RunningCampaign,
                           leased: list[store.Lease]) -> None:
         now = self.clock()
         later: dict[datetime, list[UUID]] = {}

@@ -8,6 +8,7 @@ from collections.abc import Hashable, Mapping
 from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
+C = TypeVar("C", bound=Hashable)
 
 
 def max_min_split(capacity: int, demands: Mapping[K, int]) -> dict[K, int]:
@@ -29,11 +30,10 @@ def max_min_split(capacity: int, demands: Mapping[K, int]) -> dict[K, int]:
     return grant
 
 
-def fair_split(capacity: int, demands: Mapping[K, Mapping[Hashable, int]]
-               ) -> dict[Hashable, int]:
+def fair_split(capacity: int, demands: Mapping[K, Mapping[C, int]]) -> dict[C, int]:
     """Fair across customers first, then across each customer's campaigns."""
     per_customer = max_min_split(capacity, {c: sum(d.values()) for c, d in demands.items()})
-    out: dict[Hashable, int] = {}
+    out: dict[C, int] = {}
     for customer, campaigns in demands.items():
         out.update(max_min_split(per_customer[customer], campaigns))
     return out

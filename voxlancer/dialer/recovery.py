@@ -7,6 +7,7 @@ import asyncpg
 import structlog
 
 from voxlancer import metrics
+from voxlancer.db import Conn
 from voxlancer.dialer import cdr, store
 from voxlancer.dialer.calls import Call, Calls, utcnow
 from voxlancer.dialer.media import Media
@@ -56,7 +57,7 @@ class Recovery:
                     call.last_playback) is None:
                 await node.ari.hangup(channel_id)
 
-    async def sweep(self, conn: asyncpg.Connection) -> None:
+    async def sweep(self, conn: Conn) -> None:
         """Take over the calls of a dialer that died: its leases ran out.
 
         A call still up on Asterisk is adopted (followed to its end, hung up once its message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,10 @@ import asyncpg
 
 from voxlancer import ledger
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, NextStep, Outcome, next_step
+from voxlancer.rows import column, from_row
+from voxlancer.sql_params import bind, field_names
 
 _RUNNING = """
 SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.timezone,
@@ -110,12 +113,12 @@ WHERE id IN (SELECT id FROM contacts WHERE lease_owner = $1 AND status = 'queued
              FOR UPDATE SKIP LOCKED)
 """
 # One statement for a whole lease batch: a round trip per call was the lease loop's main cost.
-_BEGIN_ATTEMPTS = """
+_BEGIN_ATTEMPTS = bind("""
 INSERT INTO call_attempts (id, customer_id, campaign_id, contact_id, phone_number, caller_id,
                            dialer_id, asterisk_node)
 SELECT a.id, $3, $4, a.contact_id, a.phone_number, $5, $6, $7
 FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS a (id, contact_id, phone_number)
-"""
+""")
 _ANSWERED = """
 UPDATE call_attempts a SET answered_at = v.at
 FROM unnest($1::uuid[], $2::timestamptz[]) AS v (id, at)
@@ -123,7 +126,8 @@ WHERE a.id = v.id AND a.answered_at IS NULL
 """
 # Close the attempts of a settling batch and move their contacts on, in one statement (the
 # counters' statement trigger then runs once). An attempt closed before is left alone, and so
-# is its contact. `counted` is 0 for a call Asterisk never placed.
+# is its contact. `counted` is 0 for a call Asterisk never placed. Its arrays are bound by name
+# to the fields of _EndedRow (below).
 _END_ATTEMPTS = """
 WITH v AS (
     SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[],
@@ -203,10 +207,6 @@ class RunningCampaign:
     voicemail_message: str | None
     callback_number: str | None
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> RunningCampaign:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
-
     @property
     def free_slots(self) -> int:
         return max(self.max_concurrent - self.queued, 0)
@@ -214,7 +214,7 @@ class RunningCampaign:
 
 @dataclass(frozen=True)
 class Lease:
-    contact_id: UUID
+    contact_id: UUID = field(metadata=column("id"))
     phone_number: str
     attempts: int
     attributes: Any
@@ -239,62 +239,90 @@ class Ended:
     message_started_at: datetime | None = None
 
 
-async def running_campaigns(conn: asyncpg.Connection) -> list[RunningCampaign]:
-    return [RunningCampaign.from_row(r) for r in await conn.fetch(_RUNNING)]
+@dataclass(frozen=True)
+class _EndedRow:
+    """One settled call as _END_ATTEMPTS takes it: a field per column of its unnest."""
+
+    id: UUID  # the attempt
+    answered_at: datetime | None
+    ended_at: datetime
+    outcome: str
+    cause: int | None
+    cause_text: str | None
+    sip_code: int | None
+    duration: Decimal  # seconds from answer to end, to the millisecond
+    billed: int | None  # seconds charged
+    cost: Decimal
+    contact_id: UUID
+    status: str  # the contact's next status
+    next_attempt_at: datetime | None
+    seconds: int  # whole seconds, added to the contact's total
+    counted: int  # 1, or 0 for a call Asterisk never placed
+    opted_out_at: datetime | None
+    amd_status: str | None
+    amd_cause: str | None
+    message_started_at: datetime | None
 
 
-async def lease(conn: asyncpg.Connection, campaign_id: UUID, most: int, owner: str,
+_ENDING = bind(_END_ATTEMPTS, field_names(_EndedRow))
+
+
+async def running_campaigns(conn: Conn) -> list[RunningCampaign]:
+    return [from_row(RunningCampaign, r) for r in await conn.fetch(_RUNNING)]
+
+
+async def lease(conn: Conn, campaign_id: UUID, most: int, owner: str,
                 lease_seconds: int) -> list[Lease]:
     rows = await conn.fetch(_LEASE, campaign_id, most, owner, float(lease_seconds))
-    return [Lease(r["id"], r["phone_number"], r["attempts"], r["attributes"]) for r in rows]
+    return [from_row(Lease, r) for r in rows]
 
 
-async def defer(conn: asyncpg.Connection, contact_ids: list[UUID], owner: str,
+async def defer(conn: Conn, contact_ids: list[UUID], owner: str,
                 until: datetime) -> None:
     await conn.execute(_DEFER, contact_ids, owner, until)
 
 
-async def release_all(conn: asyncpg.Connection, owner: str) -> None:
+async def release_all(conn: Conn, owner: str) -> None:
     """Give back contacts leased but not yet dialled (on shutdown)."""
     await conn.execute(_RELEASE_ALL, owner)
 
 
-async def campaigns_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> list[RunningCampaign]:
-    return [RunningCampaign.from_row(r) for r in await conn.fetch(_CAMPAIGNS_BY_ID, ids)]
+async def campaigns_by_id(conn: Conn, ids: list[UUID]) -> list[RunningCampaign]:
+    return [from_row(RunningCampaign, r) for r in await conn.fetch(_CAMPAIGNS_BY_ID, ids)]
 
 
-async def take_expired(conn: asyncpg.Connection, owner: str, most: int,
+async def take_expired(conn: Conn, owner: str, most: int,
                        lease_seconds: int) -> list[tuple[UUID, Lease]]:
     """(campaign id, lease) of contacts whose lease ran out, now held by `owner`."""
     rows = await conn.fetch(_TAKE_EXPIRED, owner, most, float(lease_seconds))
-    return [(r["campaign_id"], Lease(r["id"], r["phone_number"], r["attempts"],
-                                     r["attributes"])) for r in rows]
+    return [(r["campaign_id"], from_row(Lease, r)) for r in rows]
 
 
-async def open_attempts(conn: asyncpg.Connection,
+async def open_attempts(conn: Conn,
                         contact_ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
     return {r["contact_id"]: r for r in await conn.fetch(_OPEN_ATTEMPTS, contact_ids)}
 
 
-async def renew(conn: asyncpg.Connection, owner: str, lease_seconds: int) -> None:
+async def renew(conn: Conn, owner: str, lease_seconds: int) -> None:
     await conn.execute(_RENEW, owner, float(lease_seconds))
 
 
-async def begin_attempts(conn: asyncpg.Connection, attempts: list[tuple[UUID, Lease]],
+async def begin_attempts(conn: Conn, attempts: list[tuple[UUID, Lease]],
                          campaign: RunningCampaign, owner: str, node: str) -> None:
     """Record calls about to be dialled (attempt id, leased contact), all of one campaign."""
-    await conn.execute(_BEGIN_ATTEMPTS, [a for a, _ in attempts],
-                       [c.contact_id for _, c in attempts], campaign.customer_id, campaign.id,
-                       campaign.caller_number, owner, node,
-                       [c.phone_number for _, c in attempts])
+    await conn.execute(_BEGIN_ATTEMPTS.sql, *_BEGIN_ATTEMPTS.args({
+        "id": [a for a, _ in attempts], "contact_id": [c.contact_id for _, c in attempts],
+        "phone_number": [c.phone_number for _, c in attempts],
+        "customer_id": campaign.customer_id, "campaign_id": campaign.id,
+        "caller_id": campaign.caller_number, "dialer_id": owner, "asterisk_node": node}))
 
 
-async def answered(conn: asyncpg.Connection, calls: list[tuple[UUID, datetime]]) -> None:
+async def answered(conn: Conn, calls: list[tuple[UUID, datetime]]) -> None:
     """Note when calls were answered (attempt id, time), before they are settled."""
     await conn.execute(_ANSWERED, [a for a, _ in calls], [at for _, at in calls])
 
 
-async def settle(conn: asyncpg.Connection, settings: Settings,
+async def settle(conn: Conn, settings: Settings,
                  ended: Ended) -> ledger.ChargeResult | None:
     """Charge the call and move its contact on, in one transaction. Idempotent per attempt."""
     return (await settle_many(conn, settings, [ended]))[0]
@@ -308,7 +336,7 @@ def _next(ended: Ended) -> NextStep:
                      timedelta(minutes=campaign.retry_delay_minutes), ended.ended_at)
 
 
-async def settle_many(conn: asyncpg.Connection, settings: Settings,
+async def settle_many(conn: Conn, settings: Settings,
                       calls: list[Ended]) -> list[ledger.ChargeResult | None]:
     """settle() for several calls in one transaction: one commit (and one wait for the
     customer's balance lock) for the lot, all attempts and contacts in one statement. All are
@@ -320,7 +348,7 @@ async def settle_many(conn: asyncpg.Connection, settings: Settings,
     order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
                                                      calls[i].campaign.id))
     charges: list[ledger.ChargeResult | None] = [None] * len(calls)
-    rows: list[tuple] = []
+    rows: list[_EndedRow] = []
     async with conn.transaction():
         await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
         await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
@@ -335,15 +363,18 @@ async def settle_many(conn: asyncpg.Connection, settings: Settings,
             charges[i] = charge = await ledger.charge_call(
                 conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
                 billable_seconds=seconds, campaign_id=campaign.id)
-            rows.append((ended.attempt_id, ended.answered_at, ended.ended_at, ended.outcome.kind,
-                         ended.cause, ended.cause_text, SIP_FOR_CAUSE.get(ended.cause or 0),
-                         seconds.quantize(Decimal("0.001")),
-                         charge.entry.seconds if charge.entry else 0, charge.charged,
-                         ended.contact_id, step.status, step.next_attempt_at,
-                         math.ceil(seconds), int(ended.outcome.counted), ended.opted_out_at,
-                         ended.amd_status, ended.amd_cause, ended.message_started_at))
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        done = {r["id"] for r in await conn.fetch(_END_ATTEMPTS, *columns)}
+            rows.append(_EndedRow(
+                id=ended.attempt_id, answered_at=ended.answered_at, ended_at=ended.ended_at,
+                outcome=ended.outcome.kind, cause=ended.cause, cause_text=ended.cause_text,
+                sip_code=SIP_FOR_CAUSE.get(ended.cause or 0),
+                duration=seconds.quantize(Decimal("0.001")),
+                billed=charge.entry.seconds if charge.entry else 0, cost=charge.charged,
+                contact_id=ended.contact_id, status=step.status,
+                next_attempt_at=step.next_attempt_at, seconds=math.ceil(seconds),
+                counted=int(ended.outcome.counted), opted_out_at=ended.opted_out_at,
+                amd_status=ended.amd_status, amd_cause=ended.amd_cause,
+                message_started_at=ended.message_started_at))
+        done = {r["id"] for r in await conn.fetch(_ENDING.sql, *_ENDING.arrays(rows))}
         machines = Counter(c.campaign.id for c in calls
                            if c.attempt_id in done and c.amd_status == "MACHINE")
         if machines:
@@ -352,16 +383,16 @@ async def settle_many(conn: asyncpg.Connection, settings: Settings,
             for ended, charge in zip(calls, charges, strict=True)]
 
 
-async def statuses(conn: asyncpg.Connection, campaign_ids: list[UUID]) -> dict[UUID, str]:
+async def statuses(conn: Conn, campaign_ids: list[UUID]) -> dict[UUID, str]:
     return {r["id"]: r["status"] for r in await conn.fetch(_STATUSES, campaign_ids)}
 
 
-async def heartbeat(conn: asyncpg.Connection, owner: str, ari_url: str, connected: bool,
+async def heartbeat(conn: Conn, owner: str, ari_url: str, connected: bool,
                     active: int) -> None:
     await conn.execute(_HEARTBEAT, owner, ari_url, connected, active)
 
 
-async def forget(conn: asyncpg.Connection, owner: str) -> None:
+async def forget(conn: Conn, owner: str) -> None:
     await conn.execute(_FORGET_HEARTBEAT, owner)
 
 
@@ -374,12 +405,7 @@ class DialerHeartbeat:
     active_calls: int
     seen_seconds_ago: float
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> DialerHeartbeat:
-        return cls(row["dialer_id"], row["ari_connected"], row["active_calls"],
-                   row["seen_seconds_ago"])
 
-
-async def live_dialers(conn: asyncpg.Connection, within_seconds: float) -> list[DialerHeartbeat]:
+async def live_dialers(conn: Conn, within_seconds: float) -> list[DialerHeartbeat]:
     """Dialers that wrote a heartbeat in the last `within_seconds`, by id."""
-    return [DialerHeartbeat.from_row(r) for r in await conn.fetch(_LIVE_DIALERS, within_seconds)]
+    return [from_row(DialerHeartbeat, r) for r in await conn.fetch(_LIVE_DIALERS, within_seconds)]

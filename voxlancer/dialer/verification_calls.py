@@ -18,6 +18,7 @@ import structlog
 
 from voxlancer import caller_id_verification
 from voxlancer.config import Settings
+from voxlancer.db import Conn
 from voxlancer.dialer.ari import AriClient, AriError
 
 log = structlog.get_logger("voxlancer.dialer")
@@ -48,7 +49,7 @@ class VerificationCaller:
         self.render = render
         self.calls: dict[str, VerificationCall] = {}
 
-    async def dial_due(self, conn: asyncpg.Connection) -> None:
+    async def dial_due(self, conn: Conn) -> None:
         for due in await caller_id_verification.claim_calls(conn, BATCH):
             media = await self.render(code_message(due.code), "en-US")
             call = VerificationCall(str(uuid.uuid4()), due.id, media)
@@ -100,5 +101,6 @@ class VerificationCaller:
 
 
 def _channel_of(event: dict[str, Any]) -> str:
-    return (event.get("channel") or {}).get("id") or \
+    channel_id: str = (event.get("channel") or {}).get("id") or \
         (event.get("playback") or {}).get("target_uri", "").partition(":")[2]
+    return channel_id

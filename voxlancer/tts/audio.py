@@ -35,7 +35,9 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     if from_rate == to_rate:
         return samples.astype(np.float32, copy=False)
     # soxr's HQ preset: a steep anti-aliasing low-pass, so 22 kHz speech does not alias below 4 kHz.
-    return soxr.resample(samples.astype(np.float32, copy=False), from_rate, to_rate, "HQ")
+    resampled: np.ndarray = soxr.resample(samples.astype(np.float32, copy=False), from_rate,
+                                          to_rate, "HQ")  # (soxr is untyped)
+    return resampled
 
 
 def speech_rms(samples: np.ndarray, rate: int) -> float:
@@ -64,7 +66,9 @@ def normalise(samples: np.ndarray, rate: int) -> np.ndarray:
 
 def to_pcm16(samples: np.ndarray) -> np.ndarray:
     # Normalised audio is inside [-1, 1]; the clip only guards rounding at the very edge.
-    return np.clip(np.rint(samples * _INT16_MAX), -_INT16_MAX, _INT16_MAX).astype("<i2")
+    pcm16: np.ndarray = np.clip(np.rint(samples * _INT16_MAX), -_INT16_MAX, _INT16_MAX
+                                ).astype("<i2")
+    return pcm16
 
 
 def wav_bytes(pcm16: np.ndarray, rate: int) -> bytes:

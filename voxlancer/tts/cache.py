@@ -23,10 +23,14 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voxlancer.config import Settings
 from voxlancer.tts import audio
 from voxlancer.tts.synth import MAX_PIECE_CHARS, Synthesiser, clean_text
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RENDER_VERSION = 1
 _RENDER_PARAMS = {"v": RENDER_VERSION, "rate": audio.TELEPHONY_RATE,
@@ -123,7 +127,7 @@ class RenderCache:
         url = f"{self.base_url}/{key}.wav" if self.base_url else None
         return RenderedAudio(key, self.path_for(key), url, duration)
 
-    def _store(self, key: str, samples, rate: int) -> float:
+    def _store(self, key: str, samples: np.ndarray, rate: int) -> float:
         """Runs in the synthesis thread: shape, encode and write atomically."""
         data = audio.telephony_wav(samples, rate)
         path = self.path_for(key)

@@ -22,7 +22,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import structlog
@@ -117,7 +117,7 @@ class Synthesiser:
         await self._slots.acquire()
         self._admitted += 1
 
-    def _finished(self, job: concurrent.futures.Future) -> None:
+    def _finished(self, job: concurrent.futures.Future[Any]) -> None:
         if not job.cancelled() and job.exception() is None:
             self.syntheses += 1
         self._release()
