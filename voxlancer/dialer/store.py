@@ -26,7 +26,7 @@ SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.time
        c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
        k.phone_number AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number
+       c.callback_number, c.purpose, c.require_consent
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
 JOIN caller_ids k ON k.id = c.caller_id
@@ -44,7 +44,7 @@ SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.time
        c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
        coalesce(k.phone_number, '') AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number
+       c.callback_number, c.purpose, c.require_consent
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
 JOIN customers u ON u.id = c.customer_id
@@ -69,15 +69,23 @@ WITH campaign AS (
     FOR UPDATE OF k SKIP LOCKED
 )
 UPDATE contacts k
-SET status = 'queued', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4)
+SET status = 'queued', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4),
+    deferred_by = NULL
 FROM picked WHERE k.id = picked.id
-RETURNING k.id, k.phone_number, k.attempts, k.attributes
+RETURNING k.id, k.phone_number, k.attempts, k.attributes, k.consent_at
 """
 
-# A contact leased outside its calling window goes back, due when the window opens.
+# A contact leased outside its calling window goes back, due when the window opens, with the
+# rule that held it back.
 _DEFER = """
 UPDATE contacts SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-                    next_attempt_at = $3
+                    next_attempt_at = $3, deferred_by = $4
+WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status = 'queued'
+"""
+# A contact no rule will ever let the dialer call (no consent, the operator's list): final.
+_SKIP = """
+UPDATE contacts SET status = 'skipped', skip_reason = $3, lease_owner = NULL,
+                    lease_expires_at = NULL, next_attempt_at = NULL
 WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status = 'queued'
 """
 _RELEASE_ALL = """
@@ -96,7 +104,7 @@ WITH expired AS (
 )
 UPDATE contacts k SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3)
 FROM expired WHERE k.id = expired.id
-RETURNING k.id, k.campaign_id, k.phone_number, k.attempts, k.attributes
+RETURNING k.id, k.campaign_id, k.phone_number, k.attempts, k.attributes, k.consent_at
 """
 _OPEN_ATTEMPTS = """
 SELECT id, contact_id, answered_at, created_at, asterisk_node FROM call_attempts
@@ -202,6 +210,8 @@ class RunningCampaign:
     machine_detection: str  # off, hangup, voicemail
     voicemail_message: str | None
     callback_number: str | None
+    purpose: str  # informational, telemarketing: which state rules apply
+    require_consent: bool
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> RunningCampaign:
@@ -218,6 +228,12 @@ class Lease:
     phone_number: str
     attempts: int
     attributes: Any
+    consent_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Lease:
+        return cls(row["id"], row["phone_number"], row["attempts"], row["attributes"],
+                   row["consent_at"])
 
 
 @dataclass
@@ -246,12 +262,19 @@ async def running_campaigns(conn: asyncpg.Connection) -> list[RunningCampaign]:
 async def lease(conn: asyncpg.Connection, campaign_id: UUID, most: int, owner: str,
                 lease_seconds: int) -> list[Lease]:
     rows = await conn.fetch(_LEASE, campaign_id, most, owner, float(lease_seconds))
-    return [Lease(r["id"], r["phone_number"], r["attempts"], r["attributes"]) for r in rows]
+    return [Lease.from_row(r) for r in rows]
 
 
 async def defer(conn: asyncpg.Connection, contact_ids: list[UUID], owner: str,
-                until: datetime) -> None:
-    await conn.execute(_DEFER, contact_ids, owner, until)
+                until: datetime, held_by: str | None = None) -> None:
+    """Give leased contacts back, due at `until`; `held_by` names the rule that said so."""
+    await conn.execute(_DEFER, contact_ids, owner, until, held_by)
+
+
+async def skip(conn: asyncpg.Connection, contact_ids: list[UUID], owner: str,
+               reason: str) -> None:
+    """Leased contacts that must never be called: skipped, with the reason."""
+    await conn.execute(_SKIP, contact_ids, owner, reason)
 
 
 async def release_all(conn: asyncpg.Connection, owner: str) -> None:
@@ -267,8 +290,7 @@ async def take_expired(conn: asyncpg.Connection, owner: str, most: int,
                        lease_seconds: int) -> list[tuple[UUID, Lease]]:
     """(campaign id, lease) of contacts whose lease ran out, now held by `owner`."""
     rows = await conn.fetch(_TAKE_EXPIRED, owner, most, float(lease_seconds))
-    return [(r["campaign_id"], Lease(r["id"], r["phone_number"], r["attempts"],
-                                     r["attributes"])) for r in rows]
+    return [(r["campaign_id"], Lease.from_row(r)) for r in rows]
 
 
 async def open_attempts(conn: asyncpg.Connection,
