@@ -375,18 +375,19 @@ class RowReader:
                 return
             attributes = json.dumps(values)
         consent = self._consent_of(line, value, cells)
-        if consent is False:
+        if consent is None:
             return
-        self.batch.append((number, attributes, *(consent or (None, None))))
+        self.batch.append((number, attributes, *consent))
         self.valid += 1
         if len(self.first) < SHOWN_CONTACTS and number not in self.first:
             self.first.append(number)
 
     def _consent_of(self, line: int, value: str,
-                    cells: list[str]) -> tuple[datetime, str] | bool | None:
-        """(consent_at, consent_source), None when the record has none, False if invalid."""
+                    cells: list[str]) -> tuple[datetime | None, str | None] | None:
+        """(consent_at, consent_source), both None when the record has none; None (counted
+        invalid) when they cannot be used."""
         if not self._consent:
-            return None
+            return None, None
         raw = {k: cells[i].strip() if i < len(cells) else "" for k, i in self._consent.items()}
         when_text, source = raw.get("consent_at", ""), raw.get("consent_source", "")
         when = None
@@ -395,15 +396,15 @@ class RowReader:
                 when = consent_time(when_text)
             except ValueError as exc:
                 self._invalid(line, value, f"consent_at {exc}")
-                return False
+                return None
         problem = consent_problem(when, source or None) or (
             source and (strings.hidden(source, strings.LINE) or strings.unstorable(source)))
         if not problem and len(source) > MAX_CONSENT_SOURCE:
             problem = f"consent_source must be at most {MAX_CONSENT_SOURCE} characters"
         if problem:
             self._invalid(line, value, problem)
-            return False
-        return (when, source) if when is not None else None
+            return None
+        return (when, source) if when is not None else (None, None)
 
     def take_batch(self) -> list[Staged]:
         batch, self.batch = self.batch, []
