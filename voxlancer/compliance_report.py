@@ -36,16 +36,20 @@ FROM contacts k
 WHERE k.campaign_id = $1 AND k.status = 'pending'
 GROUP BY 1, 2, 3
 """
-# Pending contacts whose number already had `$3` calls or more from this customer in the window.
+# Pending contacts whose number already had `$3` calls or more from this customer in the window:
+# the busy numbers are found once from the attempts, then joined.
 _CAPPED = """
+WITH busy AS (
+    SELECT phone_number FROM call_attempts
+    WHERE customer_id = $2 AND created_at > $4
+    GROUP BY phone_number HAVING count(*) >= $3
+)
 SELECT CASE WHEN k.phone_number ~ '^\\+1[0-9]{10}$' THEN substr(k.phone_number, 3, 3) END
            AS area_code,
        upper(nullif(btrim(k.attributes->>'state'), '')) AS state,
        count(*) AS contacts
-FROM contacts k
+FROM contacts k JOIN busy b ON b.phone_number = k.phone_number
 WHERE k.campaign_id = $1 AND k.status = 'pending'
-  AND (SELECT count(*) FROM call_attempts a
-       WHERE a.customer_id = $2 AND a.phone_number = k.phone_number AND a.created_at > $4) >= $3
 GROUP BY 1, 2
 """
 _OPERATOR_LISTED = """
