@@ -1,11 +1,11 @@
-"""`voxlancer admin ...`: operator actions on accounts."""
+"""`voxlancer admin ...`: operator actions on accounts and the operator's do-not-call list."""
 
 from __future__ import annotations
 
 import argparse
 from decimal import Decimal
 
-from voxlancer import accounts, billing, caller_ids, db, ledger
+from voxlancer import accounts, billing, caller_ids, db, ledger, operator_dnc
 from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.money import show
@@ -27,6 +27,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if args.admin_command == "limits":
             return await _limits(conn, settings, args)
+        if args.admin_command == "dnc":
+            return await _dnc(conn, args)
         if args.admin_command == "verify-caller-id":
             caller_id = await caller_ids.verify(conn, args.email, args.number,
                                                 settings.default_region)
@@ -35,6 +37,24 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         raise AssertionError(args.admin_command)
     finally:
         await conn.close()
+
+
+async def _dnc(conn: Conn, args: argparse.Namespace) -> int:
+    if args.dnc_command == "import":
+        if not args.file.is_file():
+            print(f"voxlancer: no such file: {args.file}")
+            return 1
+        load = await operator_dnc.import_file(conn, args.file)
+        print(f"operator do-not-call list replaced: {load.numbers} numbers from {args.file} "
+              f"({load.skipped} other lines skipped) in {load.seconds:.1f} s")
+        return 0
+    status = await operator_dnc.status(conn)
+    if status.loaded_at is None:
+        print(f"operator do-not-call list: {status.numbers} numbers; never imported")
+    else:
+        print(f"operator do-not-call list: {status.numbers} numbers, loaded "
+              f"{status.loaded_at:%Y-%m-%d %H:%M:%S %Z} from {status.source}")
+    return 0
 
 
 async def _limits(conn: Conn, settings: Settings, args: argparse.Namespace) -> int:

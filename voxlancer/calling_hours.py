@@ -55,7 +55,8 @@ def _local_windows(zone: str, start: time, end: time, around: datetime) -> list[
     return windows
 
 
-def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
+def intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    """The moments inside a window of both lists."""
     out = []
     for a_start, a_end in a:
         for b_start, b_end in b:
@@ -76,7 +77,7 @@ def next_allowed(now: datetime, zones: tuple[str, ...], start: time, end: time,
     earliest = max(now, schedule_start) if schedule_start else now
     windows = _local_windows(zones[0], start, end, earliest)
     for zone in zones[1:]:
-        windows = _intersect(windows, _local_windows(zone, start, end, earliest))
+        windows = intersect(windows, _local_windows(zone, start, end, earliest))
     for opens, closes in windows:
         if closes <= earliest:
             continue

@@ -17,6 +17,7 @@ MAX_ATTEMPTS = 10
 MAX_RETRY_DELAY = 1440
 OPT_OUT_KEYS = tuple("0123456789*#")
 MACHINE_DETECTION = ("off", "hangup", "voicemail")
+PURPOSES = ("informational", "telemarketing")
 HHMM = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # The IANA zones this machine's tz database knows, for the `timezone` enum. "localtime" and the
 # like are files of the database, not zones a customer can mean.
@@ -43,6 +44,10 @@ def together(settings: Settings, values: dict[str, Any]) -> None:
                          code="field_invalid")
     if values["calling_hours_end"] <= values["calling_hours_start"]:
         raise BadRequest("calling_hours_end: must be after calling_hours_start (same day)",
+                         code="field_invalid")
+    if values["purpose"] == "telemarketing" and not values["require_consent"]:
+        raise BadRequest("require_consent: must be true for a telemarketing campaign (state "
+                         "and federal rules ask for the called person's consent)",
                          code="field_invalid")
     if values["machine_detection"] == "voicemail" and values["callback_number"] is None:
         raise BadRequest(CALLBACK_REQUIRED, code="callback_number_required")

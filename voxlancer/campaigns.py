@@ -33,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "schedule_end": None, "calling_hours_start": time(9), "calling_hours_end": time(21),
     "timezone": "America/New_York", "max_concurrent": 5, "max_attempts": 3,
     "retry_delay_minutes": 30, "opt_out_key": "9", "machine_detection": "off",
-    "voicemail_message": None, "callback_number": None,
+    "voicemail_message": None, "callback_number": None, "purpose": "informational",
+    "require_consent": False,
 }
 # The columns a customer sets: _INSERT and _UPDATE are bound to them by name (sql_params), so
 # the order here is free and a column missing on either side stops the import.
@@ -44,7 +45,8 @@ SELECT c.id, c.customer_id, c.name, c.status, c.tts_message, c.tts_voice, c.call
        c.tcpa_consent, c.schedule_start, c.schedule_end, c.calling_hours_start,
        c.calling_hours_end, c.timezone, c.max_concurrent, c.max_attempts,
        c.retry_delay_minutes, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number, c.pause_reason, s.total_contacts, c.created_at, c.updated_at,
+       c.callback_number, c.purpose, c.require_consent, c.pause_reason, s.total_contacts,
+       c.created_at, c.updated_at,
        c.started_at, c.finished_at
 FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
 """
@@ -57,8 +59,10 @@ _INSERT = bind("""
 INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, caller_id, tcpa_consent,
                        schedule_start, schedule_end, calling_hours_start, calling_hours_end,
                        timezone, max_concurrent, max_attempts, retry_delay_minutes,
-                       opt_out_key, machine_detection, voicemail_message, callback_number)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                       opt_out_key, machine_detection, voicemail_message, callback_number,
+                       purpose, require_consent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20)
 RETURNING id
 """, ("customer_id", *FIELDS))
 _LOCK = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR UPDATE"
@@ -67,7 +71,8 @@ UPDATE campaigns SET name = $3, tts_message = $4, tts_voice = $5, caller_id = $6
        tcpa_consent = $7, schedule_start = $8, schedule_end = $9, calling_hours_start = $10,
        calling_hours_end = $11, timezone = $12, max_concurrent = $13, max_attempts = $14,
        retry_delay_minutes = $15, opt_out_key = $16, machine_detection = $17,
-       voicemail_message = $18, callback_number = $19, updated_at = now()
+       voicemail_message = $18, callback_number = $19, purpose = $20, require_consent = $21,
+       updated_at = now()
 WHERE id = $1 AND customer_id = $2
 """, ("id", "customer_id", *FIELDS))
 _DELETE = """
@@ -121,9 +126,15 @@ RETURNING id
 """
 _STATS = """
 SELECT s.campaign_id, s.total_contacts, s.pending, s.queued, s.called, s.failed, s.no_answer,
-       s.opted_out, s.machine, s.total_duration_seconds, s.total_cost
+       s.opted_out, s.skipped, s.machine, s.total_duration_seconds, s.total_cost
 FROM campaign_stats s JOIN campaigns c ON c.id = s.campaign_id
 WHERE c.id = $1 AND c.customer_id = $2
+"""
+# Pending contacts the dialer last held back, by the rule that did (contacts_held_back index).
+_HELD_BACK = """
+SELECT deferred_by, count(*) AS contacts FROM contacts
+WHERE campaign_id = $1 AND status = 'pending' AND deferred_by IS NOT NULL
+GROUP BY deferred_by ORDER BY deferred_by
 """
 _RETRY = """
 UPDATE contacts SET status = 'pending', attempts = 0, next_attempt_at = NULL
@@ -158,6 +169,8 @@ class Campaign:
     machine_detection: str
     voicemail_message: str | None
     callback_number: str | None
+    purpose: str
+    require_consent: bool
     pause_reason: str | None
     total_contacts: int
     created_at: datetime
@@ -203,6 +216,8 @@ async def stats(conn: Conn, customer_id: UUID,
     finished = row["called"] + row["failed"] + row["no_answer"]
     out["total_cost"] = money.show(row["total_cost"])
     out["answered_rate"] = round(row["called"] / finished, 4) if finished else 0
+    out["held_back"] = {r["deferred_by"]: r["contacts"]
+                        for r in await conn.fetch(_HELD_BACK, campaign_id)}
     return out
 
 

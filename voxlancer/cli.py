@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import sys
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from voxlancer.config import ConfigError, Settings, settings_table
 from voxlancer.errors import VoxlancerError
@@ -79,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--min-balance", type=_limit, metavar="AMOUNT|default",
                         default=argparse.SUPPRESS,
                         help="balance the account needs to start or keep calling")
+    dnc = admin_sub.add_parser("dnc", help="the operator's do-not-call list (every customer)")
+    dnc_sub = dnc.add_subparsers(dest="dnc_command", required=True)
+    dnc_import = dnc_sub.add_parser(
+        "import", help="replace the list with the numbers of a file",
+        description="One 10-digit number per line, or area code and number in two columns (the "
+                    "national registry's layouts); other lines are skipped. The new list "
+                    "replaces the old one at once.")
+    dnc_import.add_argument("file", type=Path)
+    dnc_sub.add_parser("status", help="how many numbers the list holds and when it was loaded")
     verify = admin_sub.add_parser("verify-caller-id", help="mark a caller ID as verified")
     verify.add_argument("email")
     verify.add_argument("number")

@@ -14,12 +14,12 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from voxlancer import money, phones, strings
+from voxlancer import jurisdiction, money, phones, strings, timestamps
 from voxlancer.campaigns import EDITABLE
 from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
 from voxlancer.db import Conn
@@ -27,19 +27,24 @@ from voxlancer.errors import BadRequest, Conflict, NotFound
 from voxlancer.keyset import Page
 from voxlancer.rows import column, from_row, one_row
 
-STATUSES = ("pending", "queued", "called", "failed", "no_answer", "opted_out")
+STATUSES = ("pending", "queued", "called", "failed", "no_answer", "opted_out", "skipped")
 BATCH = 10_000  # records per COPY: bounds memory, big enough to amortise round trips
 SHOWN_CONTACTS = 100
 SHOWN_INVALID = 20
 MAX_COLUMNS = 100
 PHONE_HEADER = "phone_number"
+# Columns of an upload that are consent evidence, not attributes.
+CONSENT_HEADERS = ("consent_at", "consent_source")
+MAX_CONSENT_SOURCE = 500
+# Consent dated this far ahead of the server's clock is refused: a typo, not evidence.
+CONSENT_SKEW = timedelta(days=1)
 # Long statements (a million-row INSERT) are bounded by this, not the pool's default.
 UPLOAD_TIMEOUT = 1800
 
 _CONTACT = """
 SELECT t.id, t.campaign_id, t.phone_number, t.status, t.attempts, t.attributes,
        t.last_attempt_at, t.next_attempt_at, t.last_result, t.duration_seconds, t.cost,
-       t.created_at
+       t.created_at, t.consent_at, t.consent_source, t.deferred_by, t.skip_reason
 FROM contacts t
 """
 _PAGE = _CONTACT + """
@@ -60,14 +65,15 @@ SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR SHARE
 """
 # A number on the customer's do-not-call list is stored opted_out, never pending.
 _ADD = """
-INSERT INTO contacts (campaign_id, phone_number, attributes, status)
+INSERT INTO contacts (campaign_id, phone_number, attributes, status, consent_at, consent_source)
 VALUES ($1, $2, $3::jsonb,
         CASE WHEN EXISTS (SELECT 1 FROM dnc_entries d WHERE d.customer_id = $4
                                                         AND d.phone_number = $2)
-             THEN 'opted_out' ELSE 'pending' END)
+             THEN 'opted_out' ELSE 'pending' END, $5, $6)
 ON CONFLICT (campaign_id, phone_number) DO NOTHING
 RETURNING id, campaign_id, phone_number, status, attempts, attributes, last_attempt_at,
-          next_attempt_at, last_result, duration_seconds, cost, created_at
+          next_attempt_at, last_result, duration_seconds, cost, created_at, consent_at,
+          consent_source, deferred_by, skip_reason
 """
 _DELETE = """
 DELETE FROM contacts t USING campaigns c
@@ -80,18 +86,20 @@ SELECT t.status FROM contacts t JOIN campaigns c ON c.id = t.campaign_id
 WHERE t.id = $1 AND t.campaign_id = $2 AND c.customer_id = $3
 """
 _STAGING = """
-CREATE TEMP TABLE contact_upload (phone_number text NOT NULL, attributes text)
+CREATE TEMP TABLE contact_upload (phone_number text NOT NULL, attributes text,
+                                  consent_at timestamptz, consent_source text)
 ON COMMIT DROP
 """
 # One statement for a million rows; it counts what it inserted and how many of those were on
 # the do-not-call list (stored opted_out) without sending the rows back.
 _FROM_STAGING = """
 WITH inserted AS (
-    INSERT INTO contacts (campaign_id, phone_number, attributes, status)
+    INSERT INTO contacts (campaign_id, phone_number, attributes, status, consent_at,
+                          consent_source)
     SELECT $1, s.phone_number, coalesce(s.attributes::jsonb, '{}'),
            CASE WHEN EXISTS (SELECT 1 FROM dnc_entries d WHERE d.customer_id = $2
                                                            AND d.phone_number = s.phone_number)
-                THEN 'opted_out' ELSE 'pending' END
+                THEN 'opted_out' ELSE 'pending' END, s.consent_at, s.consent_source
     FROM contact_upload s
     ON CONFLICT (campaign_id, phone_number) DO NOTHING
     RETURNING status
@@ -134,11 +142,19 @@ class Contact:
     duration_seconds: int
     cost: Decimal
     created_at: datetime
+    consent_at: datetime | None
+    consent_source: str | None
+    deferred_by: str | None
+    skip_reason: str | None
 
     def to_api(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["cost"] = money.show(self.cost)
         return out
+
+
+# A staged record: phone number, attributes JSON, consent_at, consent_source.
+Staged = tuple[str, str | None, datetime | None, str | None]
 
 
 @dataclass
@@ -158,8 +174,51 @@ class UploadResult:
 
 
 def attributes_json(value: dict[str, Any]) -> str:
-    """JSON text of an attributes object (its plain values are checked by the API schema)."""
+    """JSON text of an attributes object (its plain values are checked by the API schema);
+    ValueError if the attributes the dialer reads (state, timezone) are not valid."""
+    problem = attribute_problem(value)
+    if problem:
+        raise ValueError(problem)
     return json.dumps(value, default=str)
+
+
+def attribute_problem(values: dict[str, Any]) -> str | None:
+    """Why the attributes the dialer reads cannot be used, or None. `state` (a USPS code)
+    chooses the state rules instead of the area code; `timezone` (an IANA name) the callee's
+    local time instead of the number's zones."""
+    state = values.get("state")
+    if state is not None and (not isinstance(state, str)
+                              or state.strip().upper() not in jurisdiction.STATES):
+        return "state: must be a US state or territory code such as FL"
+    zone = values.get("timezone")
+    if zone is not None and (not isinstance(zone, str) or not jurisdiction.valid_zone(zone)):
+        return "timezone: must be an IANA time zone name such as America/Chicago"
+    return None
+
+
+def consent_time(text: str, now: datetime | None = None) -> datetime:
+    """A consent date from a CSV cell: an RFC 3339 date-time, or a date (midnight UTC);
+    ValueError with the reason."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            when = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        else:
+            when = datetime.fromisoformat(text.upper().replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError("must be a date-time such as 2026-03-22T10:00:00Z or a date such "
+                         "as 2026-03-22") from None
+    when = timestamps.in_range(when)
+    if when > (now or datetime.now(UTC)) + CONSENT_SKEW:
+        raise ValueError("must not be in the future")
+    return when
+
+
+def consent_problem(consent_at: datetime | None, source: str | None) -> str | None:
+    if (consent_at is None) != (source is None):
+        return ("consent_at and consent_source go together: give both (when and how the "
+                "person agreed) or neither")
+    return None
 
 
 async def page(conn: Conn, customer_id: UUID, campaign_id: UUID, page: Page,
@@ -173,11 +232,16 @@ async def page(conn: Conn, customer_id: UUID, campaign_id: UUID, page: Page,
 
 
 async def add(conn: Conn, customer_id: UUID, campaign_id: UUID, phone_number: str,
-              attributes: str = "{}") -> Contact:
+              attributes: str = "{}", consent_at: datetime | None = None,
+              consent_source: str | None = None) -> Contact:
     """One contact; `phone_number` is already E.164 and `attributes` JSON text."""
+    problem = consent_problem(consent_at, consent_source)
+    if problem:
+        raise BadRequest(problem, code="field_invalid")
     async with conn.transaction():
         await _lock_editable(conn, customer_id, campaign_id)
-        row = await conn.fetchrow(_ADD, campaign_id, phone_number, attributes, customer_id)
+        row = await conn.fetchrow(_ADD, campaign_id, phone_number, attributes, customer_id,
+                                  consent_at, consent_source)
     if row is None:
         raise Conflict(f"{phone_number} is already a contact of this campaign",
                        code="already_exists")
@@ -268,12 +332,13 @@ class RowReader:
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.batch: list[tuple[str, str | None]] = []
+        self.batch: list[Staged] = []
         self.result = UploadResult()
         self.valid = 0
         self.first: list[str] = []  # the first numbers, for the response
         self._columns: list[tuple[int, str]] | None = None  # (index, name) of attributes
         self._phone = 0  # index of the phone number column
+        self._consent: dict[str, int] = {}  # consent column name -> index
 
     def take(self, line: int, cells: list[str] | BadRecord) -> None:
         if isinstance(cells, BadRecord):
@@ -298,13 +363,44 @@ class RowReader:
                 if problem:
                     self._invalid(line, value, f"{name} {problem}")
                     return
+            problem = attribute_problem({k: v for k, v in values.items() if v.strip()})
+            if problem:
+                self._invalid(line, value, problem)
+                return
             attributes = json.dumps(values)
-        self.batch.append((number, attributes))
+        consent = self._consent_of(line, value, cells)
+        if consent is None:
+            return
+        self.batch.append((number, attributes, *consent))
         self.valid += 1
         if len(self.first) < SHOWN_CONTACTS and number not in self.first:
             self.first.append(number)
 
-    def take_batch(self) -> list[tuple[str, str | None]]:
+    def _consent_of(self, line: int, value: str,
+                    cells: list[str]) -> tuple[datetime | None, str | None] | None:
+        """(consent_at, consent_source), both None when the record has none; None (counted
+        invalid) when they cannot be used."""
+        if not self._consent:
+            return None, None
+        raw = {k: cells[i].strip() if i < len(cells) else "" for k, i in self._consent.items()}
+        when_text, source = raw.get("consent_at", ""), raw.get("consent_source", "")
+        when = None
+        if when_text:
+            try:
+                when = consent_time(when_text)
+            except ValueError as exc:
+                self._invalid(line, value, f"consent_at {exc}")
+                return None
+        problem = consent_problem(when, source or None) or (
+            source and (strings.hidden(source, strings.LINE) or strings.unstorable(source)))
+        if not problem and len(source) > MAX_CONSENT_SOURCE:
+            problem = f"consent_source must be at most {MAX_CONSENT_SOURCE} characters"
+        if problem:
+            self._invalid(line, value, problem)
+            return None
+        return (when, source) if when is not None else (None, None)
+
+    def take_batch(self) -> list[Staged]:
         batch, self.batch = self.batch, []
         return batch
 
@@ -314,8 +410,10 @@ class RowReader:
         self._columns = []
         if PHONE_HEADER in names:
             self._phone = names.index(PHONE_HEADER)
+            self._consent = {n: i for i, n in enumerate(names) if n in CONSENT_HEADERS}
             self._columns = [(i, cells[i].strip()) for i in range(len(cells))
-                             if i != self._phone and cells[i].strip()][:MAX_COLUMNS]
+                             if i != self._phone and i not in self._consent.values()
+                             and cells[i].strip()][:MAX_COLUMNS]
             for _, name in self._columns:
                 problem = strings.hidden(name, strings.LINE)
                 if problem:
@@ -341,11 +439,12 @@ class _Copier:
         self._conn = conn
         self._task: asyncio.Task[str] | None = None
 
-    async def send(self, batch: list[tuple[str, str | None]]) -> None:
+    async def send(self, batch: list[Staged]) -> None:
         await self._wait()
         if batch:
             self._task = asyncio.ensure_future(self._conn.copy_records_to_table(
-                "contact_upload", records=batch, columns=["phone_number", "attributes"],
+                "contact_upload", records=batch,
+                columns=["phone_number", "attributes", "consent_at", "consent_source"],
                 timeout=UPLOAD_TIMEOUT))
 
     async def finish(self) -> None:

@@ -104,8 +104,10 @@ async def running_dialer(settings: Settings, synthesiser: Synthesiser,
 
 async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numbers: list[str],
                         *, start: bool = True, account: Account | None = None,
+                        consent: tuple[str, ...] = (),
                         **fields: Any) -> tuple[Account, dict[str, Any]]:
-    """A campaign through the API; a new funded account unless one is given."""
+    """A campaign through the API; a new funded account unless one is given. Numbers in
+    `consent` are uploaded with consent on record."""
     if account is None:
         account = await signup(client, conn)
         await fund(conn, account.id)
@@ -119,7 +121,9 @@ async def campaign_with(client: TestClient, conn: asyncpg.Connection, phone_numb
     body = {"tts_message": MESSAGE, "caller_id": caller["id"], "tcpa_consent": True,
             "calling_hours_start": "09:00", "calling_hours_end": "21:00", **fields}
     campaign = await make_campaign(client, account, **body)
-    csv = ("phone_number\n" + "\n".join(phone_numbers) + "\n").encode()
+    csv = ("phone_number,consent_at,consent_source\n"
+           + "\n".join(f"{n},2026-01-05T10:00:00Z,web form" if n in consent else f"{n},,"
+                       for n in phone_numbers) + "\n").encode()
     resp = await upload(client, account, campaign["id"], csv)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["uploaded"] == len(phone_numbers)

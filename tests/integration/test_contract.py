@@ -75,6 +75,11 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
                                   data=csv_form(f"phone_number\n{number()}\n12345\n".encode())))
     await check(await client.delete(f"{one}/contacts/{added['id']}", headers=headers))
     assert len(contacts) == 2
+    await check(await client.post(f"{one}/compliance-check", headers=headers))
+    await check(await client.post(f"/api/campaigns/{uuid4()}/compliance-check",
+                                  headers=headers))  # 404
+    await check(await client.get("/api/compliance/rules", headers=headers))
+    await check(await client.get("/api/compliance/consent-export", headers=headers))
     await check(await client.post(f"{one}/start", headers=headers))
     await check(await client.delete(one, headers=headers))  # 409: running
     await check(await client.post(f"{one}/pause", headers=headers))

@@ -134,7 +134,7 @@ async def begun_call(conn, campaign: store.RunningCampaign, owner: str, contact_
     attempt_id = uuid.uuid4()
     row = await conn.fetchrow("SELECT phone_number, attempts FROM contacts WHERE id = $1",
                               contact_id)
-    lease = store.Lease(contact_id, row["phone_number"], row["attempts"], None)
+    lease = store.Lease(contact_id, row["phone_number"], row["attempts"], None, None)
     await store.begin_attempts(conn, [(attempt_id, lease)], campaign, owner, "node")
     ended_at = datetime.now(UTC)
     answered_at = (None if answered_seconds is None

@@ -81,6 +81,9 @@ async def _world(client: TestClient, conn) -> dict[str, Any]:
     one = f"/api/campaigns/{campaign['id']}/contacts"
     for _ in range(3):  # kept, so that the campaign can start
         await created(one, {"phone_number": number()})
+    # Consent on record, so that the consent export has a row to write.
+    await created(one, {"phone_number": number(), "consent_at": "2026-03-01T10:00:00Z",
+                        "consent_source": "web form"})
     spare_campaigns = [(await make_campaign(client, account))["id"] for _ in range(2)]
     return {
         "key": key,

@@ -32,8 +32,8 @@ def test_a_missing_column_is_an_error_not_a_default() -> None:
 def test_a_lease_reads_the_contact_id_from_the_id_column() -> None:
     contact = uuid4()
     row = {"id": contact, "phone_number": "+12025550142", "attempts": 1, "attributes": "{}",
-           "campaign_id": uuid4()}
-    assert from_row(Lease, row) == Lease(contact, "+12025550142", 1, "{}")
+           "consent_at": None, "campaign_id": uuid4()}
+    assert from_row(Lease, row) == Lease(contact, "+12025550142", 1, "{}", None)
 
 
 def test_a_statement_that_must_return_a_row_says_so_when_it_does_not() -> None:

@@ -67,6 +67,12 @@ FIELDS = {
                              example="+12025550143",
                              doc="E.164 number given in voicemail drops; required when "
                                  "machine_detection is voicemail (else 400)"),
+    "purpose": Field("string", enum=checks.PURPOSES, example="informational",
+                     doc="informational (default) or telemarketing: which state rules apply "
+                         "(GET /api/compliance/rules); telemarketing needs require_consent"),
+    "require_consent": Field("boolean", doc="call only contacts with consent_at on record; the "
+                                            "others are skipped (default false; must be true "
+                                            "for telemarketing, else 400)"),
 }
 # PUT names only the fields it changes.
 CHANGES = optional(FIELDS)

@@ -13,17 +13,28 @@ from voxlancer.api.jsonout import respond
 from voxlancer.api.pages import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.state import SETTINGS, db_conn, principal
-from voxlancer.api.validation import PHONE, Field, Param, body, query
+from voxlancer.api.validation import NOT_BLANK, PHONE, Field, Param, body, query
 from voxlancer.errors import NotFound
 from voxlancer.ids import parse_id
-from voxlancer.strings import BLOCK
+from voxlancer.strings import BLOCK, LINE
 
 ADD = {
     "phone_number": replace(PHONE, required=True),
     "attributes": Field("object", check=contacts.attributes_json, example={"name": "Ann"},
                         max_properties=contacts.MAX_COLUMNS,
                         values=Field(("string", "number", "boolean"), nullable=True),
-                        doc="plain values for personalising the message", text=BLOCK),
+                        doc="plain values for personalising the message; `state` (a USPS "
+                            "code) and `timezone` (an IANA name) choose the state rules and "
+                            "local time instead of the number's", text=BLOCK),
+    "consent_at": Field("string", nullable=True, fmt="date-time",
+                        example="2026-03-01T15:04:05Z",
+                        doc="when the person agreed to be called; with consent_source (else "
+                            "400)"),
+    "consent_source": Field("string", nullable=True, pattern=NOT_BLANK,
+                            max_length=contacts.MAX_CONSENT_SOURCE, text=LINE,
+                            example="https://example.com/signup-form",
+                            doc="text other than white space: how consent was given (a form "
+                                "URL, patient intake...); with consent_at"),
 }
 LIST_QUERY = (*PAGE_QUERY, Param("status", Field("string", enum=contacts.STATUSES,
                                                  doc="only contacts in this status")))
@@ -50,7 +61,8 @@ async def add_contact(request: web.Request) -> web.Response:
     data = await body(request, ADD)
     async with db_conn(request) as conn:
         contact = await contacts.add(conn, principal(request).customer.id, campaign_id,
-                                     data["phone_number"], data.get("attributes", "{}"))
+                                     data["phone_number"], data.get("attributes", "{}"),
+                                     data.get("consent_at"), data.get("consent_source"))
     return respond(contact.to_api(), 201)
 
 

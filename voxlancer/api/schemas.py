@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxlancer import contacts, dnc, ledger
+from voxlancer import contacts, dnc, jurisdiction, ledger
 from voxlancer.auth import SCOPES
 from voxlancer.errors import CODES
 from voxlancer.tts.voices import API_VOICES
 
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
+DATE = {"type": "string", "format": "date"}
 # Money is a decimal string ("0", "10.00", "0.0042"), never a JSON number: no float on the way.
 MONEY = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["10.00"]}
 COUNT = {"type": "integer", "minimum": 0}
@@ -70,6 +71,8 @@ _CAMPAIGN = {
     "machine_detection": {"type": "string", "enum": ["off", "hangup", "voicemail"]},
     "voicemail_message": nullable({"type": "string"}),
     "callback_number": nullable({"type": "string"}),
+    "purpose": {"type": "string", "enum": ["informational", "telemarketing"]},
+    "require_consent": {"type": "boolean"},
     "pause_reason": nullable({"type": "string"}), "total_contacts": COUNT,
     "created_at": TIME, "updated_at": TIME, "started_at": nullable(TIME),
     "finished_at": nullable(TIME),
@@ -80,6 +83,11 @@ _CONTACT = {
     "attributes": {"type": "object"}, "last_attempt_at": nullable(TIME),
     "next_attempt_at": nullable(TIME), "last_result": nullable({"type": "string"}),
     "duration_seconds": COUNT, "cost": MONEY, "created_at": TIME,
+    "consent_at": nullable(TIME), "consent_source": nullable({"type": "string"}),
+    "deferred_by": nullable({"type": "string", "description": "the rule that last held this "
+                             "pending contact back, e.g. US-FL hours 08:00-20:00"}),
+    "skip_reason": nullable({"type": "string", "description": "why a skipped contact is never "
+                             "called (no consent on record, operator do-not-call list)"}),
 }
 _INVALID_EXAMPLE = closed({"line": {"type": "integer"}, "value": {"type": "string"},
                            "reason": {"type": "string"}})
@@ -120,8 +128,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "CampaignStats": closed({
         "campaign_id": UUID, "total_contacts": COUNT, "pending": COUNT, "queued": COUNT,
         "called": COUNT, "failed": COUNT, "no_answer": COUNT, "opted_out": COUNT,
-        "machine": COUNT, "total_duration_seconds": COUNT, "total_cost": MONEY,
-        "answered_rate": {"type": "number", "minimum": 0, "maximum": 1}}),
+        "skipped": COUNT, "machine": COUNT, "total_duration_seconds": COUNT, "total_cost": MONEY,
+        "answered_rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "held_back": {"type": "object", "additionalProperties": COUNT,
+                      "description": "pending contacts the dialer last held back, by the rule "
+                                     "that did (e.g. US-FL hours 08:00-20:00)"}}),
     "Retried": closed({"retried": COUNT}),
     "Contact": closed(_CONTACT),
     "ContactPage": page_of("Contact"),
@@ -161,11 +172,36 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "dialer_id": {"type": "string"},
             "ari": {"type": "string", "enum": ["connected", "disconnected"]},
             "active_calls": COUNT, "seen_seconds_ago": {"type": "number"}})}}),
+    "ComplianceRules": closed({
+        "version": {"type": "string"}, "reviewed_by": {"type": "string"},
+        "notice": {"type": "string"},
+        "federal": closed({"rule": {"type": "string"}, "citation": {"type": "string"}}),
+        "rules": {"type": "array", "items": closed({
+            "rule": {"type": "string", "examples": ["US-FL hours 08:00-20:00"]},
+            "state": {"type": "string"},
+            "kind": {"type": "string", "enum": list(jurisdiction.KINDS)},
+            "purposes": {"type": "array",
+                         "items": {"type": "string", "enum": list(jurisdiction.PURPOSES)}},
+            "citation": {"type": "string"}, "start": nullable(_HHMM), "end": nullable(_HHMM),
+            "days": {"type": "array",
+                     "items": {"type": "string", "enum": list(jurisdiction.WEEKDAYS)}},
+            "calls": nullable(COUNT), "per_hours": nullable(COUNT),
+            "effective_from": nullable(DATE), "effective_until": nullable(DATE)})}}),
+    "ComplianceCheck": closed({
+        "campaign_id": UUID, "purpose": {"type": "string", "enum": list(jurisdiction.PURPOSES)},
+        "rules_version": {"type": "string"}, "checked_at": TIME, "pending": COUNT,
+        "held_back": {"type": "array", "items": closed({
+            "rule": {"type": "string"}, "citation": {"type": "string"}, "contacts": COUNT})},
+        "skipped": {"type": "array", "items": closed({
+            "reason": {"type": "string"}, "contacts": COUNT})}}),
     "OpenApiDocument": {"type": "object", "description": "This document."},
     # Bodies that are not JSON:
     "Wav": {"type": "string", "contentMediaType": "audio/wav",
             "description": "mono 16-bit PCM WAV"},
     "Metrics": {"type": "string", "description": "Prometheus text exposition format"},
     "Html": {"type": "string", "contentMediaType": "text/html"},
+    "ConsentCsv": {"type": "string", "contentMediaType": "text/csv",
+                   "description": "header record,phone_number,campaign_id,at,source; record is "
+                                  "consent or opt_out"},
     "Script": {"type": "string", "contentMediaType": "application/javascript"},
 }

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import structlog
 
-from voxlancer import billing, campaigns, metrics
-from voxlancer.calling_hours import next_allowed, zones_for
+from voxlancer import billing, campaigns, jurisdiction, metrics
 from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.dialer import compliance, store
@@ -31,6 +32,14 @@ from voxlancer.dialer.writer import DB_ERRORS
 from voxlancer.errors import PaymentRequired
 
 log = structlog.get_logger("voxlancer.dialer")
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    """A lease's attributes as a dict (asyncpg hands jsonb over as text)."""
+    if isinstance(value, str):
+        loaded = json.loads(value)
+        return loaded if isinstance(loaded, dict) else {}
+    return value if isinstance(value, dict) else {}
 
 POLL_SECONDS = 2.0
 # A lease batch is at most this many contacts per campaign per round, so one round's database
@@ -124,32 +133,50 @@ class Leasing:
     async def _dial_batch(self, conn: Conn, campaign: store.RunningCampaign,
                           leased: list[store.Lease]) -> None:
         now = self.clock()
-        later: dict[datetime, list[UUID]] = {}
+        rules = jurisdiction.ruleset()
+        later: dict[tuple[datetime, str | None], list[UUID]] = {}
         due = []
+        states: dict[UUID, tuple[str, ...]] = {}
+        # Contacts with the same zones and states share a decision: one per group, not per
+        # contact (a batch is mostly a few area codes).
+        decided: dict[tuple[tuple[str, ...], tuple[str, ...]], jurisdiction.Decision] = {}
         for contact in leased:
-            zones = zones_for(contact.phone_number, campaign.timezone)
-            moment = next_allowed(now, zones, campaign.calling_hours_start,
-                                  campaign.calling_hours_end, campaign.schedule_start,
-                                  campaign.schedule_end)
+            attributes = _attributes(contact.attributes)
+            states[contact.contact_id] = where = rules.states_for(contact.phone_number,
+                                                                  attributes)
+            zones = jurisdiction.zones_of(contact.phone_number, attributes, campaign.timezone)
+            decision = decided.get((zones, where))
+            if decision is None:
+                decision = decided[(zones, where)] = jurisdiction.decide(now, jurisdiction.Hours(
+                    zones, where, campaign.purpose, campaign.calling_hours_start,
+                    campaign.calling_hours_end, campaign.schedule_start, campaign.schedule_end),
+                    rules)
+            moment = decision.moment
             if moment is None:
-                # The schedule ends before this number's window opens: look again in an hour.
+                # No window this week (the schedule ends first, or the rules shut every day
+                # ahead): look again in an hour.
                 moment = now + timedelta(hours=1)
             if moment > now:
-                later.setdefault(moment, []).append(contact.contact_id)
+                later.setdefault((moment, decision.held_by), []).append(contact.contact_id)
             else:
                 due.append(contact)
         if due:
-            screened = await compliance.screen(conn, campaign.customer_id, due, now,
-                                               self.settings.calls_per_number_30d)
+            screened = await compliance.screen(conn, campaign, due, now,
+                                               self.settings.calls_per_number_30d, states, rules)
             due = screened.dial
-            for moment, ids in screened.deferred.items():
-                later.setdefault(moment, []).extend(ids)
+            for key, ids in screened.deferred.items():
+                later.setdefault(key, []).extend(ids)
+            for reason, ids in screened.skipped.items():
+                log.info("contacts_skipped", campaign_id=str(campaign.id), reason=reason,
+                         contacts=len(ids))
+                await store.skip(conn, ids, self.dialer_id, reason)
             if screened.opted_out:
                 log.info("contacts_on_dnc_skipped", campaign_id=str(campaign.id),
                          contacts=len(screened.opted_out))
+            if screened.opted_out or screened.skipped:
                 await campaigns.complete_if_done(conn, campaign.id)
-        for moment, ids in later.items():
-            await store.defer(conn, ids, self.dialer_id, moment)
+        for (moment, held_by), ids in later.items():
+            await store.defer(conn, ids, self.dialer_id, moment, held_by)
         if not due:
             return
         media = await self.media.message(campaign)

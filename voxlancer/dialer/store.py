@@ -29,7 +29,7 @@ SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.time
        c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
        k.phone_number AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number
+       c.callback_number, c.purpose, c.require_consent
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
 JOIN caller_ids k ON k.id = c.caller_id
@@ -47,7 +47,7 @@ SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.time
        c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
        coalesce(k.phone_number, '') AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number
+       c.callback_number, c.purpose, c.require_consent
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
 JOIN customers u ON u.id = c.customer_id
@@ -72,15 +72,23 @@ WITH campaign AS (
     FOR UPDATE OF k SKIP LOCKED
 )
 UPDATE contacts k
-SET status = 'queued', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4)
+SET status = 'queued', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4),
+    deferred_by = NULL
 FROM picked WHERE k.id = picked.id
-RETURNING k.id, k.phone_number, k.attempts, k.attributes
+RETURNING k.id, k.phone_number, k.attempts, k.attributes, k.consent_at
 """
 
-# A contact leased outside its calling window goes back, due when the window opens.
+# A contact leased outside its calling window goes back, due when the window opens, with the
+# rule that held it back.
 _DEFER = """
 UPDATE contacts SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-                    next_attempt_at = $3
+                    next_attempt_at = $3, deferred_by = $4
+WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status = 'queued'
+"""
+# A contact no rule will ever let the dialer call (no consent, the operator's list): final.
+_SKIP = """
+UPDATE contacts SET status = 'skipped', skip_reason = $3, lease_owner = NULL,
+                    lease_expires_at = NULL, next_attempt_at = NULL
 WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status = 'queued'
 """
 _RELEASE_ALL = """
@@ -99,7 +107,7 @@ WITH expired AS (
 )
 UPDATE contacts k SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3)
 FROM expired WHERE k.id = expired.id
-RETURNING k.id, k.campaign_id, k.phone_number, k.attempts, k.attributes
+RETURNING k.id, k.campaign_id, k.phone_number, k.attempts, k.attributes, k.consent_at
 """
 _OPEN_ATTEMPTS = """
 SELECT id, contact_id, answered_at, created_at, asterisk_node FROM call_attempts
@@ -206,6 +214,8 @@ class RunningCampaign:
     machine_detection: str  # off, hangup, voicemail
     voicemail_message: str | None
     callback_number: str | None
+    purpose: str  # informational, telemarketing: which state rules apply
+    require_consent: bool
 
     @property
     def free_slots(self) -> int:
@@ -218,6 +228,7 @@ class Lease:
     phone_number: str
     attempts: int
     attributes: Any
+    consent_at: datetime | None
 
 
 @dataclass
@@ -278,8 +289,15 @@ async def lease(conn: Conn, campaign_id: UUID, most: int, owner: str,
 
 
 async def defer(conn: Conn, contact_ids: list[UUID], owner: str,
-                until: datetime) -> None:
-    await conn.execute(_DEFER, contact_ids, owner, until)
+                until: datetime, held_by: str | None = None) -> None:
+    """Give leased contacts back, due at `until`; `held_by` names the rule that said so."""
+    await conn.execute(_DEFER, contact_ids, owner, until, held_by)
+
+
+async def skip(conn: Conn, contact_ids: list[UUID], owner: str,
+               reason: str) -> None:
+    """Leased contacts that must never be called: skipped, with the reason."""
+    await conn.execute(_SKIP, contact_ids, owner, reason)
 
 
 async def release_all(conn: Conn, owner: str) -> None:
