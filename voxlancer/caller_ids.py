@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer import phones
+from voxlancer import phones, webhook_events
 from voxlancer.errors import BadRequest, Conflict, NotFound
 from voxlancer.keyset import Page
 
@@ -37,14 +37,16 @@ _VERIFY = """
 UPDATE caller_ids k SET verified = true, verified_at = coalesce(k.verified_at, now())
 FROM customers c
 WHERE c.email = $1 AND k.customer_id = c.id AND k.phone_number = $2
-RETURNING k.id, k.customer_id, k.phone_number, k.verified, k.created_at
+RETURNING k.id, k.customer_id, k.phone_number, k.verified, k.created_at,
+          k.verified_at = now() AS newly_verified
 """
 
 # Verified by the code of a verification call (voxlancer.caller_id_verification).
 _MARK_VERIFIED = """
 UPDATE caller_ids SET verified = true, verified_at = coalesce(verified_at, now())
 WHERE id = $1
-RETURNING id, customer_id, phone_number, verified, created_at
+RETURNING id, customer_id, phone_number, verified, created_at,
+          verified_at = now() AS newly_verified
 """
 
 
@@ -105,12 +107,23 @@ async def verify(conn: asyncpg.Connection, email: str, number: str, region: str)
         e164 = phones.normalise(number, region)
     except phones.InvalidNumber as exc:
         raise BadRequest(f"number: {exc}") from None
-    row = await conn.fetchrow(_VERIFY, email.strip().lower(), e164)
-    if row is None:
-        raise NotFound(f"{email} has no caller ID {e164}")
-    return CallerId.from_row(row)
+    async with conn.transaction():
+        row = await conn.fetchrow(_VERIFY, email.strip().lower(), e164)
+        if row is None:
+            raise NotFound(f"{email} has no caller ID {e164}")
+        return await _verified(conn, row)
 
 
 async def mark_verified(conn: asyncpg.Connection, caller_id: UUID) -> CallerId:
     """Verified by a confirmed verification call; the caller checked ownership."""
-    return CallerId.from_row(await conn.fetchrow(_MARK_VERIFIED, caller_id))
+    async with conn.transaction():
+        return await _verified(conn, await conn.fetchrow(_MARK_VERIFIED, caller_id))
+
+
+async def _verified(conn: asyncpg.Connection, row: asyncpg.Record) -> CallerId:
+    # verified_at is now() (this transaction's start) only when this statement set it.
+    caller = CallerId.from_row(row)
+    if row["newly_verified"]:
+        await webhook_events.record(conn, caller.customer_id, "caller_id.verified",
+                                    caller.to_api())
+    return caller

@@ -20,7 +20,7 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer import contacts
+from voxlancer import contacts, webhook_events
 from voxlancer.errors import Conflict, NotFound
 from voxlancer.keyset import Page
 
@@ -105,7 +105,11 @@ async def add(conn: asyncpg.Connection, customer_id: UUID, phone_number: str, so
         if row is None:
             row = await conn.fetchrow(_GET, customer_id, phone_number)
         await contacts.opt_out(conn, customer_id, phone_number)
-    return Entry.from_row(row), created
+        entry = Entry.from_row(row)
+        if created and source == "key_press":
+            # The called person asked not to be called again: the customer hears of it.
+            await webhook_events.record(conn, customer_id, "contact.opted_out", entry.to_api())
+    return entry, created
 
 
 async def listed(conn: asyncpg.Connection, customer_id: UUID, numbers: list[str]) -> set[str]:

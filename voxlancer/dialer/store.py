@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer import ledger
+from voxlancer import ledger, webhook_events
 from voxlancer.config import Settings
 from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, NextStep, Outcome, next_step
 
@@ -344,6 +344,8 @@ async def settle_many(conn: asyncpg.Connection, settings: Settings,
                          ended.amd_status, ended.amd_cause, ended.message_started_at))
         columns = [list(column) for column in zip(*rows, strict=True)]
         done = {r["id"] for r in await conn.fetch(_END_ATTEMPTS, *columns)}
+        # The outbox: one call.completed per attempt this batch closed, in one statement.
+        await webhook_events.record_calls_completed(conn, list(done))
         machines = Counter(c.campaign.id for c in calls
                            if c.attempt_id in done and c.amd_status == "MACHINE")
         if machines:
