@@ -11,6 +11,7 @@ addresses, IPv4 and IPv6, and IPv6 forms that carry an IPv4 address (mapped, NAT
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -114,8 +115,8 @@ class SafeResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         for result in results:
             if not address_allowed(ipaddress.ip_address(result["host"].split("%")[0])):
-                raise OSError(f"{host} resolves to {result['host']}, which webhooks may not "
-                              "reach")
+                raise OSError(errno.EHOSTUNREACH, f"{host} resolves to {result['host']}, "
+                              "which webhooks may not reach")
         return results
 
     async def close(self) -> None:
@@ -126,4 +127,4 @@ def check_literal(host: str) -> None:
     """Raise OSError if `host` is an IP address webhooks may not reach (host names: resolver)."""
     literal = _literal(host.strip("[]"))
     if literal is not None and not address_allowed(literal):
-        raise OSError(f"{literal} is an address webhooks may not reach")
+        raise OSError(errno.EHOSTUNREACH, f"{literal} is an address webhooks may not reach")

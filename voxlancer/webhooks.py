@@ -162,7 +162,8 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::b
 # Only while this worker still holds the lease: one that ran out belongs to whoever took it.
 _SETTLE_DELIVERIES = """
 UPDATE webhook_deliveries d
-SET status = v.status, attempts = d.attempts + 1, next_attempt_at = v.next_attempt_at,
+SET status = v.status, attempts = d.attempts + 1,
+    next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at),
     last_status_code = v.status_code, last_error = v.error,
     delivered_at = CASE WHEN v.status = 'succeeded' THEN now() ELSE d.delivered_at END,
     lease_owner = NULL, lease_expires_at = NULL
@@ -184,6 +185,13 @@ UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()),
        updated_at = now()
 WHERE id = ANY($1::uuid[])
 RETURNING id, enabled
+"""
+# The same rule by time alone: an endpoint with no success since failing_since, a whole
+# window ago, is disabled even when no attempt is left to find out (its deliveries gave up).
+_DISABLE_FAILING = """
+UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'failing', updated_at = now()
+WHERE enabled AND failing_since < now() - make_interval(secs => $1)
+RETURNING id
 """
 _OLDEST_UNDELIVERED = """
 SELECT greatest(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM (
@@ -420,6 +428,11 @@ async def record(conn: asyncpg.Connection, worker: str, attempts: Sequence[Attem
             rows = await conn.fetch(_ENDPOINTS_FAILED, sorted(failed), retry_window)
             disabled = [r["id"] for r in rows if not r["enabled"]]
     return disabled
+
+
+async def disable_failing(conn: asyncpg.Connection, retry_window: float) -> list[UUID]:
+    """Disable endpoints failing for the whole retry window; their ids."""
+    return [r["id"] for r in await conn.fetch(_DISABLE_FAILING, retry_window)]
 
 
 async def oldest_undelivered(conn: asyncpg.Connection) -> float:

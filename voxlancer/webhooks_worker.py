@@ -44,7 +44,7 @@ POLL_SECONDS = 0.2  # how often an idle worker looks for new events
 FAN_OUT_BATCH = 2000
 RECORD_BATCH = 500
 MAX_BACKOFF = 6 * 3600.0
-UPKEEP_SECONDS = 5.0
+UPKEEP_SECONDS = 1.0
 PRUNE_SECONDS = 3600.0
 USER_AGENT = "Voxlancer-Webhooks/1.0"
 DELIVERY_LOOP, UPKEEP = "delivery loop", "upkeep"
@@ -76,7 +76,8 @@ class WebhookWorker:
         self.tasks = Supervisor(self.stop)
         self.in_flight: Counter[UUID] = Counter()  # deliveries being sent, by endpoint
         self._wake = asyncio.Event()
-        self._lease_seconds = settings.webhook_timeout + 30
+        # Covers a post (at most the timeout) and the batched write of its result.
+        self._lease_seconds = 2 * settings.webhook_timeout + 5
         self._attempts = BatchedWriter("webhook attempts", self._record, self.tasks.spawn,
                                        most=RECORD_BATCH, keep=True,
                                        describe=lambda a: {"delivery_id": str(a.delivery.id)})
@@ -196,6 +197,10 @@ class WebhookWorker:
                 await self._attempts.retry()
                 async with self.pool.acquire() as conn:
                     metrics.WEBHOOK_OLDEST_UNDELIVERED.set(await webhooks.oldest_undelivered(conn))
+                    window = self.settings.webhook_retry_window
+                    for endpoint_id in await webhooks.disable_failing(conn, window):
+                        log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint_id),
+                                    reason="failing for the whole retry window")
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         pruned = await webhook_events.prune(conn)
                         last_prune = time.monotonic()
