@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -229,8 +230,12 @@ async def wait_until(predicate, seconds: float, what: str, every: float = 0.2) -
 
 
 async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxInfo,
-                     session: aiohttp.ClientSession, work: Path, count: int) -> Figures:
+                     session: aiohttp.ClientSession, work: Path, count: int,
+                     before_start: Callable[[str], Awaitable[None]] | None = None) -> Figures:
+    """`before_start(campaign_id)`: more set-up once the campaign exists (bench/webhooks.py)."""
     campaign_id, headers = await make_campaign(settings, settings.database_url, count)
+    if before_start is not None:
+        await before_start(campaign_id)
     callee = sipp(sandbox, count, work, "dialer-callee")
     log = open(work / "dialer.log", "wb")  # noqa: SIM115 (closed below)
     profile = ["-m", "cProfile", "-o", str(work / "dialer.prof")] if PROFILE else []

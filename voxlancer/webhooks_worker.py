@@ -57,8 +57,9 @@ class WorkerFailed(VoxlancerError):
 
 def backoff(failures: int, base: float) -> float:
     """Seconds before the next try after `failures` failed attempts: doubling, jittered."""
-    delay = min(base * 2 ** min(failures - 1, 30), MAX_BACKOFF)
-    return delay * _jitter.uniform(0.75, 1.25)
+    delay: float = min(base * 2.0 ** min(failures - 1, 30), MAX_BACKOFF)
+    jitter: float = _jitter.uniform(0.75, 1.25)
+    return delay * jitter
 
 
 def new_worker_id() -> str:
