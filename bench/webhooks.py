@@ -101,7 +101,7 @@ async def new_database(cluster: LocalCluster, name: str) -> str:
     return url
 
 
-def start_workers(env: dict[str, str], count: int, work: Path) -> list[subprocess.Popen]:
+def start_workers(env: dict[str, str], count: int, work: Path) -> list[subprocess.Popen[bytes]]:
     workers = []
     for i in range(count):
         log = open(work / f"webhooks-{i}.log", "wb")  # noqa: SIM115 (the child holds it)
@@ -112,7 +112,7 @@ def start_workers(env: dict[str, str], count: int, work: Path) -> list[subproces
     return workers
 
 
-def stop_workers(workers: list[subprocess.Popen]) -> None:
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
     for worker in workers:

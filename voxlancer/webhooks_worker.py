@@ -74,7 +74,7 @@ class WebhookWorker:
         self.pool = pool
         self.session = session
         self.stop = asyncio.Event()
-        self.tasks = Supervisor(self.stop)
+        self.tasks = Supervisor(self.stop, process="webhooks")
         self.in_flight: Counter[UUID] = Counter()  # deliveries being sent, by endpoint
         self._wake = asyncio.Event()
         # Covers a post (at most the timeout) and the batched write of its result.

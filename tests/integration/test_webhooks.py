@@ -36,7 +36,7 @@ from voxlancer.config import Settings
 from voxlancer.dialer import store
 from voxlancer.dialer.outcomes import classify
 from voxlancer.localdb import free_port
-from voxlancer.webhooks_worker import WebhookWorker, open_worker
+from voxlancer.webhooks_worker import WebhookWorker, WorkerFailed, open_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_ENV = {
@@ -436,3 +436,13 @@ async def test_no_event_without_its_change(hook_client, conn):
     await campaigns.pause(conn, UUID(account.id), UUID(campaign["id"]))
     assert await conn.fetchval(
         "SELECT type FROM webhook_events ORDER BY created_at DESC LIMIT 1") == "campaign.paused"
+
+
+async def test_the_worker_stops_failed_when_one_of_its_tasks_dies(hook_settings):
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    async with open_worker(hook_settings, worker_id="w1") as worker:
+        worker.tasks.spawn("broken", broken())
+        with pytest.raises(WorkerFailed, match="a bug"):
+            await asyncio.wait_for(worker.run(drain_seconds=0), 10)
