@@ -25,6 +25,7 @@ from uuid import UUID
 
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 
 from tests.campaign_helpers import add_caller_id, make_campaign, number
 from tests.conftest import ApiTestServer
@@ -245,9 +246,15 @@ async def test_a_receiver_failing_for_a_while_gets_every_event(hook_client, conn
         endpoint = await add_endpoint(hook_client, account, receiver.url())
         for _ in range(5):
             await fund(conn, account.id, "1.00")
+        before = {name: _metric(name) for name in METRICS}
         async with running(hook_settings):
             await receiver.wait_for(lambda: len(receiver.accepted_ids()) == 5)
         assert sum(r.status == 500 for r in receiver.received) == 12
+        # What the worker's /metrics shows moved accordingly.
+        moved = {name: _metric(name) - before[name] for name in METRICS}
+        assert moved == {"voxlancer_webhook_deliveries_total": 5,
+                         "voxlancer_webhook_failures_total": 12,
+                         "voxlancer_webhook_retries_total": 12}
         resp = await hook_client.get(f"/api/webhooks/{endpoint['id']}/deliveries",
                                      headers=account.headers)
         log = await resp.json()
@@ -257,6 +264,15 @@ async def test_a_receiver_failing_for_a_while_gets_every_event(hook_client, conn
         assert (await resp.json())["failing_since"] is None
     finally:
         await receiver.close()
+
+
+METRICS = ("voxlancer_webhook_deliveries_total", "voxlancer_webhook_failures_total",
+           "voxlancer_webhook_retries_total")
+
+
+def _metric(name: str) -> float:
+    return sum(sample.value for family in REGISTRY.collect() for sample in family.samples
+               if sample.name == name)
 
 
 async def test_sigkill_of_the_worker_mid_batch_loses_no_event(hook_client, conn, database_url,
