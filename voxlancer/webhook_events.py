@@ -37,13 +37,20 @@ TYPES = (
 SUBSCRIBABLE = tuple(t for t in TYPES if t != "ping")
 RETENTION_DAYS = 30
 
+# Delivery workers LISTEN here; the notice goes out when the change commits (one per
+# transaction however many events it wrote), so they do not wait for their next poll.
+CHANNEL = "voxlancer_webhooks"
 _INSERT = """
-INSERT INTO webhook_events (customer_id, type, api_version, data, endpoint_id)
-VALUES ($1, $2, $3, $4::jsonb, $5)
-RETURNING id
+WITH inserted AS (
+    INSERT INTO webhook_events (customer_id, type, api_version, data, endpoint_id)
+    VALUES ($1, $2, $3, $4::jsonb, $5)
+    RETURNING id
+)
+SELECT id, pg_notify($6, '') FROM inserted
 """
 # The call object as docs/webhooks.md shows it, straight from the settled attempts.
 _CALLS_COMPLETED = """
+WITH inserted AS (
 INSERT INTO webhook_events (customer_id, type, api_version, data)
 SELECT a.customer_id, 'call.completed', $2, jsonb_build_object(
     'id', a.id, 'campaign_id', a.campaign_id, 'contact_id', a.contact_id,
@@ -56,6 +63,9 @@ SELECT a.customer_id, 'call.completed', $2, jsonb_build_object(
 FROM call_attempts a
 WHERE a.id = ANY($1::uuid[])
 ORDER BY a.ended_at, a.id
+RETURNING 1
+)
+SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM inserted)
 """
 _PAGE = """
 SELECT id, type, api_version, data::text AS data, created_at FROM webhook_events
@@ -105,14 +115,14 @@ async def record(conn: asyncpg.Connection, customer_id: UUID, type_: str,
     if type_ not in TYPES:
         raise ValueError(f"unknown event type {type_}")
     event_id: UUID = await conn.fetchval(_INSERT, customer_id, type_, API_VERSION,
-                                         jsonout.dumps(obj), endpoint_id)
+                                         jsonout.dumps(obj), endpoint_id, CHANNEL)
     return event_id
 
 
 async def record_calls_completed(conn: asyncpg.Connection, attempt_ids: Sequence[UUID]) -> None:
     """One call.completed per settled attempt, for a whole settle batch in one statement."""
     if attempt_ids:
-        await conn.execute(_CALLS_COMPLETED, list(attempt_ids), API_VERSION)
+        await conn.execute(_CALLS_COMPLETED, list(attempt_ids), API_VERSION, CHANNEL)
 
 
 async def page(conn: asyncpg.Connection, customer_id: UUID, after_created: datetime,

@@ -40,7 +40,7 @@ from voxlancer.errors import VoxlancerError
 
 log = structlog.get_logger("voxlancer.webhooks")
 
-POLL_SECONDS = 0.2  # how often an idle worker looks for new events
+POLL_SECONDS = 0.2  # how often an idle worker looks (NOTIFY usually wakes it first)
 FAN_OUT_BATCH = 2000
 RECORD_BATCH = 500
 MAX_BACKOFF = 6 * 3600.0
@@ -86,6 +86,9 @@ class WebhookWorker:
     async def run(self, *, drain_seconds: float | None = None) -> None:
         """Deliver until stopped; raises WorkerFailed if a task failed."""
         log.info("webhook_worker_started", worker_id=self.id)
+        # New events wake the delivery loop at once; the poll tick is the fallback.
+        listener = await self.pool.acquire()
+        await listener.add_listener(webhook_events.CHANNEL, self._notified)
         self.tasks.start(DELIVERY_LOOP, self._loop())
         self.tasks.start(UPKEEP, self._upkeep())
         stop = asyncio.ensure_future(self.stop.wait())
@@ -96,6 +99,8 @@ class WebhookWorker:
             stop.cancel()
             failed.cancel()
             self.stop.set()
+            self._wake.set()
+            await self.tasks.wait_long(POLL_SECONDS + 5, DELIVERY_LOOP, UPKEEP)
             await self.tasks.cancel(DELIVERY_LOOP)
             # Deliveries in flight finish (within their timeout) and are recorded.
             wait = drain_seconds if drain_seconds is not None else self.settings.webhook_timeout
@@ -103,9 +108,15 @@ class WebhookWorker:
             await self.tasks.cancel()
             with contextlib.suppress(*DB_ERRORS):
                 await self._attempts.retry()
+            with contextlib.suppress(*DB_ERRORS):
+                await listener.remove_listener(webhook_events.CHANNEL, self._notified)
+            await self.pool.release(listener)
         if self.tasks.failure is not None:
             raise WorkerFailed(f"webhook worker {self.id} stopped: {self.tasks.failure}")
         log.info("webhook_worker_stopped", worker_id=self.id)
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
 
     async def _loop(self) -> None:
         limit, per_endpoint = self.settings.webhook_concurrency, self.settings.webhook_per_endpoint

@@ -45,6 +45,13 @@ class Supervisor:
         if self._short and seconds > 0:
             await asyncio.wait(list(self._short), timeout=seconds)
 
+    async def wait_long(self, seconds: float, *names: str) -> None:
+        """Let long-lived tasks (those named) end by themselves once `stop` is set, for at most
+        `seconds`: one cancelled in the middle of a database query loses its connection."""
+        tasks = [t for n, t in self._long.items() if n in names]
+        if tasks and seconds > 0:
+            await asyncio.wait(tasks, timeout=seconds)
+
     async def cancel(self, *names: str) -> None:
         """Cancel long-lived tasks (all of them when no name is given) and wait for them."""
         tasks = [t for n, t in self._long.items() if not names or n in names]
