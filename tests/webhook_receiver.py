@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -92,3 +95,20 @@ class Receiver:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), min(left, 0.5))
+
+
+async def _serve(port_file: str, arrivals_file: str) -> None:
+    receiver = await Receiver().start()
+    await asyncio.to_thread(Path(port_file).write_text, str(receiver.port))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await receiver.close()
+    lines = (f"{r.event['id']} {r.at}" for r in receiver.received)
+    await asyncio.to_thread(Path(arrivals_file).write_text, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    # A receiver of its own process (bench/webhooks.py): `python -m tests.webhook_receiver
+    # PORT_FILE ARRIVALS_FILE`; on SIGTERM it writes "<event id> <unix time>" per arrival.
+    asyncio.run(_serve(sys.argv[1], sys.argv[2]))
