@@ -175,8 +175,9 @@ async def test_every_event_type_arrives_signed_once(hook_client, conn, hook_sett
     call = next(e for e in events if e["type"] == "call.completed")["data"]["object"]
     assert (call["outcome"], call["billed_seconds"], call["cost"]) == ("answered", 30, "0.01")
     low = next(e for e in events if e["type"] == "balance.low")["data"]["object"]
-    assert (low["balance"], low["low_balance_threshold"]) == ("9.99", "9.99") or \
-        low["balance"] < low["low_balance_threshold"]
+    # $10.00 credited, two calls of $0.01: the second charge crossed the $9.99 threshold.
+    assert (low["balance"], low["low_balance_threshold"]) == ("9.98", "9.99")
+    assert low["transaction"]["type"] == "call_charge"
     # The log says each was delivered, and /api/events lists the same events (pings aside).
     resp = await hook_client.get(f"/api/webhooks/{endpoint['id']}/deliveries?limit=100",
                                  headers=account.headers)
@@ -426,6 +427,12 @@ async def test_an_endpoint_failing_for_the_whole_window_is_disabled(hook_client,
         assert len(receiver.received) == tried
         log = await (await hook_client.get(f"{one}/deliveries", headers=account.headers)).json()
         assert [d["status"] for d in log] == ["failed"]  # the first; the second never fanned
+        filtered = await (await hook_client.get(f"{one}/deliveries?status=succeeded",
+                                                headers=account.headers)).json()
+        assert filtered == []
+        filtered = await (await hook_client.get(f"{one}/deliveries?event_type=credit.added",
+                                                headers=account.headers)).json()
+        assert [d["id"] for d in filtered] == [log[0]["id"]]
         # Re-enabled and replayed: the failed delivery goes out again with the same event id.
         receiver.status = 200
         await hook_client.patch(one, headers=account.headers, json={"enabled": True})
