@@ -37,7 +37,7 @@ TYPES = (
 SUBSCRIBABLE = tuple(t for t in TYPES if t != "ping")
 RETENTION_DAYS = 30
 
-# Delivery workers LISTEN here; the notice goes out when the change commits (one per
+# Delivery workers listen on it; the notice goes out when the change commits (one per
 # transaction however many events it wrote), so they do not wait for their next poll.
 CHANNEL = "voxlancer_webhooks"
 _INSERT = """
