@@ -232,8 +232,12 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float, w
 
 
 async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxInfo,
-                     session: aiohttp.ClientSession, work: Path, count: int) -> Figures:
+                     session: aiohttp.ClientSession, work: Path, count: int,
+                     before_start: Callable[[str], Awaitable[None]] | None = None) -> Figures:
+    """`before_start(campaign_id)`: more set-up once the campaign exists (bench/webhooks.py)."""
     campaign_id, headers = await make_campaign(settings, settings.database_url, count)
+    if before_start is not None:
+        await before_start(campaign_id)
     callee = sipp(sandbox, count, work, "dialer-callee")
     log = open(work / "dialer.log", "wb")  # noqa: SIM115 (closed below)
     profile = ["-m", "cProfile", "-o", str(work / "dialer.prof")] if PROFILE else []

@@ -23,6 +23,7 @@ SCOPES = (
     "billing:read", "billing:write",
     "tts:use",
     "api_keys:write",
+    "webhooks:read", "webhooks:write",
 )
 KEY_PREFIX = "vxf_"
 _ALGORITHM = "HS256"

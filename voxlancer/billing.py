@@ -2,8 +2,9 @@
 
 Toll-fraud controls: an account may not start or keep calling below a minimum balance, nor spend
 more than a daily limit on calls (per UTC day). Both come from settings and may be overridden per
-account by an operator (`voxlancer admin limits`). This module owns those two override columns;
-the ledger (voxlancer/ledger.py) owns the balance.
+account by an operator (`voxlancer admin limits`). This module owns those two override columns
+and the customer's own low-balance threshold (below it, a charge sends the balance.low webhook
+event); the ledger (voxlancer/ledger.py) owns the balance.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from voxlancer.errors import NotFound, PaymentRequired
 from voxlancer.ledger import ChargeResult, charge_call
 
 __all__ = ["ChargeResult", "Limits", "charge_call", "check_can_call", "limits_for",
-           "set_limits"]
+           "low_balance_threshold", "set_limits", "set_low_balance_threshold"]
 
 _LIMITS = """
 SELECT id, email, balance, daily_spend_limit, min_balance FROM customers WHERE id = $1
@@ -35,6 +36,11 @@ UPDATE customers SET
     updated_at = now()
 WHERE email = $1
 RETURNING id, email, balance, daily_spend_limit, min_balance
+"""
+_THRESHOLD = "SELECT low_balance_threshold FROM customers WHERE id = $1"
+_SET_THRESHOLD = """
+UPDATE customers SET low_balance_threshold = $2, updated_at = now() WHERE id = $1
+RETURNING low_balance_threshold
 """
 KEEP = object()  # set_limits: leave this override as it is
 
@@ -84,6 +90,22 @@ async def set_limits(conn: Conn, settings: Settings, email: str, *,
     if row is None:
         raise NotFound(f"no account with email {email}")
     return _effective_limits(row, settings)
+
+
+async def low_balance_threshold(conn: Conn, customer_id: UUID) -> Decimal | None:
+    """The balance below which a charge sends balance.low; None: never."""
+    threshold: Decimal | None = await conn.fetchval(_THRESHOLD, customer_id)
+    return threshold
+
+
+async def set_low_balance_threshold(conn: Conn, customer_id: UUID,
+                                    threshold: Decimal | None) -> Decimal | None:
+    """Set (or with None, clear) the customer's low-balance threshold."""
+    row = await conn.fetchrow(_SET_THRESHOLD, customer_id, threshold)
+    if row is None:
+        raise NotFound("no such customer")
+    value: Decimal | None = row["low_balance_threshold"]
+    return value
 
 
 def start_of_day(now: datetime | None = None) -> datetime:

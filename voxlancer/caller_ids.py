@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer import phones
+from voxlancer import phones, webhook_events
 from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, NotFound
 from voxlancer.keyset import Page
@@ -39,14 +39,16 @@ _VERIFY = """
 UPDATE caller_ids k SET verified = true, verified_at = coalesce(k.verified_at, now())
 FROM customers c
 WHERE c.email = $1 AND k.customer_id = c.id AND k.phone_number = $2
-RETURNING k.id, k.customer_id, k.phone_number, k.verified, k.created_at
+RETURNING k.id, k.customer_id, k.phone_number, k.verified, k.created_at,
+          k.verified_at = now() AS newly_verified
 """
 
 # Verified by the code of a verification call (voxlancer.caller_id_verification).
 _MARK_VERIFIED = """
 UPDATE caller_ids SET verified = true, verified_at = coalesce(verified_at, now())
 WHERE id = $1
-RETURNING id, customer_id, phone_number, verified, created_at
+RETURNING id, customer_id, phone_number, verified, created_at,
+          verified_at = now() AS newly_verified
 """
 
 
@@ -103,12 +105,23 @@ async def verify(conn: Conn, email: str, number: str, region: str) -> CallerId:
         e164 = phones.normalise(number, region)
     except phones.InvalidNumber as exc:
         raise BadRequest(f"number: {exc}") from None
-    row = await conn.fetchrow(_VERIFY, email.strip().lower(), e164)
-    if row is None:
-        raise NotFound(f"{email} has no caller ID {e164}")
-    return from_row(CallerId, row)
+    async with conn.transaction():
+        row = await conn.fetchrow(_VERIFY, email.strip().lower(), e164)
+        if row is None:
+            raise NotFound(f"{email} has no caller ID {e164}")
+        return await _verified(conn, row)
 
 
 async def mark_verified(conn: Conn, caller_id: UUID) -> CallerId:
     """Verified by a confirmed verification call; the caller checked ownership."""
-    return from_row(CallerId, one_row(await conn.fetchrow(_MARK_VERIFIED, caller_id)))
+    async with conn.transaction():
+        return await _verified(conn, one_row(await conn.fetchrow(_MARK_VERIFIED, caller_id)))
+
+
+async def _verified(conn: Conn, row: asyncpg.Record) -> CallerId:
+    # verified_at is now() (this transaction's start) only when this statement set it.
+    caller = from_row(CallerId, row)
+    if row["newly_verified"]:
+        await webhook_events.record(conn, caller.customer_id, "caller_id.verified",
+                                    caller.to_api())
+    return caller

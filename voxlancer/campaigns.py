@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from voxlancer import campaign_checks as checks
-from voxlancer import money
+from voxlancer import money, webhook_events
 from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
@@ -107,7 +107,7 @@ UPDATE campaigns c SET status = 'completed', finished_at = now(), updated_at = n
 FROM campaign_stats s
 WHERE c.id = $1 AND c.status = 'running' AND s.campaign_id = c.id
   AND s.pending = 0 AND s.queued = 0
-RETURNING c.id
+RETURNING c.customer_id
 """
 _WHY_NOT = """
 SELECT c.status, c.tcpa_consent, c.machine_detection, c.callback_number, u.status AS account,
@@ -276,11 +276,13 @@ async def resume(conn: Conn, settings: Settings, customer_id: UUID,
 
 
 async def pause(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
-    return await _transition(conn, _PAUSE, customer_id, campaign_id, "pause", "running")
+    return await _transition(conn, _PAUSE, customer_id, campaign_id, "pause", "running",
+                             "campaign.paused")
 
 
 async def stop(conn: Conn, customer_id: UUID, campaign_id: UUID) -> Campaign:
-    return await _transition(conn, _STOP, customer_id, campaign_id, "stop", "running or paused")
+    return await _transition(conn, _STOP, customer_id, campaign_id, "stop", "running or paused",
+                             "campaign.stopped")
 
 
 async def pause_account(conn: Conn, customer_id: UUID, reason: str) -> list[UUID]:
@@ -289,16 +291,18 @@ async def pause_account(conn: Conn, customer_id: UUID, reason: str) -> list[UUID
         paused = [r["id"] for r in await conn.fetch(_PAUSE_ACCOUNT, customer_id, reason)]
         for campaign_id in paused:
             await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
+            await _event(conn, customer_id, campaign_id, "campaign.paused")
     return paused
 
 
 async def complete_if_done(conn: Conn, campaign_id: UUID) -> bool:
     """The dialer: mark a running campaign completed when no contact is pending or queued."""
     async with conn.transaction():
-        done = await conn.fetchval(_COMPLETE, campaign_id) is not None
-        if done:
+        customer_id = await conn.fetchval(_COMPLETE, campaign_id)
+        if customer_id is not None:
             await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
-    return done
+            await _event(conn, customer_id, campaign_id, "campaign.completed")
+    return customer_id is not None
 
 
 async def retry_failed(conn: Conn, customer_id: UUID, campaign_id: UUID) -> int:
@@ -317,13 +321,14 @@ async def retry_failed(conn: Conn, customer_id: UUID, campaign_id: UUID) -> int:
         retried = int((await conn.execute(_RETRY, campaign_id)).rsplit(" ", 1)[1])
         if retried and status == "completed":
             await conn.execute(_REOPEN, campaign_id)
+            await _event(conn, customer_id, campaign_id, "campaign.paused")
         if retried:
             await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
     return retried
 
 
 async def _transition(conn: Conn, sql: str, customer_id: UUID, campaign_id: UUID,
-                      action: str, allowed: str) -> Campaign:
+                      action: str, allowed: str, event: str) -> Campaign:
     async with conn.transaction():
         if await conn.fetchval(sql, campaign_id, customer_id) is None:
             status = await conn.fetchval(_STATUS, campaign_id, customer_id)
@@ -332,7 +337,15 @@ async def _transition(conn: Conn, sql: str, customer_id: UUID, campaign_id: UUID
             raise Conflict(f"cannot {action} a campaign that is {status}; it must be {allowed}",
                            code="invalid_state")
         await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
-    return await get(conn, customer_id, campaign_id)
+        return await _event(conn, customer_id, campaign_id, event)
+
+
+async def _event(conn: Conn, customer_id: UUID, campaign_id: UUID,
+                 type_: str) -> Campaign:
+    """The campaign as it is now, sent as `type_` (in the caller's transaction)."""
+    campaign = await get(conn, customer_id, campaign_id)
+    await webhook_events.record(conn, customer_id, type_, campaign.to_api())
+    return campaign
 
 
 async def _run(conn: Conn, settings: Settings, customer_id: UUID,
@@ -342,7 +355,8 @@ async def _run(conn: Conn, settings: Settings, customer_id: UUID,
         if won is None:
             await _explain(conn, settings, customer_id, campaign_id, source, action)
         await conn.execute(_NOTIFY, CHANNEL, str(campaign_id))
-    return await get(conn, customer_id, campaign_id)
+        return await _event(conn, customer_id, campaign_id,
+                            "campaign.started" if source == "draft" else "campaign.resumed")
 
 
 async def _explain(conn: Conn, settings: Settings, customer_id: UUID,

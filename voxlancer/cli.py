@@ -1,4 +1,4 @@
-"""The one entry point: `voxlancer migrate|api|dialer|up|asterisk|admin|settings`."""
+"""The one entry point: `voxlancer migrate|api|dialer|webhooks|up|asterisk|admin|settings`."""
 
 from __future__ import annotations
 
@@ -49,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8080)
 
     sub.add_parser("dialer", help="run the dialer daemon")
+    sub.add_parser("webhooks", help="run a webhook delivery worker (several may run)")
 
-    up = sub.add_parser("up", help="run everything locally: database, Asterisk, API and dialer")
+    up = sub.add_parser("up", help="run everything locally: database, Asterisk, API, dialer and "
+                                   "webhook worker")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--no-asterisk", action="store_true",
@@ -144,6 +146,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int | None:
         from voxlancer.dialer.daemon import run_dialer
 
         await run_dialer(settings)
+        return 0
+    if args.command == "webhooks":
+        from voxlancer.webhooks_worker import run_webhooks
+
+        await run_webhooks(settings)
         return 0
     if args.command == "up":
         from voxlancer.up import run_up

@@ -158,6 +158,28 @@ class Settings:
     platform_caller_id: str = _setting("VOXLANCER_PLATFORM_CALLER_ID", "", "The platform's own "
                                        "E.164 number, presented on caller-ID verification "
                                        "calls; empty: those calls are anonymous")
+    # --- webhooks ------------------------------------------------------------------------
+    webhook_metrics_address: str = _setting("VOXLANCER_WEBHOOK_METRICS_ADDRESS", "127.0.0.1:9102",
+                                            "host:port where the webhook delivery worker serves "
+                                            "Prometheus /metrics; empty turns it off")
+    webhook_concurrency: int = _setting("VOXLANCER_WEBHOOK_CONCURRENCY", 64, "Deliveries one "
+                                        "webhook worker sends at once")
+    webhook_per_endpoint: int = _setting("VOXLANCER_WEBHOOK_PER_ENDPOINT", 8, "Deliveries one "
+                                         "webhook worker sends at once to one endpoint, so a "
+                                         "slow receiver cannot hold up the others")
+    webhook_timeout: float = _setting("VOXLANCER_WEBHOOK_TIMEOUT", 10.0, "Seconds a delivery "
+                                      "may take (connect, send, response) before it counts as "
+                                      "failed")
+    webhook_retry_base: float = _setting("VOXLANCER_WEBHOOK_RETRY_BASE", 60.0, "Seconds before "
+                                         "the first retry of a failed delivery; each retry "
+                                         "waits twice as long (with jitter, at most 6 hours)")
+    webhook_retry_window: float = _setting("VOXLANCER_WEBHOOK_RETRY_WINDOW", 259200.0, "Seconds "
+                                           "a failing delivery is retried (3 days), and an "
+                                           "endpoint may fail continuously before it is "
+                                           "disabled")
+    webhook_allow_private: bool = _setting("VOXLANCER_WEBHOOK_ALLOW_PRIVATE", False, "Let "
+                                           "webhook URLs reach loopback and private addresses "
+                                           "(tests, local development); refused in production")
     # --- the local Asterisk sandbox (`voxlancer asterisk`, `voxlancer up`, e2e tests) ----------
     asterisk_root_cache: str = _setting("VOXLANCER_ASTERISK_ROOT_CACHE", "/var/cache/voxlancer",
                                         "Directory that holds the sandbox's cached Debian roots "
@@ -205,6 +227,12 @@ class Settings:
             raise ConfigError("VOXLANCER_UPLOAD_WRITERS must be at least 1 and below "
                               "VOXLANCER_DB_POOL_SIZE, so that uploads leave connections for "
                               "every other request")
+        if self.webhook_concurrency < 1 or self.webhook_per_endpoint < 1:
+            raise ConfigError("VOXLANCER_WEBHOOK_CONCURRENCY and VOXLANCER_WEBHOOK_PER_ENDPOINT "
+                              "must be at least 1")
+        if min(self.webhook_timeout, self.webhook_retry_base, self.webhook_retry_window) <= 0:
+            raise ConfigError("VOXLANCER_WEBHOOK_TIMEOUT, VOXLANCER_WEBHOOK_RETRY_BASE and "
+                              "VOXLANCER_WEBHOOK_RETRY_WINDOW must be more than 0 seconds")
         if self.uploads_per_customer < 1:
             raise ConfigError("VOXLANCER_UPLOADS_PER_CUSTOMER must be at least 1")
         if min(self.body_idle_timeout, self.body_timeout, self.keepalive_timeout) <= 0:
@@ -225,6 +253,9 @@ class Settings:
                 problems.append("VOXLANCER_TRUNK must name the PJSIP trunk endpoint")
             if not self.database_url:
                 problems.append("DATABASE_URL must be set")
+            if self.webhook_allow_private:
+                problems.append("VOXLANCER_WEBHOOK_ALLOW_PRIVATE is for development: webhooks "
+                                "must not reach private addresses in production")
             # Only the sandbox uses it (the API and dialer containers never get one), so an
             # empty value is refused where the sandbox starts; a weak one is refused everywhere.
             if self.softphone_password and len(self.softphone_password) < 12:

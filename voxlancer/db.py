@@ -109,8 +109,9 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     - advisory locks: the migration lock is taken on a connection of its own (`migrate_url`);
       elsewhere only transaction-scoped locks (pg_advisory_xact_lock) would be allowed;
     - cursors: asyncpg's cursors live inside a transaction and close with it; none is held;
-    - LISTEN: the auth cache listens on a connection of its own; the dialer listens on a pooled
-      connection it holds for its whole life and UNLISTENs (remove_listener) before releasing;
+    - LISTEN: the auth cache listens on a connection of its own; the dialer and the webhook
+      worker listen on a pooled connection each holds for its whole life and UNLISTEN
+      (remove_listener) before releasing;
     - SET: none outside transactions (SET LOCAL is fine); timezone and application_name are
       startup parameters, which RESET ALL would keep anyway;
     - temporary tables are ON COMMIT DROP (the default reset would not drop them either).

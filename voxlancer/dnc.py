@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from voxlancer import contacts
+from voxlancer import contacts, webhook_events
 from voxlancer.db import Conn
 from voxlancer.errors import Conflict, NotFound
 from voxlancer.keyset import Page
@@ -101,7 +101,11 @@ async def add(conn: Conn, customer_id: UUID, phone_number: str, source: str,
         if row is None:
             row = one_row(await conn.fetchrow(_GET, customer_id, phone_number))
         await contacts.opt_out(conn, customer_id, phone_number)
-    return from_row(Entry, row), created
+        entry = from_row(Entry, row)
+        if created and source == "key_press":
+            # The called person asked not to be called again: the customer hears of it.
+            await webhook_events.record(conn, customer_id, "contact.opted_out", entry.to_api())
+    return entry, created
 
 
 async def listed(conn: Conn, customer_id: UUID, numbers: list[str]) -> set[str]:

@@ -97,6 +97,12 @@ CODES: dict[str, str] = {
                                      "Idempotency-Key.",
     "invalid_signature": "The Stripe webhook signature is missing or does not match.",
     "speech_busy": "Speech synthesis is busy; wait Retry-After seconds.",
+    # --- webhooks ------------------------------------------------------------------------------
+    "url_not_allowed": "The webhook URL is not allowed: not https (http only in development), "
+                       "credentials in it, a host that does not resolve, or one that resolves "
+                       "to a private, loopback, link-local or reserved address.",
+    "endpoint_disabled": "The webhook endpoint is disabled; enable it (PATCH enabled true) "
+                         "first.",
 }
 
 

@@ -22,7 +22,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from voxlancer import money, rates
+from voxlancer import money, rates, webhook_events
 from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, NotFound
@@ -36,6 +36,9 @@ MAX_PAGE = 1000
 
 # Serialises every balance change of one customer.
 _LOCK = "SELECT balance FROM customers WHERE id = $1 FOR UPDATE"
+_LOCK_POST = """
+SELECT balance, low_balance_threshold FROM customers WHERE id = $1 FOR UPDATE
+"""
 _MOVE = """
 UPDATE customers SET balance = balance + $2, updated_at = now() WHERE id = $1 RETURNING balance
 """
@@ -146,9 +149,10 @@ async def _post(conn: Conn, customer_id: UUID, type_: str, amount: Decimal,
     amount = _check_places(amount)
     try:
         async with conn.transaction():
-            balance = await conn.fetchval(_LOCK, customer_id)
-            if balance is None:
+            account = await conn.fetchrow(_LOCK_POST, customer_id)
+            if account is None:
                 raise NotFound("no such customer")
+            balance, threshold = account["balance"], account["low_balance_threshold"]
             if reference is not None:
                 # A new statement after the lock: in READ COMMITTED it sees a row committed by
                 # whoever held the lock before us.
@@ -157,12 +161,19 @@ async def _post(conn: Conn, customer_id: UUID, type_: str, amount: Decimal,
                     return from_row(Entry, existing), False
             if cap and amount < 0:
                 amount = max(amount, -balance)
+            before = balance
             balance = await conn.fetchval(_MOVE, customer_id, amount)
             row = one_row(await conn.fetchrow(_INSERT.sql, *_INSERT.args({
                 "customer_id": customer_id, "type": type_, "amount": amount,
                 "balance_after": balance, "description": description, "reference": reference,
                 "call_id": call_id, "campaign_id": campaign_id, "seconds": seconds,
                 "cost": cost})))
+            entry = from_row(Entry, row)
+            if threshold is not None and before >= threshold > balance:
+                await webhook_events.record(conn, customer_id, "balance.low", {
+                    "balance": money.show(balance),
+                    "low_balance_threshold": money.show(threshold),
+                    "transaction": entry.to_api()})
     except asyncpg.UniqueViolationError:
         # The unique index is the backstop should two writers ever not be serialised by the
         # lock; the savepoint has kept the caller's transaction usable.
@@ -170,7 +181,7 @@ async def _post(conn: Conn, customer_id: UUID, type_: str, amount: Decimal,
         if earlier is None:
             raise
         return from_row(Entry, earlier), False
-    return from_row(Entry, row), True
+    return entry, True
 
 
 async def credit(conn: Conn, customer_id: UUID, amount: Decimal, description: str,
@@ -178,8 +189,11 @@ async def credit(conn: Conn, customer_id: UUID, amount: Decimal, description: st
     """Add credit (`credit_added`): (row, created). A known `reference` returns its row."""
     if amount <= 0:
         raise BadRequest("a credit must be a positive amount")
-    entry, created = await _post(conn, customer_id, "credit_added", amount,
-                                            description, reference=reference)
+    async with conn.transaction():
+        entry, created = await _post(conn, customer_id, "credit_added", amount, description,
+                                     reference=reference)
+        if created:
+            await webhook_events.record(conn, customer_id, "credit.added", entry.to_api())
     if created:
         log.info("ledger_credit", customer_id=str(customer_id), amount=str(amount),
                  reference=reference, entry_id=str(entry.id))

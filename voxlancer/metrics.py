@@ -1,7 +1,8 @@
-"""Prometheus metrics of the API and the dialer (text format at GET /metrics).
+"""Prometheus metrics of the API, the dialer and the webhook worker (text format at /metrics).
 
 Each process exposes its own: the API on its own port, the dialer on
-VOXLANCER_DIALER_METRICS_ADDRESS. Labels never carry customer data beyond campaign ids.
+VOXLANCER_DIALER_METRICS_ADDRESS, the webhook worker on VOXLANCER_WEBHOOK_METRICS_ADDRESS.
+Labels never carry customer data beyond campaign ids.
 """
 
 from __future__ import annotations
@@ -38,3 +39,19 @@ async def metrics_handler(_request: web.Request) -> web.Response:
     response = web.Response(body=generate_latest())
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
+
+# --- webhook delivery worker ---------------------------------------------------------------------
+WEBHOOK_DELIVERIES = Counter("voxlancer_webhook_deliveries_total",
+                             "Webhook deliveries the receiver accepted (2xx)")
+WEBHOOK_FAILURES = Counter("voxlancer_webhook_failures_total",
+                           "Webhook delivery attempts that failed, by kind (status: a non-2xx "
+                           "answer; error: no answer)", ["kind"])
+WEBHOOK_RETRIES = Counter("voxlancer_webhook_retries_total",
+                          "Webhook delivery attempts that retried an earlier failure")
+WEBHOOK_GIVEN_UP = Counter("voxlancer_webhook_given_up_total",
+                           "Webhook deliveries that failed for the whole retry window")
+WEBHOOK_LATENCY = Histogram("voxlancer_webhook_delivery_seconds", "Time a receiver took to answer",
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+WEBHOOK_OLDEST_UNDELIVERED = Gauge("voxlancer_webhook_oldest_undelivered_seconds",
+                                   "Age of the oldest event not yet delivered to an enabled "
+                                   "endpoint (0: none waiting)")

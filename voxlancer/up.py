@@ -1,7 +1,7 @@
 """`voxlancer up`: everything on one machine, on embedded defaults, until Ctrl-C.
 
 A local PostgreSQL cluster under the data dir (unless DATABASE_URL is set), the migrations, the
-Asterisk sandbox (when root), then the API and the dialer as child processes.
+Asterisk sandbox (when root), then the API, the dialer and the webhook worker as child processes.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ async def run_up(settings: Settings, host: str, port: int, *, asterisk: bool) ->
         children.append(await asyncio.create_subprocess_exec(
             *cli, "api", "--host", host, "--port", str(port), env=env))
         children.append(await asyncio.create_subprocess_exec(*cli, "dialer", env=env))
+        children.append(await asyncio.create_subprocess_exec(*cli, "webhooks", env=env))
         print(f"""
 Voxlancer is running.
   API:       http://{host}:{port}/api   (OpenAPI: http://{host}:{port}/api/openapi.json)

@@ -110,6 +110,31 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.post("/api/billing/add-credit", headers=headers, json={
         "amount": 10, "stripe_token": "tok_visa"}))  # 503: payments not configured
     await check(await client.post("/api/billing/stripe-webhook", data=b"{}"))  # 503
+    await check(await client.put("/api/billing/low-balance-threshold", headers=headers,
+                                 json={"threshold": 5}))
+    await check(await client.put("/api/billing/low-balance-threshold", headers=headers,
+                                 json={"threshold": -1}))  # 400
+
+    # Webhooks (a public address literal: nothing is sent from this test).
+    hook = await check(await client.post("/api/webhooks", headers=headers, json={
+        "url": "https://93.184.215.14/hook", "event_types": ["call.completed"],
+        "description": "CRM"}))
+    await check(await client.post("/api/webhooks", headers=headers, json={
+        "url": "https://127.0.0.1/hook"}))  # 400: loopback
+    hooks = f"/api/webhooks/{hook['id']}"
+    await check(await client.get("/api/webhooks", headers=headers))
+    await check(await client.get(hooks, headers=headers))
+    await check(await client.get(f"/api/webhooks/{uuid4()}", headers=headers))  # 404
+    await check(await client.patch(hooks, headers=headers, json={"event_types": []}))
+    await check(await client.post(f"{hooks}/rotate-secret", headers=headers))
+    await check(await client.post(f"{hooks}/test", headers=headers))
+    await check(await client.get(f"{hooks}/deliveries?status=pending", headers=headers))
+    await check(await client.post(f"{hooks}/deliveries/{uuid4()}/retry", headers=headers))  # 404
+    await check(await client.get("/api/events?type=campaign.started", headers=headers))
+    await check(await client.get("/api/events?type=nothing", headers=headers))  # 400
+    await check(await client.patch(hooks, headers=headers, json={"enabled": False}))
+    await check(await client.post(f"{hooks}/test", headers=headers))  # 409: disabled
+    await check(await client.delete(hooks, headers=headers))
     await check(await client.get("/api/tts/voices", headers=headers))
     await check(await client.get("/api/health"))
     await check(await client.get("/api/openapi.json"))

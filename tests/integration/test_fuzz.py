@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.campaign_helpers import add_caller_id, make_campaign, number
 from tests.factories import fund, make_key, signup
 from tests.stripe_stub import SECRET_KEY, StripeStub
+from voxlancer import webhooks
 from voxlancer.api.app import all_routes, init_app
 from voxlancer.auth import SCOPES
 from voxlancer.config import Settings
@@ -85,6 +86,13 @@ async def _world(client: TestClient, conn) -> dict[str, Any]:
     await created(one, {"phone_number": number(), "consent_at": "2026-03-01T10:00:00Z",
                         "consent_source": "web form"})
     spare_campaigns = [(await make_campaign(client, account))["id"] for _ in range(2)]
+    # A webhook endpoint with deliveries to look at and retry (fanned out as the worker would;
+    # nothing is sent: no worker runs), and victims for DELETE. A public address literal.
+    hook = "https://93.184.215.14/hook"
+    webhook = await created("/api/webhooks", {"url": hook})
+    await fund(conn, account.id, "1")
+    await webhooks.fan_out(conn, 100)
+    deliveries = [str(r["id"]) for r in await conn.fetch("SELECT id FROM webhook_deliveries")]
     return {
         "key": key,
         "caller_ids": [caller["id"], unverified["id"]],
@@ -96,6 +104,9 @@ async def _world(client: TestClient, conn) -> dict[str, Any]:
         "spare_caller_ids": [(await add_caller_id(client, account, verified=False))["id"]],
         "spare_campaigns": spare_campaigns,
         "spare_contacts": [await created(one, {"phone_number": number()}) for _ in range(3)],
+        "webhooks": [webhook],
+        "deliveries": deliveries,
+        "spare_webhooks": [await created("/api/webhooks", {"url": hook}) for _ in range(2)],
         # Values for body fields that name something real.
         "cards": ["tok_visa", "tok_chargeDeclined", "tok_processing", "pm_card_visa"],
     }
@@ -114,8 +125,10 @@ SEMANTIC_REFUSALS = [
     # The code heard on the phone; a wrong one costs a try.
     ("^/api/caller-ids/\\{id\\}/confirm$", "POST", ["400"]),
     # A cursor is opaque: only one the server handed out is valid.
-    ("^/api/(campaigns|caller-ids|dnc|billing/transactions|campaigns/\\{id\\}/contacts)$", "GET",
-     ["400"]),
+    ("^/api/(campaigns|caller-ids|dnc|billing/transactions|campaigns/\\{id\\}/contacts|webhooks"
+     "|webhooks/\\{id\\}/deliveries|events)$", "GET", ["400"]),
+    # A webhook URL must resolve to public addresses (no JSON Schema keyword can say so).
+    ("^/api/webhooks(/\\{id\\})?$", "POST|PATCH", ["400"]),
     # from after to.
     ("^/api/billing/usage$", "GET", ["400"]),
     # The card: Stripe (here its stand-in) knows only real tokens (400) and may decline (402).
@@ -159,6 +172,13 @@ def _config(base_url: str, world: dict[str, Any]) -> str:
         operations("^/api/campaigns$", "POST",
                    parameters=bound(**{"body.caller_id": "caller_ids"})),
         operations("^/api/dnc/", "DELETE", parameters=bound(**{"path.number": "dnc"})),
+        operations("^/api/webhooks/", "DELETE",
+                   parameters=bound(**{"path.id": "spare_webhooks"})),
+        operations("^/api/webhooks/\\{id\\}(/[a-z-]+)?$", "GET|POST|PATCH",
+                   parameters=bound(**{"path.id": "webhooks"})),
+        operations("^/api/webhooks/\\{id\\}/deliveries/", "POST",
+                   parameters=bound(**{"path.id": "webhooks",
+                                       "path.delivery_id": "deliveries"})),
         operations("^/api/billing/add-credit$", "POST",
                    parameters=bound(**{"body.stripe_token": "cards"})),
         *(operations(path, methods, **{"checks.positive_data_acceptance.expected-statuses":

@@ -41,12 +41,15 @@ def template_placeholders() -> set[str]:
 
 
 def test_services_and_health_checks(services: dict) -> None:
-    assert set(services) == {"postgres", "asterisk", "api", "dialer"}
+    assert set(services) == {"postgres", "asterisk", "api", "dialer", "webhooks"}
     assert services["postgres"]["image"] == "postgres:15"
     for name, service in services.items():
         assert service["healthcheck"]["test"][0] == "CMD", name
     assert services["api"]["command"][:3] == ["api", "--host", "0.0.0.0"]
     assert services["dialer"]["command"] == ["dialer"]
+    assert services["webhooks"]["command"] == ["webhooks"]
+    assert services["webhooks"]["environment"]["DATABASE_URL"] == \
+        services["api"]["environment"]["DATABASE_URL"]
     assert "pgdata" in services["postgres"]["volumes"][0]
 
 

@@ -93,3 +93,15 @@ def test_uploads_leave_connections_for_other_requests():
         Settings.from_env({**env, "VOXLANCER_DB_POOL_SIZE": "4", "VOXLANCER_UPLOAD_WRITERS": "4"})
     with pytest.raises(ConfigError, match="VOXLANCER_BODY_IDLE_TIMEOUT"):
         Settings.from_env({**env, "VOXLANCER_BODY_IDLE_TIMEOUT": "0"})
+
+
+def test_production_refuses_webhooks_to_private_addresses(tmp_path):
+    env = {"VOXLANCER_ENV": "production", "VOXLANCER_DATA_DIR": str(tmp_path),
+           "VOXLANCER_JWT_SECRET": "k" * 40, "VOXLANCER_ARI_PASSWORD": "p" * 20,
+           "VOXLANCER_TRUNK": "carrier", "DATABASE_URL": "postgresql://db/voxlancer"}
+    assert not Settings.from_env(env).webhook_allow_private
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({**env, "VOXLANCER_WEBHOOK_ALLOW_PRIVATE": "true"})
+    assert "VOXLANCER_WEBHOOK_ALLOW_PRIVATE" in str(err.value)
+    assert Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path),
+                              "VOXLANCER_WEBHOOK_ALLOW_PRIVATE": "true"}).webhook_allow_private

@@ -10,9 +10,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "voxlancer"
 
 # pattern -> files (relative to voxlancer/) where it is known to be harmless, and why.
 SESSION_STATE = {
-    # LISTEN: the auth cache has its own connection; the dialer holds its listener connection
-    # for its whole life and removes the listener (UNLISTEN) before releasing it.
-    r"add_listener\(|\bLISTEN\s+\w": {"auth_cache.py", "dialer/daemon.py"},
+    # LISTEN: the auth cache has its own connection; the dialer and the webhook worker hold
+    # their listener connection for their whole life and remove the listener (UNLISTEN) before
+    # releasing it.
+    r"add_listener\(|\bLISTEN\s+\w": {"auth_cache.py", "dialer/daemon.py",
+                                        "webhooks_worker.py"},
     # Session advisory locks: only the migration lock, on migrate_url's own connection.
     r"pg_(try_)?advisory_lock(_shared)?\(": {"db.py"},
     # Cursors that outlive their transaction.

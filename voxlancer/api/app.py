@@ -25,6 +25,7 @@ from voxlancer.api import (
     openapi,
     tts,
     uploads,
+    webhooks,
 )
 from voxlancer.api.middleware import content_encoding, errors, request_context
 from voxlancer.api.routes import Route, add_routes
@@ -51,6 +52,7 @@ def all_routes() -> list[Route]:
         *compliance.ROUTES,
         *billing.ROUTES,
         *tts.ROUTES,
+        *webhooks.ROUTES,
         *media.ROUTES,
         *openapi.ROUTES_DOC,
         *docs.ROUTES,

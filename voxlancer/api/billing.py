@@ -15,7 +15,16 @@ from voxlancer.api.bodies import body_deadline
 from voxlancer.api.jsonout import respond
 from voxlancer.api.routes import Route
 from voxlancer.api.state import POOL, SETTINGS, db_conn, forget_principals, principal
-from voxlancer.api.validation import Field, Param, check_value, query, read_json, validate
+from voxlancer.api.validation import (
+    Field,
+    Param,
+    body,
+    check_value,
+    query,
+    read_json,
+    validate,
+)
+from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, ServiceUnavailable
 from voxlancer.money import CENT, show
 
@@ -38,13 +47,35 @@ IDEMPOTENCY_KEY = Param("Idempotency-Key", Field(
 
 
 async def balance(request: web.Request) -> web.Response:
-    settings, customer = request.app[SETTINGS], principal(request).customer
     async with db_conn(request) as conn:
-        limits = await billing.limits_for(conn, settings, customer.id)
-        spent = await ledger.spent_since(conn, customer.id, billing.start_of_day())
-    return respond({"balance": show(limits.balance), "spent_today": show(spent),
-                    "daily_spend_limit": show(limits.daily_spend_limit),
-                    "min_balance": show(limits.min_balance)})
+        return respond(await _balance(conn, request))
+
+
+async def _balance(conn: Conn, request: web.Request) -> dict[str, Any]:
+    settings, customer = request.app[SETTINGS], principal(request).customer
+    limits = await billing.limits_for(conn, settings, customer.id)
+    spent = await ledger.spent_since(conn, customer.id, billing.start_of_day())
+    threshold = await billing.low_balance_threshold(conn, customer.id)
+    return {"balance": show(limits.balance), "spent_today": show(spent),
+            "daily_spend_limit": show(limits.daily_spend_limit),
+            "min_balance": show(limits.min_balance),
+            "low_balance_threshold": None if threshold is None else show(threshold)}
+
+
+LOW_BALANCE = {
+    "threshold": Field("number", required=True, nullable=True, check=Decimal, minimum=0,
+                       maximum=1_000_000, multiple_of=CENT, example=10.00,
+                       doc="dollars with at most 2 decimals: a charge that takes the balance "
+                           "below it sends the balance.low webhook event; null turns it off"),
+}
+
+
+async def set_low_balance(request: web.Request) -> web.Response:
+    data = await body(request, LOW_BALANCE)
+    async with db_conn(request) as conn:
+        await billing.set_low_balance_threshold(conn, principal(request).customer.id,
+                                                data["threshold"])
+        return respond(await _balance(conn, request))
 
 
 async def add_credit(request: web.Request) -> web.Response:
@@ -121,10 +152,10 @@ async def usage(request: web.Request) -> web.Response:
         end += timedelta(days=1)  # a date alone as `to` includes that whole day
     async with db_conn(request) as conn:
         total, campaigns = await ledger.usage(conn, principal(request).customer.id, start, end)
-    body: dict[str, Any] = total.to_api()
-    body["from"], body["to"] = start, end
-    body["campaigns"] = [{"campaign_id": u.campaign_id, **u.to_api()} for u in campaigns]
-    return respond(body)
+    out: dict[str, Any] = total.to_api()
+    out["from"], out["to"] = start, end
+    out["campaigns"] = [{"campaign_id": u.campaign_id, **u.to_api()} for u in campaigns]
+    return respond(out)
 
 
 async def stripe_webhook(request: web.Request) -> web.Response:
@@ -141,6 +172,9 @@ async def stripe_webhook(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/api/billing/balance", balance, "Account balance and today's spend",
           scope="billing:read", responses={200: "Balance"}),
+    Route("PUT", "/api/billing/low-balance-threshold", set_low_balance, "Set the balance below "
+          "which a charge sends the balance.low webhook event (null: never)",
+          scope="billing:write", body=LOW_BALANCE, responses={200: "Balance"}),
     Route("POST", "/api/billing/add-credit", add_credit, "Add credit with a card through Stripe "
           "(send an Idempotency-Key header to make retries safe); 202 while Stripe is still "
           "processing", scope="billing:write", body=ADD_CREDIT, headers=(IDEMPOTENCY_KEY,),

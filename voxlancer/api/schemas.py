@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxlancer import contacts, dnc, jurisdiction, ledger
+from voxlancer import contacts, dnc, jurisdiction, ledger, webhook_events, webhooks
 from voxlancer.auth import SCOPES
 from voxlancer.errors import CODES
 from voxlancer.tts.voices import API_VOICES
@@ -105,6 +105,54 @@ _LEDGER_ENTRY = {
 _USAGE = {"total_calls": COUNT, "total_minutes": {"type": "number", "minimum": 0},
           "total_spent": MONEY}
 
+_WEBHOOK_ENDPOINT = {
+    "id": UUID, "url": {"type": "string"}, "description": {"type": "string"},
+    "event_types": {"type": "array", "items": {"type": "string",
+                                               "enum": list(webhook_events.SUBSCRIBABLE)},
+                    "description": "empty: every type"},
+    "enabled": {"type": "boolean"},
+    "disabled_reason": {**nullable({"type": "string", "enum": ["customer", "failing"]}),
+                        "description": "failing: every delivery failed for 3 days, so it was "
+                                       "disabled; PATCH enabled true to resume"},
+    "failing_since": {**nullable(TIME), "description": "the first failure since the last "
+                                                       "success; null while deliveries succeed"},
+    "previous_secret_expires_at": {**nullable(TIME), "description": "after a rotation, when "
+                                                                    "the old secret stops "
+                                                                    "signing"},
+    "created_at": TIME, "updated_at": TIME,
+}
+_WEBHOOK_DELIVERY = {
+    "id": UUID, "endpoint_id": UUID, "event_id": UUID,
+    "event_type": {"type": "string", "enum": list(webhook_events.TYPES)},
+    "status": {"type": "string", "enum": list(webhooks.STATUSES)}, "attempts": COUNT,
+    "next_attempt_at": nullable(TIME), "last_status_code": nullable({"type": "integer"}),
+    "last_error": nullable({"type": "string"}), "created_at": TIME,
+    "delivered_at": nullable(TIME), "last_attempt_at": nullable(TIME),
+    "last_latency_ms": nullable(COUNT),
+    "last_response_body": {**nullable({"type": "string"}),
+                           "description": f"the first {webhooks.RESPONSE_BYTES} bytes of the "
+                                          "receiver's answer to the last attempt"},
+}
+_CALL = {
+    "id": UUID, "campaign_id": UUID, "contact_id": UUID, "phone_number": {"type": "string"},
+    "caller_id": {"type": "string"},
+    "outcome": {"type": "string", "enum": ["answered", "no_answer", "busy", "failed"]},
+    "created_at": TIME, "answered_at": nullable(TIME), "ended_at": TIME,
+    "duration_seconds": {"type": "number", "minimum": 0}, "billed_seconds": COUNT,
+    "cost": MONEY, "sip_code": nullable({"type": "integer"}),
+    "hangup_cause": nullable({"type": "integer"}), "amd_status": nullable({"type": "string"}),
+    "opted_out": {"type": "boolean"},
+}
+_BALANCE_LOW = {"balance": MONEY, "low_balance_threshold": MONEY,
+                "transaction": ref("LedgerEntry")}
+_EVENT_OBJECTS = {
+    "call.completed": "Call", "contact.opted_out": "DncEntry",
+    **{f"campaign.{t}": "Campaign" for t in ("started", "paused", "resumed", "stopped",
+                                             "completed")},
+    "balance.low": "BalanceLow", "credit.added": "LedgerEntry",
+    "caller_id.verified": "CallerId", "ping": "Ping",
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": closed({"error": {"type": "string", "description": "for people; may be reworded"},
                      "code": {"type": "string", "enum": sorted(CODES),
@@ -150,7 +198,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                 "the import's counts",
                  "anyOf": [ref("DncEntry"), ref("DncImport")]},
     "Balance": closed({"balance": MONEY, "spent_today": MONEY, "daily_spend_limit": MONEY,
-                       "min_balance": MONEY}),
+                       "min_balance": MONEY, "low_balance_threshold": nullable(MONEY)}),
     "LedgerEntry": closed(_LEDGER_ENTRY, optional=("call_id", "campaign_id", "seconds", "cost")),
     "LedgerPage": page_of("LedgerEntry"),
     "TopUpPending": closed({"status": {"type": "string"}, "payment_id": {"type": "string"},
@@ -194,6 +242,27 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "rule": {"type": "string"}, "citation": {"type": "string"}, "contacts": COUNT})},
         "skipped": {"type": "array", "items": closed({
             "reason": {"type": "string"}, "contacts": COUNT})}}),
+    "WebhookEndpoint": closed(_WEBHOOK_ENDPOINT),
+    "NewWebhookEndpoint": closed({**_WEBHOOK_ENDPOINT, "secret": {
+        "type": "string", "description": "the signing secret (whsec_...), shown this once"}}),
+    "WebhookEndpointPage": page_of("WebhookEndpoint"),
+    "WebhookDelivery": closed(_WEBHOOK_DELIVERY),
+    "WebhookDeliveryPage": page_of("WebhookDelivery"),
+    "Call": closed(_CALL),
+    "BalanceLow": closed(_BALANCE_LOW),
+    "Ping": closed({"endpoint_id": UUID}),
+    "Event": closed({
+        "id": UUID, "object": {"type": "string", "enum": ["event"]},
+        "type": {"type": "string", "enum": list(webhook_events.TYPES)},
+        "api_version": {"type": "string", "examples": [webhook_events.API_VERSION]},
+        "created_at": TIME,
+        "data": closed({"object": {
+            "anyOf": [ref(name) for name in dict.fromkeys(_EVENT_OBJECTS.values())],
+            "description": "the object as the API returns it, by type: " + "; ".join(
+                f"{t}: {name}" for t, name in _EVENT_OBJECTS.items())}})},
+        description="What a webhook endpoint receives (docs/webhooks.md has an example of "
+                    "each type)"),
+    "EventPage": page_of("Event"),
     "OpenApiDocument": {"type": "object", "description": "This document."},
     # Bodies that are not JSON:
     "Wav": {"type": "string", "contentMediaType": "audio/wav",

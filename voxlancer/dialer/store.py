@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from voxlancer import ledger
+from voxlancer import ledger, webhook_events
 from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.dialer.outcomes import SIP_FOR_CAUSE, NextStep, Outcome, next_step
@@ -393,6 +393,8 @@ async def settle_many(conn: Conn, settings: Settings,
                 amd_status=ended.amd_status, amd_cause=ended.amd_cause,
                 message_started_at=ended.message_started_at))
         done = {r["id"] for r in await conn.fetch(_ENDING.sql, *_ENDING.arrays(rows))}
+        # The outbox: one call.completed per attempt this batch closed, in one statement.
+        await webhook_events.record_calls_completed(conn, list(done))
         machines = Counter(c.campaign.id for c in calls
                            if c.attempt_id in done and c.amd_status == "MACHINE")
         if machines:

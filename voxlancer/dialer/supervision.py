@@ -1,4 +1,4 @@
-"""The dialer's tasks, named and watched.
+"""The dialer's tasks (and the webhook worker's), named and watched.
 
 A dialer whose lease loop has died but whose upkeep still heartbeats looks healthy and holds its
 contacts while calling nobody. So every task the dialer starts is watched: a long-lived one
@@ -16,12 +16,13 @@ from typing import Any
 
 import structlog
 
-log = structlog.get_logger("voxlancer.dialer")
-
 
 class Supervisor:
-    def __init__(self, stop: asyncio.Event) -> None:
+    def __init__(self, stop: asyncio.Event, *, process: str = "dialer") -> None:
         self.stop = stop  # once set, long-lived tasks may end
+        # Who is supervised (the dialer, the webhook worker): it names the log lines.
+        self._log = structlog.get_logger(f"voxlancer.{process}")
+        self._failed_event = f"{process}_task_failed"
         self.failed = asyncio.Event()
         self.failure: str | None = None  # what failed first, for the exit message
         self._long: dict[str, asyncio.Task[Any]] = {}
@@ -44,6 +45,13 @@ class Supervisor:
         if self._short and seconds > 0:
             await asyncio.wait(list(self._short), timeout=seconds)
 
+    async def wait_long(self, seconds: float, *names: str) -> None:
+        """Let long-lived tasks (those named) end by themselves once `stop` is set, for at most
+        `seconds`: one cancelled in the middle of a database query loses its connection."""
+        tasks = [t for n, t in self._long.items() if n in names]
+        if tasks and seconds > 0:
+            await asyncio.wait(tasks, timeout=seconds)
+
     async def cancel(self, *names: str) -> None:
         """Cancel long-lived tasks (all of them when no name is given) and wait for them."""
         tasks = [t for n, t in self._long.items() if not names or n in names]
@@ -65,7 +73,8 @@ class Supervisor:
             self._fail(task, task.exception())
 
     def _fail(self, task: asyncio.Task[Any], exc: BaseException | None) -> None:
-        log.error("dialer_task_failed", task=task.get_name(), error=repr(exc), exc_info=exc)
+        self._log.error(self._failed_event, task=task.get_name(), error=repr(exc),
+                        exc_info=exc)
         if self.failure is None:
             self.failure = f"{task.get_name()}: {exc!r}"
         self.failed.set()
