@@ -9,7 +9,7 @@ object a receiver gets and the item /calls lists cannot differ.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -96,7 +96,7 @@ async def _check_campaign(conn: Conn, customer_id: UUID, campaign_id: UUID) -> N
 
 
 async def results_csv(conn: Conn, customer_id: UUID,
-                      campaign_id: UUID) -> AsyncIterator[bytes]:
+                      campaign_id: UUID) -> AsyncGenerator[bytes, None]:
     """One row per contact with its latest attempt, then a column per attribute key, as CSV a
     chunk at a time. Call inside a repeatable-read transaction: the keys and the rows are then
     read from one snapshot, and the rows come through a server-side cursor."""

@@ -11,7 +11,7 @@ code, so a group rarely spans two.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -127,7 +127,7 @@ def _narrowing(rules: jurisdiction.Ruleset, campaign: Campaign, states: tuple[st
     return out
 
 
-async def history_csv(conn: Conn, customer_id: UUID) -> AsyncIterator[bytes]:
+async def history_csv(conn: Conn, customer_id: UUID) -> AsyncGenerator[bytes, None]:
     """The account's consent and opt-out records as CSV, a chunk at a time (constant memory;
     call inside a transaction: the rows come through a server-side cursor)."""
     rows = conn.cursor(_HISTORY, customer_id, prefetch=csv_export.ROWS_PER_WRITE)

@@ -3,24 +3,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
+import dataclasses
 import io
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 
 from tests.call_helpers import Call, End, dial
 from tests.campaign_helpers import make_campaign, number, ready_campaign, upload
 from tests.factories import Account, signup
 from voxlancer import call_results, money
+from voxlancer.api.app import start_api
 from voxlancer.api.jsonout import timestamp
+from voxlancer.api.state import POOL
 from voxlancer.config import Settings
 from voxlancer.dialer import store
 from voxlancer.dialer.outcomes import SIP_FOR_CAUSE
+from voxlancer.localdb import free_port
 
 # The six ways a call ends here, one per contact (None: still in progress).
 ENDS: list[End | None] = [
@@ -300,3 +308,53 @@ async def test_results_csv_streams_a_few_thousand_contacts(client, conn, setting
     got = list(csv.DictReader(io.StringIO((await resp.read()).decode())))
     assert [r["n"] for r in got] == [str(i) for i in range(1, rows + 1)]
     assert {r["status"] for r in got} == {"pending"}
+
+
+async def test_a_download_nobody_reads_is_cut_off_and_frees_its_connection(conn, settings):
+    """A client that stops reading results.csv must not hold a pool connection (and an open
+    transaction) for as long as it likes: after VOXLANCER_BODY_IDLE_TIMEOUT it is cut off."""
+    idle = 1.0
+    port = free_port()
+    runner = await start_api(dataclasses.replace(settings, body_idle_timeout=idle),
+                             "127.0.0.1", port)
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
+            account = await signup(session, conn)
+            async with session.post("/api/campaigns", headers=account.headers, json={
+                    "name": "big", "tts_message": "Hello"}) as resp:
+                campaign = (await resp.json())["id"]
+        # About 12 MB of CSV: more than the sockets on both sides buffer.
+        await conn.execute(
+            "INSERT INTO contacts (campaign_id, phone_number, attributes) "
+            "SELECT $1, '+1202' || lpad(i::text, 7, '0'), "
+            "       jsonb_build_object('note', repeat('x', 200)) "
+            "FROM generate_series(1, 50000) AS i", UUID(campaign))
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(f"GET /api/campaigns/{campaign}/results.csv HTTP/1.1\r\nHost: x\r\n"
+                     f"Authorization: {account.headers['Authorization']}\r\n\r\n".encode())
+        await writer.drain()
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        pool = runner.app[POOL]
+
+        async def download_open() -> bool:
+            busy = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()")
+            return bool(busy) or pool.get_idle_size() < pool.get_size()
+
+        assert await download_open()  # the stream holds its connection while it waits
+        await asyncio.sleep(idle + 1.0)
+        assert not await download_open()
+        # The client, reading again, finds the download cut short.
+        received = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(1 << 16):
+                received += chunk
+        assert received.count(b"\r\n") < 50000
+        writer.close()
+    finally:
+        await runner.cleanup()
