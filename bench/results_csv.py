@@ -7,8 +7,10 @@ three attributes each (INSERT ... SELECT generate_series) and one settled attemp
 them (inserted directly: the dialer's own path is what tests/integration/test_call_results.py
 checks; here only the volume matters), then downloads the CSV once, reading it as it comes.
 Printed: rows, bytes, time, and the API process's peak RSS growth during the download (its
-peak is reset first through /proc/<pid>/clear_refs). Goal: the growth stays flat whatever N is
-(the rows stream through a server-side cursor, ROWS_PER_WRITE a chunk).
+peak is reset first through /proc/<pid>/clear_refs); then the time of a page of /calls, and of
+one filtered by an outcome no call has (the worst case: every attempt is read). Goal: the
+growth stays flat whatever N is (the rows stream through a server-side cursor, ROWS_PER_WRITE a
+chunk).
 """
 
 # The benchmark drives processes and files from one coroutine on purpose; nothing else runs.
@@ -163,6 +165,15 @@ async def main(contacts: int) -> None:
         print(f"API RSS before {before / 1024:.0f} MB, peak during the download "
               f"{peak / 1024:.0f} MB ({'VmHWM after reset' if peak_reset else 'sampled'}): "
               f"growth {(peak - before) / 1024:.1f} MB (goal: flat, a few MB whatever the size)")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+            calls = f"{base}/api/campaigns/{campaign}/calls?limit=100"
+            for label, url in (("first page", calls), ("outcome=busy (none: reads them all)",
+                                                       calls + "&outcome=busy")):
+                started = time.perf_counter()
+                async with s.get(url) as resp:
+                    listed = await resp.json()
+                print(f"GET .../calls {label}: {len(listed)} calls in "
+                      f"{(time.perf_counter() - started) * 1000:.0f} ms")
         if rows != contacts:
             raise RuntimeError(f"expected {contacts} rows, got {rows}")
     finally:
