@@ -10,17 +10,15 @@ code, so a group rarely spans two.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from voxlancer import jurisdiction
+from voxlancer import csv_export, jurisdiction
 from voxlancer.calling_hours import LEGAL_END, LEGAL_START
 from voxlancer.campaigns import Campaign
 from voxlancer.db import Conn
@@ -70,7 +68,6 @@ FROM dnc_entries d WHERE d.customer_id = $1
 ORDER BY at, phone_number
 """
 HISTORY_COLUMNS = ("record", "phone_number", "campaign_id", "at", "source")
-_ROWS_PER_WRITE = 2000
 
 
 def _sample_number(row: asyncpg.Record) -> str:
@@ -130,26 +127,14 @@ def _narrowing(rules: jurisdiction.Ruleset, campaign: Campaign, states: tuple[st
     return out
 
 
-async def history_csv(conn: Conn, customer_id: UUID) -> AsyncIterator[bytes]:
+async def history_csv(conn: Conn, customer_id: UUID) -> AsyncGenerator[bytes, None]:
     """The account's consent and opt-out records as CSV, a chunk at a time (constant memory;
     call inside a transaction: the rows come through a server-side cursor)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HISTORY_COLUMNS)
-    count = 0
-    async for row in conn.cursor(_HISTORY, customer_id, prefetch=_ROWS_PER_WRITE):
-        writer.writerow([row["record"], row["phone_number"], row["campaign_id"] or "",
-                         row["at"].isoformat(), _cell(row["source"])])
-        count += 1
-        if count % _ROWS_PER_WRITE == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+    rows = conn.cursor(_HISTORY, customer_id, prefetch=csv_export.ROWS_PER_WRITE)
+    async for chunk in csv_export.chunks(HISTORY_COLUMNS, (_history_row(r) async for r in rows)):
+        yield chunk
 
 
-def _cell(value: str | None) -> str:
-    """A text cell a spreadsheet will not run as a formula."""
-    text = value or ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
+def _history_row(row: asyncpg.Record) -> list[str]:
+    return [row["record"], row["phone_number"], str(row["campaign_id"] or ""),
+            row["at"].isoformat(), csv_export.cell(row["source"])]

@@ -73,7 +73,8 @@ class Settings:
                                  "API process holds")
     body_idle_timeout: float = _setting("VOXLANCER_BODY_IDLE_TIMEOUT", 30.0, "Seconds a request "
                                         "body (JSON or upload) may stop arriving before the "
-                                        "request ends with 408")
+                                        "request ends with 408, and a CSV download may go "
+                                        "unread before it is cut off")
     body_timeout: float = _setting("VOXLANCER_BODY_TIMEOUT", 600.0, "Seconds within which a "
                                    "whole request body must arrive, however slowly it trickles "
                                    "(408 after)")

@@ -48,18 +48,12 @@ WITH inserted AS (
 )
 SELECT id, pg_notify($6, '') FROM inserted
 """
-# The call object as docs/webhooks.md shows it, straight from the settled attempts.
+# One event per settled attempt; its object is the one GET /api/campaigns/{id}/calls lists, made
+# by the same SQL function (api_call, sql/013_call_results.sql), so the two cannot differ.
 _CALLS_COMPLETED = """
 WITH inserted AS (
 INSERT INTO webhook_events (customer_id, type, api_version, data)
-SELECT a.customer_id, 'call.completed', $2, jsonb_build_object(
-    'id', a.id, 'campaign_id', a.campaign_id, 'contact_id', a.contact_id,
-    'phone_number', a.phone_number, 'caller_id', a.caller_id, 'outcome', a.outcome,
-    'created_at', api_time(a.created_at), 'answered_at', api_time(a.answered_at),
-    'ended_at', api_time(a.ended_at), 'duration_seconds', a.duration_seconds,
-    'billed_seconds', a.billed_seconds, 'cost', api_money(a.cost), 'sip_code', a.sip_code,
-    'hangup_cause', a.hangup_cause, 'amd_status', a.amd_status,
-    'opted_out', a.opted_out_at IS NOT NULL)
+SELECT a.customer_id, 'call.completed', $2, api_call(a)
 FROM call_attempts a
 WHERE a.id = ANY($1::uuid[])
 ORDER BY a.ended_at, a.id

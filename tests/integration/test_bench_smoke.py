@@ -37,3 +37,9 @@ def test_tts_bench_runs() -> None:
     assert "RTF   150 chars" in out
     assert "cache hit" in out
     assert "preview x 2 concurrent (4 requests, statuses {200: 4})" in out
+
+
+def test_results_csv_bench_runs() -> None:
+    out = run_bench("bench/results_csv.py", "--contacts", "2000")
+    assert "results.csv: 2,000 rows" in out
+    assert "API RSS before" in out and "growth" in out

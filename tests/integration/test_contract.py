@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from tests.call_helpers import End, dial
 from tests.campaign_helpers import csv_form, number, ready_campaign
 from tests.contract import Contract
 from tests.factories import bearer, signup
@@ -19,7 +20,7 @@ async def contract(client) -> Contract:
     return Contract(await (await client.get("/api/openapi.json")).json())
 
 
-async def test_responses_of_the_main_flows_match_the_document(client, conn, contract):
+async def test_responses_of_the_main_flows_match_the_document(client, conn, contract, settings):
     check = contract.check
     # Accounts and keys.
     email = "flow@example.com"
@@ -85,6 +86,16 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.post(f"{one}/pause", headers=headers))
     await check(await client.post(f"{one}/resume", headers=headers))
     await check(await client.get(f"{one}/stats", headers=headers))
+    # Calls as the dialer settles them: answered, busy, and one still in progress.
+    await dial(conn, settings, campaign["id"], [End(answered_seconds=3.5), End(cause=17), None])
+    await check(await client.get(f"{one}/calls?limit=2", headers=headers))
+    await check(await client.get(f"{one}/calls?outcome=busy", headers=headers))
+    await check(await client.get(f"{one}/calls?outcome=lost", headers=headers))  # 400
+    await check(await client.get(f"/api/campaigns/{uuid4()}/calls", headers=headers))  # 404
+    await check(await client.get(f"{one}/results.csv", headers=headers))
+    await check(await client.get(f"/api/campaigns/{uuid4()}/results.csv",
+                                 headers=headers))  # 404
+    await check(await client.get("/api/events?type=call.completed", headers=headers))
     await check(await client.post(f"{one}/retry-failed", headers=headers))
     await check(await client.post(f"{one}/stop", headers=headers))
     await check(await client.delete(one, headers=headers))

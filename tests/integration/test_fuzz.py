@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.campaign_helpers import add_caller_id, make_campaign, number
+from tests.call_helpers import End, dial
+from tests.campaign_helpers import add_caller_id, make_campaign, number, ready_campaign
 from tests.factories import fund, make_key, signup
 from tests.stripe_stub import SECRET_KEY, StripeStub
 from voxlancer import webhooks
@@ -61,7 +62,7 @@ def fuzz_settings(database_url: str, tmp_path: Path, stripe: StripeStub) -> Sett
     })
 
 
-async def _world(client: TestClient, conn) -> dict[str, Any]:
+async def _world(client: TestClient, conn, settings: Settings) -> dict[str, Any]:
     """What the fuzzer works on: ids for every path parameter, and the key it signs with.
 
     Deletions get their own victims, so that the first successful DELETE does not leave every
@@ -86,6 +87,12 @@ async def _world(client: TestClient, conn) -> dict[str, Any]:
     await created(one, {"phone_number": number(), "consent_at": "2026-03-01T10:00:00Z",
                         "consent_source": "web form"})
     spare_campaigns = [(await make_campaign(client, account))["id"] for _ in range(2)]
+    # A running campaign with settled calls (and one in progress), so that /calls and
+    # results.csv have rows to list.
+    called = await ready_campaign(client, conn, account)
+    resp = await client.post(f"/api/campaigns/{called['id']}/start", headers=account.headers)
+    assert resp.status == 200, await resp.text()
+    await dial(conn, settings, called["id"], [End(answered_seconds=4.5), End(cause=17), None])
     # A webhook endpoint with deliveries to look at and retry (fanned out as the worker would;
     # nothing is sent: no worker runs), and victims for DELETE. A public address literal.
     hook = "https://93.184.215.14/hook"
@@ -96,7 +103,7 @@ async def _world(client: TestClient, conn) -> dict[str, Any]:
     return {
         "key": key,
         "caller_ids": [caller["id"], unverified["id"]],
-        "campaigns": [campaign["id"]],
+        "campaigns": [campaign["id"], called["id"]],
         "dnc": [await created("/api/dnc", {"phone_number": number()}, "phone_number")],
         # Victims of the DELETE operations:
         "spare_api_keys": [await created("/api/api-keys", {"name": "spare",
@@ -125,8 +132,8 @@ SEMANTIC_REFUSALS = [
     # The code heard on the phone; a wrong one costs a try.
     ("^/api/caller-ids/\\{id\\}/confirm$", "POST", ["400"]),
     # A cursor is opaque: only one the server handed out is valid.
-    ("^/api/(campaigns|caller-ids|dnc|billing/transactions|campaigns/\\{id\\}/contacts|webhooks"
-     "|webhooks/\\{id\\}/deliveries|events)$", "GET", ["400"]),
+    ("^/api/(campaigns|caller-ids|dnc|billing/transactions|campaigns/\\{id\\}/(contacts|calls)"
+     "|webhooks|webhooks/\\{id\\}/deliveries|events)$", "GET", ["400"]),
     # A webhook URL must resolve to public addresses (no JSON Schema keyword can say so).
     ("^/api/webhooks(/\\{id\\})?$", "POST|PATCH", ["400"]),
     # from after to.
@@ -164,7 +171,7 @@ def _config(base_url: str, world: dict[str, Any]) -> str:
                    parameters=bound(**{"path.id": "spare_caller_ids"})),
         operations("^/api/caller-ids/", "POST", parameters=bound(**{"path.id": "caller_ids"})),
         operations(f"{campaign}$", "DELETE", parameters=bound(**{"path.id": "spare_campaigns"})),
-        operations(f"{campaign}(/[a-z-]+)?$", "GET|POST|PUT",
+        operations(f"{campaign}(/[a-z-]+(\\.csv)?)?$", "GET|POST|PUT",
                    parameters=bound(**{"path.id": "campaigns", "body.caller_id": "caller_ids"})),
         operations(f"{campaign}/contacts/", "DELETE",
                    parameters=bound(**{"path.id": "campaigns",
@@ -191,7 +198,7 @@ async def test_fuzzer_finds_no_server_error_and_no_contract_violation(
         fuzz_settings: Settings, synthesiser: Synthesiser, conn, tmp_path: Path) -> None:
     server = TestServer(init_app(fuzz_settings, synthesiser))
     async with TestClient(server) as client:
-        world = await _world(client, conn)
+        world = await _world(client, conn, fuzz_settings)
         base_url = str(server.make_url("/")).rstrip("/")
         config = tmp_path / "schemathesis.toml"
         config.write_text(_config(base_url, world))

@@ -9,6 +9,7 @@ from uuid import UUID
 from aiohttp import web
 
 from voxlancer import campaigns, compliance_report, jurisdiction
+from voxlancer.api.downloads import send_csv
 from voxlancer.api.jsonout import respond
 from voxlancer.api.routes import Route
 from voxlancer.api.state import db_conn, principal
@@ -40,18 +41,9 @@ async def compliance_check(request: web.Request) -> web.Response:
 
 async def consent_export(request: web.Request) -> web.StreamResponse:
     customer_id = principal(request).customer.id
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": 'attachment; filename="consent-and-opt-outs.csv"'})
     async with db_conn(request) as conn, conn.transaction(readonly=True):
-        chunks = compliance_report.history_csv(conn, customer_id)
-        first = await anext(chunks)
-        await response.prepare(request)
-        await response.write(first)
-        async for chunk in chunks:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
+        return await send_csv(request, "consent-and-opt-outs.csv",
+                              compliance_report.history_csv(conn, customer_id))
 
 
 ROUTES = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxlancer import contacts, dnc, jurisdiction, ledger, webhook_events, webhooks
+from voxlancer import call_results, contacts, dnc, jurisdiction, ledger, webhook_events, webhooks
 from voxlancer.auth import SCOPES
 from voxlancer.errors import CODES
 from voxlancer.tts.voices import API_VOICES
@@ -136,12 +136,20 @@ _WEBHOOK_DELIVERY = {
 _CALL = {
     "id": UUID, "campaign_id": UUID, "contact_id": UUID, "phone_number": {"type": "string"},
     "caller_id": {"type": "string"},
-    "outcome": {"type": "string", "enum": ["answered", "no_answer", "busy", "failed"]},
-    "created_at": TIME, "answered_at": nullable(TIME), "ended_at": TIME,
-    "duration_seconds": {"type": "number", "minimum": 0}, "billed_seconds": COUNT,
+    "outcome": {**nullable({"type": "string", "enum": list(call_results.OUTCOMES)}),
+                "description": "null while the call is in progress (call.completed always "
+                               "has it, and ended_at and duration_seconds)"},
+    "created_at": {**TIME, "description": "when the call was placed"},
+    "answered_at": nullable(TIME), "ended_at": nullable(TIME),
+    "duration_seconds": {**nullable({"type": "number", "minimum": 0}),
+                         "description": "from answer to hang-up, to the millisecond"},
+    "billed_seconds": COUNT,
     "cost": MONEY, "sip_code": nullable({"type": "integer"}),
-    "hangup_cause": nullable({"type": "integer"}), "amd_status": nullable({"type": "string"}),
-    "opted_out": {"type": "boolean"},
+    "hangup_cause": nullable({"type": "integer"}),
+    "amd_status": {**nullable({"type": "string"}),
+                   "description": "answering machine detection's verdict (HUMAN, MACHINE, "
+                                  "NOTSURE, HANGUP) when the campaign asked for it"},
+    "opted_out": {"type": "boolean", "description": "the person pressed the opt-out key"},
 }
 _BALANCE_LOW = {"balance": MONEY, "low_balance_threshold": MONEY,
                 "transaction": ref("LedgerEntry")}
@@ -248,7 +256,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "WebhookEndpointPage": page_of("WebhookEndpoint"),
     "WebhookDelivery": closed(_WEBHOOK_DELIVERY),
     "WebhookDeliveryPage": page_of("WebhookDelivery"),
-    "Call": closed(_CALL),
+    "Call": closed(_CALL, description="One call attempt, as GET /api/campaigns/{id}/calls "
+                                      "lists it and the call.completed event carries it"),
+    "CallPage": page_of("Call"),
     "BalanceLow": closed(_BALANCE_LOW),
     "Ping": closed({"endpoint_id": UUID}),
     "Event": closed({
@@ -272,5 +282,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ConsentCsv": {"type": "string", "contentMediaType": "text/csv",
                    "description": "header record,phone_number,campaign_id,at,source; record is "
                                   "consent or opt_out"},
+    "ResultsCsv": {"type": "string", "contentMediaType": "text/csv",
+                   "description": "one row per contact: " + ",".join(call_results.RESULT_COLUMNS)
+                                  + ", then a column per attribute key"},
     "Script": {"type": "string", "contentMediaType": "application/javascript"},
 }
