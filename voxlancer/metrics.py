@@ -7,6 +7,10 @@ Labels never carry customer data beyond campaign ids.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
@@ -55,3 +59,24 @@ WEBHOOK_LATENCY = Histogram("voxlancer_webhook_delivery_seconds", "Time a receiv
 WEBHOOK_OLDEST_UNDELIVERED = Gauge("voxlancer_webhook_oldest_undelivered_seconds",
                                    "Age of the oldest event not yet delivered to an enabled "
                                    "endpoint (0: none waiting)")
+
+
+@contextlib.asynccontextmanager
+async def serving(address: str, process: str) -> AsyncIterator[None]:
+    """/metrics on `address` (host:port) while the block runs; nothing when it is empty. For the
+    processes without a web server of their own (the dialer, the webhook worker)."""
+    if not address:
+        yield
+        return
+    host, _, port = address.rpartition(":")
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    structlog.get_logger(f"voxlancer.{process}").info(f"{process}_metrics_listening",
+                                                      address=address)
+    try:
+        yield
+    finally:
+        await runner.cleanup()

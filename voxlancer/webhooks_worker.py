@@ -30,7 +30,6 @@ from uuid import UUID
 import aiohttp
 import asyncpg
 import structlog
-from aiohttp import web
 
 from voxlancer import db, metrics, webhook_events, webhook_signing, webhook_urls, webhooks
 from voxlancer.config import Settings
@@ -266,23 +265,5 @@ async def run_webhooks(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop.set)
-        async with metrics_server(settings.webhook_metrics_address):
+        async with metrics.serving(settings.webhook_metrics_address, "webhook"):
             await worker.run()
-
-
-@contextlib.asynccontextmanager
-async def metrics_server(address: str) -> AsyncIterator[None]:
-    if not address:
-        yield
-        return
-    host, _, port = address.rpartition(":")
-    app = web.Application()
-    app.router.add_get("/metrics", metrics.metrics_handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-    log.info("webhook_metrics_listening", address=address)
-    try:
-        yield
-    finally:
-        await runner.cleanup()

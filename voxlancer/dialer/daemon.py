@@ -22,7 +22,6 @@ from typing import Any
 
 import asyncpg
 import structlog
-from aiohttp import web
 
 from voxlancer import campaigns, db, metrics
 from voxlancer.config import Settings
@@ -212,23 +211,5 @@ async def run_dialer(settings: Settings, clock: Callable[[], datetime] = utcnow)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, dialer.stop.set)
-        async with _metrics_server(settings.dialer_metrics_address):
+        async with metrics.serving(settings.dialer_metrics_address, "dialer"):
             await dialer.run()
-
-
-@contextlib.asynccontextmanager
-async def _metrics_server(address: str) -> AsyncIterator[None]:
-    if not address:
-        yield
-        return
-    host, _, port = address.rpartition(":")
-    app = web.Application()
-    app.router.add_get("/metrics", metrics.metrics_handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-    log.info("dialer_metrics_listening", address=address)
-    try:
-        yield
-    finally:
-        await runner.cleanup()
