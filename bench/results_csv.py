@@ -31,11 +31,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from bench.common import account_and_campaigns, wait_up
 from voxlancer import db
 from voxlancer.localdb import LocalCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "benchmark password 1"  # noqa: S105 (a throwaway local account)
 _CONTACTS = """
 INSERT INTO contacts (campaign_id, phone_number, attributes, status, created_at)
 SELECT $1, '+1202' || lpad(i::text, 7, '0'),
@@ -70,38 +70,6 @@ def reset_peak(pid: int) -> bool:
     except OSError:
         return False
     return True
-
-
-async def wait_up(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-async def account_and_campaigns(base: str, database_url: str) -> tuple[str, list[str]]:
-    async with aiohttp.ClientSession() as s:
-        email = "bench@example.com"
-        await s.post(f"{base}/api/auth/register", json={"email": email, "password": PASSWORD})
-        conn = await db.connect(database_url)
-        await conn.execute("UPDATE customers SET status = 'active' WHERE email = $1", email)
-        await conn.close()
-        async with s.post(f"{base}/api/auth/login",
-                          json={"email": email, "password": PASSWORD}) as resp:
-            token = (await resp.json())["token"]
-        ids = []
-        for name in ("results", "warm-up"):
-            async with s.post(f"{base}/api/campaigns",
-                              headers={"Authorization": f"Bearer {token}"},
-                              json={"name": name, "tts_message": "Hello"}) as resp:
-                ids.append((await resp.json())["id"])
-    return token, ids
 
 
 async def download(url: str, token: str, pid: int) -> tuple[int, int, float, int]:
@@ -142,7 +110,8 @@ async def main(contacts: int) -> None:
                                 str(port)], env=env)
         base = f"http://127.0.0.1:{port}"
         await wait_up(base + "/api/health")
-        token, (campaign, warm_up) = await account_and_campaigns(base, database_url)
+        token, (campaign, warm_up) = await account_and_campaigns(
+            base, database_url, ("results", "warm-up"))
         started = time.perf_counter()
         conn = await db.connect(database_url)
         await conn.execute(_CONTACTS, campaign, contacts)

@@ -35,11 +35,11 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
+from bench.common import account_and_campaigns, wait_up
 from voxlancer import db, phones
 from voxlancer.localdb import LocalCluster, find_bindir, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "benchmark password 1"  # noqa: S105 (a throwaway local account)
 _BARE_QUERY = """
 SELECT campaign_id, total_contacts, pending, queued, called, failed, no_answer, opted_out,
        machine, total_duration_seconds, total_cost FROM campaign_stats WHERE campaign_id = $1
@@ -71,38 +71,6 @@ def peak_memory_mb(pid: int) -> float:
         raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
     kb = int(found.group(1))
     return kb / 1024
-
-
-async def wait_up(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(url) as resp:
-                    if resp.status in (200, 404):
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-async def account_and_campaigns(base: str, database_url: str) -> tuple[str, list[str]]:
-    async with aiohttp.ClientSession() as s:
-        email = "bench@example.com"
-        await s.post(f"{base}/api/auth/register", json={"email": email, "password": PASSWORD})
-        conn = await db.connect(database_url)
-        await conn.execute("UPDATE customers SET status = 'active' WHERE email = $1", email)
-        await conn.close()
-        async with s.post(f"{base}/api/auth/login",
-                          json={"email": email, "password": PASSWORD}) as resp:
-            token = (await resp.json())["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        ids = []
-        for name in ("api upload", "psql baseline"):
-            async with s.post(f"{base}/api/campaigns", headers=headers,
-                              json={"name": name, "tts_message": "Hello"}) as resp:
-                ids.append((await resp.json())["id"])
-    return token, ids
 
 
 # The file arrives on psql's stdin (pstdin); the campaign id is a psql variable.
@@ -294,7 +262,8 @@ async def main(rows: int, seconds: int, stats_only: bool, rounds: int) -> None:
         processes.append(api)
         base = f"http://127.0.0.1:{api_port}"
         await wait_up(base + "/api/health")
-        token, (api_campaign, psql_campaign) = await account_and_campaigns(base, database_url)
+        token, (api_campaign, psql_campaign) = await account_and_campaigns(
+            base, database_url, ("api upload", "psql baseline"))
 
         if stats_only:
             await api_upload(base, token, api_campaign, csv)
