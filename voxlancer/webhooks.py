@@ -73,7 +73,8 @@ RETURNING id, customer_id, url, description, event_types, enabled, disabled_reas
        AS previous_secret_expires_at, created_at, updated_at
 """
 
-_DELIVERIES = """
+# A delivery with its latest attempt, as the delivery log shows it.
+_DELIVERY_SELECT = """
 SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts,
        CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
        d.last_status_code, d.last_error, d.created_at, d.delivered_at,
@@ -82,19 +83,13 @@ SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts,
 FROM webhook_deliveries d
 LEFT JOIN LATERAL (SELECT started_at, latency_ms, response_body FROM webhook_attempts
                    WHERE delivery_id = d.id ORDER BY id DESC LIMIT 1) t ON true
+"""
+_DELIVERIES = _DELIVERY_SELECT + """
 WHERE d.endpoint_id = $1 AND d.customer_id = $2 AND (d.created_at, d.id) < ($3, $4)
   AND ($5::text IS NULL OR d.status = $5) AND ($6::text IS NULL OR d.event_type = $6)
 ORDER BY d.created_at DESC, d.id DESC LIMIT $7
 """
-_DELIVERY = """
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts,
-       CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
-       d.last_status_code, d.last_error, d.created_at, d.delivered_at,
-       t.started_at AS last_attempt_at, t.latency_ms AS last_latency_ms,
-       t.response_body AS last_response_body
-FROM webhook_deliveries d
-LEFT JOIN LATERAL (SELECT started_at, latency_ms, response_body FROM webhook_attempts
-                   WHERE delivery_id = d.id ORDER BY id DESC LIMIT 1) t ON true
+_DELIVERY = _DELIVERY_SELECT + """
 WHERE d.id = $1 AND d.endpoint_id = $2 AND d.customer_id = $3
 """
 _RETRY = """
