@@ -53,8 +53,9 @@ class PrincipalCache:
 
     @staticmethod
     def _key(header: str) -> bytes:
-        # The credential itself is not kept as a dictionary key.
-        return hashlib.sha256(header.encode()).digest()
+        # The credential itself is not kept as a dictionary key. Header bytes that are not text
+        # arrive as surrogate escapes: hashed back as the bytes they were (auth refuses them).
+        return hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
 
     def get(self, header: str | None) -> Principal | None:
         if not self.live or not header:

@@ -127,3 +127,19 @@ async def test_an_answer_read_before_an_eviction_is_not_kept(cached, conn):
     assert cache.get(header) is None
     cache.put(header, principal, cache.generation)
     assert cache.get(header) is principal
+
+
+async def test_header_bytes_that_are_not_text_pass_the_cache_to_a_401(cached):
+    # aiohttp hands bytes that are not text on as surrogate escapes; with the cache listening,
+    # the lookup comes before authentication and must not be the one to fail on them.
+    client, cache = cached
+    assert cache.get("Bearer vxf_\udcff\udcfe") is None
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(b"GET /api/auth/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"Authorization: Bearer vxf_\xff\xfe\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b'"code":"invalid_token"' in answer
