@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 from voxlancer import db
+from voxlancer.localdb import LocalCluster
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PASSWORD = "benchmark password 1"  # noqa: S105 (a throwaway local account)
+
+
+async def bench_database(cluster: LocalCluster) -> str:
+    """The URL of a new, migrated database `bench` in the (started) cluster."""
+    admin = await asyncpg.connect(cluster.url)
+    try:
+        await admin.execute("CREATE DATABASE bench")
+    finally:
+        await admin.close()
+    database_url = cluster.url_for("bench")
+    await db.migrate_url(database_url)
+    return database_url
+
+
+def api_env(database_url: str, work: Path) -> dict[str, str]:
+    """The environment of an API process (`python -m voxlancer.cli api`) a bench starts."""
+    return {**os.environ, "DATABASE_URL": database_url, "VOXLANCER_LOG_LEVEL": "warning",
+            "VOXLANCER_DATA_DIR": str(work / "data"),
+            "VOXLANCER_JWT_SECRET": "bench-secret-that-is-long-enough-0123456789",
+            "PYTHONPATH": str(ROOT)}
 
 
 async def wait_up(url: str) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.common import bench_database
 from voxlancer import campaigns, compliance_report, db, operator_dnc
 from voxlancer.localdb import LocalCluster, free_port
 
@@ -146,11 +147,7 @@ async def main(numbers: int, contacts: int) -> None:
         print(f"generated {numbers:,} numbers ({path.stat().st_size / 1e6:.1f} MB) in "
               f"{time.perf_counter() - started:.1f}s")
         cluster.start()
-        admin = await asyncpg.connect(cluster.url)
-        await admin.execute("CREATE DATABASE bench")
-        await admin.close()
-        database_url = cluster.url_for("bench")
-        await db.migrate_url(database_url)
+        database_url = await bench_database(cluster)
 
         took, said = run_import(database_url, path)
         print(f"first import:  {took:.1f}s ({numbers / took:,.0f} numbers/s), goal < 60s "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import subprocess
@@ -29,9 +28,8 @@ import time
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 
-from bench.common import account_and_campaigns, wait_up
+from bench.common import account_and_campaigns, api_env, bench_database, wait_up
 from voxlancer import db
 from voxlancer.localdb import LocalCluster, free_port
 
@@ -96,16 +94,9 @@ async def main(contacts: int) -> None:
     api: subprocess.Popen[bytes] | None = None
     try:
         cluster.start()
-        admin = await asyncpg.connect(cluster.url)
-        await admin.execute("CREATE DATABASE bench")
-        await admin.close()
-        database_url = cluster.url_for("bench")
-        await db.migrate_url(database_url)
+        database_url = await bench_database(cluster)
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": database_url, "VOXLANCER_LOG_LEVEL": "warning",
-               "VOXLANCER_DATA_DIR": str(work / "data"),
-               "VOXLANCER_JWT_SECRET": "bench-secret-that-is-long-enough-0123456789",
-               "PYTHONPATH": str(ROOT)}
+        env = api_env(database_url, work)
         api = subprocess.Popen([sys.executable, "-m", "voxlancer.cli", "api", "--port",
                                 str(port)], env=env)
         base = f"http://127.0.0.1:{port}"

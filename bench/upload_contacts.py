@@ -35,7 +35,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from bench.common import account_and_campaigns, wait_up
+from bench.common import account_and_campaigns, api_env, bench_database, wait_up
 from voxlancer import db, phones
 from voxlancer.localdb import LocalCluster, find_bindir, free_port
 
@@ -246,17 +246,10 @@ async def main(rows: int, seconds: int, stats_only: bool, rounds: int) -> None:
         print(f"generated {rows:,} rows ({csv.stat().st_size / 1e6:.1f} MB) in "
               f"{time.perf_counter() - started:.1f}s")
         cluster.start()
-        admin = await asyncpg.connect(cluster.url)
-        await admin.execute("CREATE DATABASE bench")
-        await admin.close()
-        database_url = cluster.url_for("bench")
-        await db.migrate_url(database_url)
+        database_url = await bench_database(cluster)
 
         api_port = free_port()
-        env = {**os.environ, "DATABASE_URL": database_url, "VOXLANCER_LOG_LEVEL": "warning",
-               "VOXLANCER_DATA_DIR": str(work / "data"),
-               "VOXLANCER_JWT_SECRET": "bench-secret-that-is-long-enough-0123456789",
-               "PYTHONPATH": str(ROOT)}
+        env = api_env(database_url, work)
         api = subprocess.Popen([sys.executable, "-m", "voxlancer.cli", "api", "--port",
                                 str(api_port)], env={**env, "VOXLANCER_AUTH_CACHE_SECONDS": "0"})
         processes.append(api)
