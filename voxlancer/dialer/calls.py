@@ -131,6 +131,8 @@ class Calls:
                 if not await call.ari.subscribe(call.channel_id):
                     await self.finish(call, utcnow(), cause=None,
                                       cause_text="ended before it could be followed")
+                else:
+                    await self._answered_before_following(call)
             else:
                 await call.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
                                          caller_id=call.campaign.caller_number,
@@ -214,6 +216,14 @@ class Calls:
                     return
                 call.media = await self.media.voicemail(call.campaign)
         await call.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
+
+    async def _answered_before_following(self, call: Call) -> None:
+        """A callee who answered before the subscription took hold sent its Up event to nobody,
+        and StasisStart comes only after AMD and the greeting: without this the answer would be
+        taken from StasisStart, seconds late (billed short; the voicemail e2e test saw it)."""
+        channel = await call.ari.channel(call.channel_id)
+        if channel is not None and channel.get("state") == "Up" and call.answered_at is None:
+            self.note_answered(call, utcnow())
 
     def note_answered(self, call: Call, at: datetime) -> None:
         call.answered_at = at
