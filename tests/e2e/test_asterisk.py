@@ -13,6 +13,7 @@ from tests.e2e.ari import AriClient, for_channel
 from tests.e2e.conftest import E2E_INSTANCE
 from tests.e2e.sipp import SCENARIOS, Sipp
 from voxlancer.asterisk.sandbox import SOUNDS_DIR, SandboxInfo
+from voxlancer.dialer import trunk
 
 
 def write_tone(path: Path, seconds: float = 1.0, hz: int = 440) -> None:
@@ -77,8 +78,11 @@ async def test_call_through_sim_trunk_plays_audio(ari: AriClient, sandbox: Sandb
 async def test_test_range_rings_registered_softphone(ari: AriClient, sandbox: SandboxInfo,
                                                      sipp_dir: Path) -> None:
     phone_port = 5180
-    # The phone: one sipp answers calls on phone_port, another registers that address.
-    phone = Sipp.uas(phone_port, 16100, calls=2, workdir=sipp_dir, name="softphone")
+    # The phone: one sipp answers calls on phone_port, another registers that address. Like
+    # baresip, the phone answers 404 to a call addressed to any user but its own account.
+    phone = Sipp(["-sf", str(SCENARIOS / "softphone_callee.xml"), "-i", "127.0.0.1",
+                  "-p", str(phone_port), "-mp", "16100", "-m", "2", "-timeout", "60s",
+                  "-timeout_error"], sipp_dir, "softphone")
     try:
         register = Sipp([f"127.0.0.1:{sandbox.sip_port}", "-sf",
                          str(SCENARIOS / "register_softphone.xml"), "-i", "127.0.0.1",
@@ -97,11 +101,12 @@ async def test_test_range_rings_registered_softphone(ari: AriClient, sandbox: Sa
         await hang_up_and_wait(ari, via_dialplan)
 
         # ...and with `softphone` as the trunk name, the way the dialer dials.
+        dial = trunk.target("+12025550199", "softphone", "+15551230000")
         direct = str(uuid.uuid4())
-        await ari.request("POST", "/channels", endpoint="PJSIP/+12025550199@softphone",
+        await ari.request("POST", "/channels", endpoint=dial.endpoint, callerId=dial.caller_id,
                           app=sandbox.ari_app, channelId=direct, timeout="15")
         start = await ari.wait_for(for_channel("StasisStart", direct))
-        assert start["channel"]["dialplan"]["exten"] in ("+12025550199", "s")
+        assert start["channel"]["caller"]["number"] == "+15551230000"
         await hang_up_and_wait(ari, direct)
 
         assert phone.finish() == 0, phone.tail()

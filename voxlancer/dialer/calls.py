@@ -18,7 +18,7 @@ import structlog
 from voxlancer import metrics
 from voxlancer.config import Settings
 from voxlancer.db import Conn
-from voxlancer.dialer import compliance, store
+from voxlancer.dialer import compliance, store, trunk
 from voxlancer.dialer.ari import AriClient, AriError
 from voxlancer.dialer.media import Media
 from voxlancer.dialer.nodes import Node, Nodes
@@ -113,7 +113,8 @@ class Calls:
 
     async def _originate(self, call: Call) -> None:
         await self.bucket.take()
-        endpoint = f"PJSIP/{call.contact.phone_number}@{self.settings.outbound_trunk}"
+        dial = trunk.target(call.contact.phone_number, self.settings.outbound_trunk,
+                            call.campaign.caller_number)
         log.info("call_originating", attempt_id=str(call.attempt_id),
                  campaign_id=str(call.campaign.id))
         detect = call.campaign.machine_detection != "off"
@@ -122,8 +123,8 @@ class Calls:
             if detect:
                 # Through the dial plan: AMD() runs on answer, then hands the call to us.
                 await call.ari.originate(
-                    endpoint=endpoint, channel_id=call.channel_id,
-                    caller_id=call.campaign.caller_number, ring_seconds=self.settings.ring_timeout,
+                    endpoint=dial.endpoint, channel_id=call.channel_id,
+                    caller_id=dial.caller_id, ring_seconds=self.settings.ring_timeout,
                     context=AMD_CONTEXT, variables={
                         "VOXLANCER_STASIS_APP": call.ari.config.app,
                         "VOXLANCER_WAIT_FOR_BEEP":
@@ -134,8 +135,8 @@ class Calls:
                 else:
                     await self._answered_before_following(call)
             else:
-                await call.ari.originate(endpoint=endpoint, channel_id=call.channel_id,
-                                         caller_id=call.campaign.caller_number,
+                await call.ari.originate(endpoint=dial.endpoint, channel_id=call.channel_id,
+                                         caller_id=dial.caller_id,
                                          ring_seconds=self.settings.ring_timeout)
             metrics.ORIGINATE_LATENCY.observe(time.perf_counter() - started)
             metrics.CALLS_STARTED.inc()

@@ -19,6 +19,7 @@ import structlog
 from voxlancer import caller_id_verification
 from voxlancer.config import Settings
 from voxlancer.db import Conn
+from voxlancer.dialer import trunk
 from voxlancer.dialer.ari import AriClient, AriError
 
 log = structlog.get_logger("voxlancer.dialer")
@@ -55,11 +56,11 @@ class VerificationCaller:
             call = VerificationCall(str(uuid.uuid4()), due.id, media)
             self.calls[call.channel_id] = call
             log.info("verification_calling", verification_id=str(due.id))
+            dial = trunk.target(due.phone_number, self.settings.outbound_trunk,
+                                self.settings.platform_caller_id or "Voxlancer")
             try:
                 await self.ari.originate(
-                    endpoint=f"PJSIP/{due.phone_number}@{self.settings.outbound_trunk}",
-                    channel_id=call.channel_id,
-                    caller_id=self.settings.platform_caller_id or "Voxlancer",
+                    endpoint=dial.endpoint, channel_id=call.channel_id, caller_id=dial.caller_id,
                     ring_seconds=self.settings.ring_timeout)
             except AriError as exc:
                 self.calls.pop(call.channel_id, None)
