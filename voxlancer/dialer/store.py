@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,6 +77,25 @@ SET status = 'queued', lease_owner = $3, lease_expires_at = now() + make_interva
     deferred_by = NULL
 FROM picked WHERE k.id = picked.id
 RETURNING k.id, k.phone_number, k.attempts, k.attributes, k.consent_at
+"""
+# A personalised campaign's lease: the same, of contacts whose audio the render-ahead worker
+# has prepared for the campaign's current messages ($5, the render signature; see
+# voxlancer.dialer.render_ahead). Derived from _LEASE so the two never drift apart.
+_LEASE_RENDERED = _LEASE.replace("AND k.status = 'pending'",
+                                 "AND k.status = 'pending' AND k.rendered = $5")
+assert _LEASE_RENDERED != _LEASE
+# The render-ahead window: a campaign's next pending contacts in the lease's order, and which
+# are rendered for the signature $2 already.
+_RENDER_WINDOW = """
+SELECT id, phone_number, attempts, attributes, consent_at,
+       coalesce(rendered = $2, false) AS ready
+FROM contacts
+WHERE campaign_id = $1 AND status = 'pending'
+ORDER BY next_attempt_at NULLS FIRST, id
+LIMIT $3
+"""
+_MARK_RENDERED = """
+UPDATE contacts SET rendered = $2 WHERE id = ANY($1::uuid[]) AND status = 'pending'
 """
 
 # A contact leased outside its calling window goes back, due when the window opens, with the
@@ -283,9 +303,33 @@ async def running_campaigns(conn: Conn) -> list[RunningCampaign]:
 
 
 async def lease(conn: Conn, campaign_id: UUID, most: int, owner: str,
-                lease_seconds: int) -> list[Lease]:
-    rows = await conn.fetch(_LEASE, campaign_id, most, owner, float(lease_seconds))
+                lease_seconds: int, rendered: str | None = None) -> list[Lease]:
+    """Up to `most` due contacts; with `rendered`, only those rendered for that signature."""
+    if rendered is None:
+        rows = await conn.fetch(_LEASE, campaign_id, most, owner, float(lease_seconds))
+    else:
+        rows = await conn.fetch(_LEASE_RENDERED, campaign_id, most, owner,
+                                float(lease_seconds), rendered)
     return [from_row(Lease, r) for r in rows]
+
+
+async def render_window(conn: Conn, campaign_id: UUID, signature: str,
+                        most: int) -> list[tuple[Lease, bool]]:
+    """The campaign's next `most` pending contacts, each with whether it is rendered."""
+    rows = await conn.fetch(_RENDER_WINDOW, campaign_id, signature, most)
+    return [(from_row(Lease, r), r["ready"]) for r in rows]
+
+
+async def mark_rendered(conn: Conn, contact_ids: list[UUID], signature: str) -> None:
+    await conn.execute(_MARK_RENDERED, contact_ids, signature)
+
+
+def attributes(value: Any) -> dict[str, Any]:
+    """A lease's attributes as a dict (asyncpg hands jsonb over as text)."""
+    if isinstance(value, str):
+        loaded = json.loads(value)
+        return loaded if isinstance(loaded, dict) else {}
+    return value if isinstance(value, dict) else {}
 
 
 async def defer(conn: Conn, contact_ids: list[UUID], owner: str,
