@@ -232,3 +232,21 @@ async def test_release_all_gives_back_what_was_not_dialled(client, conn, other):
     assert {lease.contact_id for lease in released} == {c.contact_id for c in leased[1:]}
     assert (await stats(conn, campaign_id))["pending"] == 0
     assert (await stats(conn, campaign_id))["queued"] == 4
+
+
+async def test_a_personalised_lease_takes_only_contacts_rendered_for_the_campaign(client, conn):
+    campaign_id = await running_campaign(client, conn, contacts=5, max_concurrent=10)
+    assert await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-1") == []
+    window = await store.render_window(conn, campaign_id, "sig-1", 3)
+    # The next contacts in the lease's order, none ready yet.
+    assert len(window) == 3 and not any(ready for _, ready in window)
+    await store.mark_rendered(conn, [lease.contact_id for lease, _ in window[:2]], "sig-1")
+    ready = {lease.contact_id for lease, ready in
+             await store.render_window(conn, campaign_id, "sig-1", 5) if ready}
+    assert ready == {lease.contact_id for lease, _ in window[:2]}
+    # A changed message (another signature) is not ready: rendered anew.
+    assert await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-2") == []
+    leased = await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-1")
+    assert {c.contact_id for c in leased} == ready
+    # A plain lease takes the rest, rendered or not.
+    assert len(await store.lease(conn, campaign_id, 10, "d1", LEASE)) == 3
