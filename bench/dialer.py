@@ -245,8 +245,11 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float, w
 async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxInfo,
                      session: aiohttp.ClientSession, work: Path, count: int,
                      before_start: Callable[[str], Awaitable[None]] | None = None,
-                     spec: CampaignSpec = CampaignSpec()) -> Figures:
-    """`before_start(campaign_id)`: more set-up once the campaign exists (bench/webhooks.py)."""
+                     spec: CampaignSpec = CampaignSpec(),
+                     dialer_up: Callable[[asyncpg.Connection, str], Awaitable[None]] | None = None
+                     ) -> Figures:
+    """`before_start(campaign_id)`: more set-up once the campaign exists (bench/webhooks.py);
+    `dialer_up(conn, campaign_id)`: awaited once the dialer runs, before the start."""
     campaign_id, headers = await make_campaign(settings, settings.database_url, count, spec)
     if before_start is not None:
         await before_start(campaign_id)
@@ -264,6 +267,8 @@ async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxIn
             return bool(await conn.fetchval(
                 "SELECT count(*) FROM dialer_heartbeats WHERE ari_connected"))
         await wait_until(connected, 60, "the dialer to connect to ARI")
+        if dialer_up is not None:
+            await dialer_up(conn, campaign_id)
 
         async def completed() -> bool:
             status: str | None = await conn.fetchval(

@@ -1,7 +1,9 @@
 """Render-ahead: the audio of a personalised campaign's next contacts, prepared before they
 are leased, so that no call waits for speech synthesis.
 
-For each running personalised campaign, the worker looks at the next AHEAD pending contacts
+For each personalised campaign with pending contacts (running ones first, then paused ones,
+then drafts: what is rendered between upload and start is off the calls' path altogether),
+the worker looks at the next AHEAD pending contacts
 in the order the lease takes them, renders the pieces of those not yet rendered for the
 campaign's current render signature (voxlancer.dialer.media), and stamps them (contacts.
 rendered, through store.mark_rendered); the lease of a personalised campaign takes only
@@ -27,9 +29,11 @@ from voxlancer.errors import VoxlancerError
 
 log = structlog.get_logger("voxlancer.dialer")
 
-# Contacts per campaign prepared ahead of the lease: a few seconds of calls at the trunk's
-# rate, so a retry or a paused campaign never leaves thousands of renders nobody uses yet.
-AHEAD = 200
+# Contacts per campaign prepared ahead of the lease: enough that the first minutes of a
+# campaign (whose values are the newest) are ready at start, few enough that a draft never
+# started or a huge campaign does not render much that nobody plays yet.
+AHEAD = 1000
+CAMPAIGNS = 50  # campaigns looked at per round
 CONCURRENCY = 2  # contacts rendering at once; each waits its turn at the synthesiser
 MARK_EVERY = 20  # contacts stamped per statement, so the first are dialled while others render
 IDLE_SECONDS = 1.0  # between looks when every running campaign is rendered ahead
@@ -57,26 +61,26 @@ class RenderAhead:
                     await asyncio.wait_for(stop.wait(), IDLE_SECONDS)
 
     async def _round(self) -> bool:
-        """One look at every running campaign; True if it rendered anything."""
+        """Render one batch for the first campaign (in priority order) that needs it; True if
+        it did. A batch at a time, so a campaign that starts meanwhile is served next."""
         async with self.pool.acquire() as conn:
-            running = await store.running_campaigns(conn)
-        busy = False
-        for campaign in running:
+            campaigns = await store.campaigns_to_render(conn, CAMPAIGNS)
+        for campaign in campaigns:
             signature = render_signature(campaign)
             if signature is None:
                 continue
             async with self.pool.acquire() as conn:
                 window = await store.render_window(conn, campaign.id, signature, self.ahead)
-            todo = [lease for lease, ready in window if not ready]
-            for start in range(0, len(todo), MARK_EVERY):
-                batch = todo[start:start + MARK_EVERY]
-                await asyncio.gather(*(self._prepare(campaign, lease) for lease in batch))
-                async with self.pool.acquire() as conn:
-                    await store.mark_rendered(conn, [c.contact_id for c in batch], signature)
-                self.prepared += len(batch)
-                self.wake.set()
-                busy = True
-        return busy
+            batch = [lease for lease, ready in window if not ready][:MARK_EVERY]
+            if not batch:
+                continue
+            await asyncio.gather(*(self._prepare(campaign, lease) for lease in batch))
+            async with self.pool.acquire() as conn:
+                await store.mark_rendered(conn, [c.contact_id for c in batch], signature)
+            self.prepared += len(batch)
+            self.wake.set()  # a lease round is cheap; a running campaign dials them at once
+            return True
+        return False
 
     async def _prepare(self, campaign: store.RunningCampaign, lease: store.Lease) -> None:
         async with self._slots:

@@ -94,6 +94,15 @@ WHERE campaign_id = $1 AND status = 'pending'
 ORDER BY next_attempt_at NULLS FIRST, id
 LIMIT $3
 """
+# Campaigns whose next contacts the render-ahead worker prepares: running ones first, then
+# paused ones, then drafts with contacts (rendering between upload and start keeps synthesis
+# off the first minutes of calling), at most $1 of them per round.
+_TO_RENDER = """
+SELECT c.id FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
+WHERE c.status IN ('running', 'paused', 'draft') AND s.pending > 0
+ORDER BY c.status = 'running' DESC, c.status = 'paused' DESC, c.updated_at, c.id
+LIMIT $1
+"""
 _MARK_RENDERED = """
 UPDATE contacts SET rendered = $2 WHERE id = ANY($1::uuid[]) AND status = 'pending'
 """
@@ -318,6 +327,14 @@ async def render_window(conn: Conn, campaign_id: UUID, signature: str,
     """The campaign's next `most` pending contacts, each with whether it is rendered."""
     rows = await conn.fetch(_RENDER_WINDOW, campaign_id, signature, most)
     return [(from_row(Lease, r), r["ready"]) for r in rows]
+
+
+async def campaigns_to_render(conn: Conn, most: int) -> list[RunningCampaign]:
+    """Running, then paused, then draft campaigns with pending contacts, for render-ahead."""
+    ids = [r["id"] for r in await conn.fetch(_TO_RENDER, most)]
+    order = {campaign_id: i for i, campaign_id in enumerate(ids)}
+    found = await campaigns_by_id(conn, ids) if ids else []
+    return sorted(found, key=lambda c: order[c.id])
 
 
 async def mark_rendered(conn: Conn, contact_ids: list[UUID], signature: str) -> None:
