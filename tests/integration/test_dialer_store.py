@@ -237,16 +237,19 @@ async def test_release_all_gives_back_what_was_not_dialled(client, conn, other):
 async def test_a_personalised_lease_takes_only_contacts_rendered_for_the_campaign(client, conn):
     campaign_id = await running_campaign(client, conn, contacts=5, max_concurrent=10)
     assert await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-1") == []
-    window = await store.render_window(conn, campaign_id, "sig-1", 3)
-    # The next contacts in the lease's order, none ready yet.
-    assert len(window) == 3 and not any(ready for _, ready in window)
-    await store.mark_rendered(conn, [lease.contact_id for lease, _ in window[:2]], "sig-1")
-    ready = {lease.contact_id for lease, ready in
-             await store.render_window(conn, campaign_id, "sig-1", 5) if ready}
-    assert ready == {lease.contact_id for lease, _ in window[:2]}
+    window = await store.render_window(conn, campaign_id, "sig-1", 3, 10)
+    # Of the next 3 contacts in the lease's order, those not rendered: all 3.
+    assert len(window) == 3
+    assert await store.render_window(conn, campaign_id, "sig-1", 3, 2) == window[:2]
+    await store.mark_rendered(conn, [lease.contact_id for lease in window[:2]], "sig-1")
+    assert await store.render_window(conn, campaign_id, "sig-1", 3, 10) == window[2:]
+    ready = {lease.contact_id for lease in window[:2]}
     # A changed message (another signature) is not ready: rendered anew.
     assert await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-2") == []
     leased = await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-1")
     assert {c.contact_id for c in leased} == ready
+    # The leased ones left the window: it moves on to the next contacts.
+    after = await store.render_window(conn, campaign_id, "sig-1", 3, 10)
+    assert len(after) == 3 and after[0] == window[2]
     # A plain lease takes the rest, rendered or not.
     assert len(await store.lease(conn, campaign_id, 10, "d1", LEASE)) == 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from uuid import UUID
 
 from voxlancer import templates
 from voxlancer.dialer import compliance, store
@@ -30,6 +31,9 @@ class Media:
         self.tts = tts
         self._uris: dict[tuple[str, str, bool], str] = {}  # (voice, text, lead-in) -> media URI
         self._seconds: dict[str, float] = {}  # seconds of audio behind each media URI
+        # A contact's message as render-ahead prepared it, by (contact, signature): the lease
+        # loop then looks it up instead of working out the contact's pieces again.
+        self._prepared: dict[tuple[UUID, str], str] = {}
 
     async def render(self, text: str, voice: str, lead_in: bool = True) -> str:
         """Rendered once per text and voice for the life of the process (and cached on disk)."""
@@ -49,6 +53,11 @@ class Media:
         """The media a call plays when answered by a person: for a personalised campaign, the
         contact's own pieces, comma-separated."""
         template = templates.parsed(campaign.tts_message)
+        signature = render_signature(campaign)
+        if contact is not None and signature is not None:
+            prepared = self._prepared.get((contact.contact_id, signature))
+            if prepared is not None:
+                return prepared
         if not template.personal or contact is None:
             text = compliance.spoken_message(campaign.company_name, _plain(template),
                                              campaign.opt_out_key)
@@ -81,7 +90,12 @@ class Media:
 
     async def prepare(self, campaign: store.RunningCampaign, contact: store.Lease) -> None:
         """Render everything a call to this contact may play (render-ahead)."""
-        await self.message(campaign, contact)
+        media = await self.message(campaign, contact)
+        signature = render_signature(campaign)
+        if signature is not None:
+            if len(self._prepared) >= _MEMO_LIMIT:
+                self._prepared.clear()
+            self._prepared[(contact.contact_id, signature)] = media
         if campaign.machine_detection == "voicemail":
             await self.voicemail(campaign, contact)
 

@@ -70,8 +70,8 @@ class RenderAhead:
             if signature is None:
                 continue
             async with self.pool.acquire() as conn:
-                window = await store.render_window(conn, campaign.id, signature, self.ahead)
-            batch = [lease for lease, ready in window if not ready][:MARK_EVERY]
+                batch = await store.render_window(conn, campaign.id, signature, self.ahead,
+                                                  MARK_EVERY)
             if not batch:
                 continue
             await asyncio.gather(*(self._prepare(campaign, lease) for lease in batch))

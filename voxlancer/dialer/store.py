@@ -84,15 +84,20 @@ RETURNING k.id, k.phone_number, k.attempts, k.attributes, k.consent_at
 _LEASE_RENDERED = _LEASE.replace("AND k.status = 'pending'",
                                  "AND k.status = 'pending' AND k.rendered = $5")
 assert _LEASE_RENDERED != _LEASE
-# The render-ahead window: a campaign's next pending contacts in the lease's order, and which
-# are rendered for the signature $2 already.
+# The render-ahead window: of a campaign's next $3 pending contacts in the lease's order, the
+# first $4 not yet rendered for the signature $2 (only their rows are read in full).
 _RENDER_WINDOW = """
-SELECT id, phone_number, attempts, attributes, consent_at,
-       coalesce(rendered = $2, false) AS ready
-FROM contacts
-WHERE campaign_id = $1 AND status = 'pending'
-ORDER BY next_attempt_at NULLS FIRST, id
-LIMIT $3
+WITH ahead AS (
+    SELECT id, next_attempt_at, rendered FROM contacts
+    WHERE campaign_id = $1 AND status = 'pending'
+    ORDER BY next_attempt_at NULLS FIRST, id
+    LIMIT $3
+)
+SELECT k.id, k.phone_number, k.attempts, k.attributes, k.consent_at
+FROM ahead w JOIN contacts k ON k.id = w.id
+WHERE w.rendered IS DISTINCT FROM $2
+ORDER BY w.next_attempt_at NULLS FIRST, w.id
+LIMIT $4
 """
 # Campaigns whose next contacts the render-ahead worker prepares: running ones first, then
 # paused ones, then drafts with contacts (rendering between upload and start keeps synthesis
@@ -322,11 +327,12 @@ async def lease(conn: Conn, campaign_id: UUID, most: int, owner: str,
     return [from_row(Lease, r) for r in rows]
 
 
-async def render_window(conn: Conn, campaign_id: UUID, signature: str,
-                        most: int) -> list[tuple[Lease, bool]]:
-    """The campaign's next `most` pending contacts, each with whether it is rendered."""
-    rows = await conn.fetch(_RENDER_WINDOW, campaign_id, signature, most)
-    return [(from_row(Lease, r), r["ready"]) for r in rows]
+async def render_window(conn: Conn, campaign_id: UUID, signature: str, ahead: int,
+                        most: int) -> list[Lease]:
+    """Up to `most` of the campaign's next `ahead` pending contacts not rendered for
+    `signature`, in the lease's order."""
+    rows = await conn.fetch(_RENDER_WINDOW, campaign_id, signature, ahead, most)
+    return [from_row(Lease, r) for r in rows]
 
 
 async def campaigns_to_render(conn: Conn, most: int) -> list[RunningCampaign]:
