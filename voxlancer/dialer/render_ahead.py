@@ -34,8 +34,9 @@ log = structlog.get_logger("voxlancer.dialer")
 # started or a huge campaign does not render much that nobody plays yet.
 AHEAD = 1000
 CAMPAIGNS = 50  # campaigns looked at per round
-CONCURRENCY = 2  # contacts rendering at once; each waits its turn at the synthesiser
-MARK_EVERY = 20  # contacts stamped per statement, so the first are dialled while others render
+CONCURRENCY = 4  # contacts rendering at once; each waits its turn at the synthesiser
+BATCH = 100  # contacts read per round
+MARK_EVERY = 10  # contacts stamped per statement, so the first are dialled while others render
 IDLE_SECONDS = 1.0  # between looks when every running campaign is rendered ahead
 
 
@@ -71,18 +72,31 @@ class RenderAhead:
                 continue
             async with self.pool.acquire() as conn:
                 batch = await store.render_window(conn, campaign.id, signature, self.ahead,
-                                                  MARK_EVERY)
+                                                  BATCH)
             if not batch:
                 continue
-            await asyncio.gather(*(self._prepare(campaign, lease) for lease in batch))
-            async with self.pool.acquire() as conn:
-                await store.mark_rendered(conn, [c.contact_id for c in batch], signature)
-            self.prepared += len(batch)
-            self.wake.set()  # a lease round is cheap; a running campaign dials them at once
+            # Stamped as they finish, MARK_EVERY at a time: a contact whose pieces are all in
+            # the cache is ready at once and never waits behind one that needs a synthesis.
+            done: list[store.Lease] = []
+            for finished in asyncio.as_completed([self._prepare(campaign, lease)
+                                                  for lease in batch]):
+                done.append(await finished)
+                if len(done) >= MARK_EVERY:
+                    await self._mark(done, signature)
+                    done = []
+            if done:
+                await self._mark(done, signature)
             return True
         return False
 
-    async def _prepare(self, campaign: store.RunningCampaign, lease: store.Lease) -> None:
+    async def _mark(self, contacts: list[store.Lease], signature: str) -> None:
+        async with self.pool.acquire() as conn:
+            await store.mark_rendered(conn, [c.contact_id for c in contacts], signature)
+        self.prepared += len(contacts)
+        self.wake.set()  # a lease round is cheap; a running campaign dials them at once
+
+    async def _prepare(self, campaign: store.RunningCampaign,
+                       lease: store.Lease) -> store.Lease:
         async with self._slots:
             try:
                 await self.media.prepare(campaign, lease)
@@ -90,3 +104,4 @@ class RenderAhead:
                 # Stamped all the same: the call renders what is missing when it is dialled.
                 log.warning("render_ahead_contact_failed", contact_id=str(lease.contact_id),
                             error=str(exc))
+        return lease
