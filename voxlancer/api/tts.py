@@ -29,7 +29,8 @@ PREVIEW = {
                         example={"first_name": "Ann", "appointment": "2026-12-03T14:30:00Z"},
                         doc="a sample contact's attributes: `text` is a template as in "
                             "tts_message ({first_name}, {first_name|there}; else 400 "
-                            "invalid_template) and is spoken filled with these"),
+                            "invalid_template) and is spoken filled with these (at most "
+                            f"{MAX_TEXT_CHARS:,} characters filled, else 400)"),
     "phone_number": replace(PHONE, doc="a sample contact's number: date-times are said in "
                                        "its time zone (else the `timezone` attribute, else "
                                        f"{PREVIEW_ZONE})"),
@@ -53,6 +54,9 @@ async def preview(request: web.Request) -> web.Response:
     if not text:
         raise BadRequest("text: says nothing with these attributes (give them, or a fallback "
                          "like {first_name|there})", code="field_invalid")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadRequest(f"text: filled with these attributes it is {len(text):,} characters, "
+                         f"over {MAX_TEXT_CHARS:,}", code="field_invalid")
     wav = await tts.preview(text, data.get("voice", DEFAULT_VOICE))
     return web.Response(body=wav, content_type="audio/wav",
                         headers={"Cache-Control": "no-store"})
