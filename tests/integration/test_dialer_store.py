@@ -253,3 +253,12 @@ async def test_a_personalised_lease_takes_only_contacts_rendered_for_the_campaig
     assert len(after) == 3 and after[0] == window[2]
     # A plain lease takes the rest, rendered or not.
     assert len(await store.lease(conn, campaign_id, 10, "d1", LEASE)) == 3
+
+
+async def test_render_ahead_looks_only_at_campaigns_with_placeholders(client, conn):
+    personal = await running_campaign(client, conn, contacts=2, max_concurrent=10)
+    await conn.execute("UPDATE campaigns SET tts_message = 'Hi {first_name|there}.' "
+                       "WHERE id = $1", personal)
+    plain = await running_campaign(client, conn, contacts=2, max_concurrent=10)
+    found = [c.id for c in await store.campaigns_to_render(conn, 50)]
+    assert personal in found and plain not in found

@@ -101,10 +101,12 @@ LIMIT $4
 """
 # Campaigns whose next contacts the render-ahead worker prepares: running ones first, then
 # paused ones, then drafts with contacts (rendering between upload and start keeps synthesis
-# off the first minutes of calling), at most $1 of them per round.
+# off the first minutes of calling), at most $1 of them per round. A message without a brace
+# has no placeholder: plain campaigns are left out here, before any row is read in full.
 _TO_RENDER = """
 SELECT c.id FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
 WHERE c.status IN ('running', 'paused', 'draft') AND s.pending > 0
+  AND (strpos(c.tts_message, '{') > 0 OR strpos(coalesce(c.voicemail_message, ''), '{') > 0)
 ORDER BY c.status = 'running' DESC, c.status = 'paused' DESC, c.updated_at, c.id
 LIMIT $1
 """
