@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -179,13 +180,22 @@ def asterisk_limits(pid: int) -> str:
     return "?"
 
 
-async def make_campaign(settings: Settings, database_url: str, count: int
-                        ) -> tuple[str, dict[str, str]]:
+@dataclass(frozen=True)
+class CampaignSpec:
+    """What a benchmark campaign says and to whom: its message and its CSV (header + rows)."""
+
+    email: str = "bench@example.com"
+    message: str = MESSAGE
+    csv: str = ""  # empty: a phone_number column of `count` numbers
+
+
+async def make_campaign(settings: Settings, database_url: str, count: int,
+                        spec: CampaignSpec = CampaignSpec()) -> tuple[str, dict[str, str]]:
     """Account, credit, verified caller ID and a campaign with `count` contacts, via the API."""
     conn = await db.connect(database_url)
     try:
         async with TestClient(TestServer(init_app(settings))) as client:
-            email = "bench@example.com"
+            email = spec.email
             resp = await client.post("/api/auth/register", json={"email": email,
                                                                   "password": PASSWORD})
             customer = await resp.json()
@@ -199,14 +209,15 @@ async def make_campaign(settings: Settings, database_url: str, count: int
             caller = await resp.json()
             await caller_ids.verify(conn, email, CALLER, "US")
             resp = await client.post("/api/campaigns", headers=headers, json={
-                "name": "benchmark", "tts_message": MESSAGE, "caller_id": caller["id"],
+                "name": "benchmark", "tts_message": spec.message, "caller_id": caller["id"],
                 "tcpa_consent": True, "max_concurrent": MAX_CONCURRENT, "max_attempts": 1,
                 "calling_hours_start": "09:00", "calling_hours_end": "21:00"})
             campaign = await resp.json()
             assert resp.status == 201, campaign
+            csv = spec.csv or "phone_number\n" + "\n".join(numbers(count)) + "\n"
             form = aiohttp.FormData()
-            form.add_field("file", ("phone_number\n" + "\n".join(numbers(count)) + "\n").encode(),
-                           filename="contacts.csv", content_type="text/csv")
+            form.add_field("file", csv.encode(), filename="contacts.csv",
+                           content_type="text/csv")
             resp = await client.post(f"/api/campaigns/{campaign['id']}/contacts/upload",
                                      headers=headers, data=form)
             uploaded = await resp.json()
@@ -233,9 +244,13 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float, w
 
 async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxInfo,
                      session: aiohttp.ClientSession, work: Path, count: int,
-                     before_start: Callable[[str], Awaitable[None]] | None = None) -> Figures:
-    """`before_start(campaign_id)`: more set-up once the campaign exists (bench/webhooks.py)."""
-    campaign_id, headers = await make_campaign(settings, settings.database_url, count)
+                     before_start: Callable[[str], Awaitable[None]] | None = None,
+                     spec: CampaignSpec = CampaignSpec(),
+                     dialer_up: Callable[[asyncpg.Connection, str], Awaitable[None]] | None = None
+                     ) -> Figures:
+    """`before_start(campaign_id)`: more set-up once the campaign exists (bench/webhooks.py);
+    `dialer_up(conn, campaign_id)`: awaited once the dialer runs, before the start."""
+    campaign_id, headers = await make_campaign(settings, settings.database_url, count, spec)
     if before_start is not None:
         await before_start(campaign_id)
     callee = sipp(sandbox, count, work, "dialer-callee")
@@ -252,6 +267,8 @@ async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxIn
             return bool(await conn.fetchval(
                 "SELECT count(*) FROM dialer_heartbeats WHERE ari_connected"))
         await wait_until(connected, 60, "the dialer to connect to ARI")
+        if dialer_up is not None:
+            await dialer_up(conn, campaign_id)
 
         async def completed() -> bool:
             status: str | None = await conn.fetchval(
@@ -264,7 +281,8 @@ async def run_dialer(settings: Settings, env: dict[str, str], sandbox: SandboxIn
             figures.wall = time.monotonic() - started
             figures.cpu_ms = (cpu_seconds(child.pid) - cpu) * 1000 / count
         sampler.into(figures)
-        tally = await conn.fetch("SELECT outcome, count(*) FROM call_attempts GROUP BY 1")
+        tally = await conn.fetch("SELECT outcome, count(*) FROM call_attempts "
+                                 "WHERE campaign_id = $1::uuid GROUP BY 1", campaign_id)
         print(f"  dialer: attempts by outcome {dict((r[0], r[1]) for r in tally)}")
     finally:
         await conn.close()
@@ -329,10 +347,22 @@ def table(dialer: Figures, bare: Figures, cps: float) -> str:
     return "\n".join(lines)
 
 
-async def main(count: int, cps: float, keep: bool, dialer_only: bool,
-               instance: Instance) -> None:
+@dataclass
+class Bench:
+    """A bench run's PostgreSQL, Asterisk sandbox, settings and dialer environment."""
+
+    settings: Settings
+    env: dict[str, str]  # the dialer process's
+    sandbox: SandboxInfo
+    work: Path
+
+
+@contextlib.asynccontextmanager
+async def bench_run(cps: float, keep: bool, instance: Instance,
+                    name: str = "dialer") -> AsyncIterator[Bench]:
+    """Its own PostgreSQL (migrated) and Asterisk sandbox, stopped and removed on exit."""
     configure_logging("warning")
-    work = Path(tempfile.mkdtemp(prefix="voxlancer-bench-dialer-"))
+    work = Path(tempfile.mkdtemp(prefix=f"voxlancer-bench-{name}-"))
     work.chmod(0o755)
     cluster = LocalCluster(work / "cluster", free_port())
     sandbox: SandboxInfo | None = None
@@ -365,22 +395,7 @@ async def main(count: int, cps: float, keep: bool, dialer_only: bool,
               f"RTP ports {sandbox.rtp_ports[0]}-{sandbox.rtp_ports[1]}")
         env["VOXLANCER_ARI_URL"] = sandbox.ari_url
         env["VOXLANCER_ARI_PASSWORD"] = sandbox.ari_password
-        tts = TextToSpeech(settings)
-        try:
-            rendered = await render_for_call(tts, MESSAGE, "en-US")
-        finally:
-            tts.close()
-        print(f"message: {rendered.duration_seconds:.1f} s ({rendered.media})")
-        async with aiohttp.ClientSession() as session:
-            print(f"dialer: {count} contacts at {cps:g} calls/s ...")
-            dialer = await run_dialer(settings, env, sandbox, session, work, count)
-            bare = Figures()
-            if not dialer_only:
-                await asyncio.sleep(2)  # let Asterisk settle between the runs
-                print(f"bare ARI driver: {count} calls at {cps:g} calls/s ...")
-                bare = await run_bare(settings, sandbox, session, work, count, rendered.media)
-        print()
-        print(table(dialer, bare, cps))
+        yield Bench(settings, env, sandbox, work)
     finally:
         if sandbox is not None and settings is not None:
             stop_sandbox(settings, instance)
@@ -389,6 +404,29 @@ async def main(count: int, cps: float, keep: bool, dialer_only: bool,
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+async def main(count: int, cps: float, keep: bool, dialer_only: bool,
+               instance: Instance) -> None:
+    async with bench_run(cps, keep, instance) as bench:
+        tts = TextToSpeech(bench.settings)
+        try:
+            rendered = await render_for_call(tts, MESSAGE, "en-US")
+        finally:
+            tts.close()
+        print(f"message: {rendered.duration_seconds:.1f} s ({rendered.media})")
+        async with aiohttp.ClientSession() as session:
+            print(f"dialer: {count} contacts at {cps:g} calls/s ...")
+            dialer = await run_dialer(bench.settings, bench.env, bench.sandbox, session,
+                                      bench.work, count)
+            bare = Figures()
+            if not dialer_only:
+                await asyncio.sleep(2)  # let Asterisk settle between the runs
+                print(f"bare ARI driver: {count} calls at {cps:g} calls/s ...")
+                bare = await run_bare(bench.settings, bench.sandbox, session, bench.work, count,
+                                      rendered.media)
+        print()
+        print(table(dialer, bare, cps))
 
 
 if __name__ == "__main__":

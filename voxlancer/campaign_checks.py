@@ -8,6 +8,7 @@ import zoneinfo
 from datetime import time
 from typing import Any
 
+from voxlancer import templates
 from voxlancer.config import Settings
 from voxlancer.errors import BadRequest
 
@@ -35,6 +36,7 @@ def check_hhmm(value: str) -> time:
 
 def together(settings: Settings, values: dict[str, Any]) -> None:
     """Rules that involve more than one field or a setting; BadRequest naming the field."""
+    check_templates(values)
     if not 1 <= values["max_concurrent"] <= settings.max_concurrent_ceiling:
         raise BadRequest(f"max_concurrent: must be from 1 to {settings.max_concurrent_ceiling}",
                          code="field_invalid")
@@ -51,3 +53,10 @@ def together(settings: Settings, values: dict[str, Any]) -> None:
                          code="field_invalid")
     if values["machine_detection"] == "voicemail" and values["callback_number"] is None:
         raise BadRequest(CALLBACK_REQUIRED, code="callback_number_required")
+
+
+def check_templates(values: dict[str, Any]) -> None:
+    """The messages are templates the dialer can speak (400 invalid_template naming the
+    placeholder); on create, update and start."""
+    templates.check("tts_message", values["tts_message"])
+    templates.check("voicemail_message", values.get("voicemail_message"))

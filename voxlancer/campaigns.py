@@ -118,6 +118,9 @@ LEFT JOIN caller_ids k ON k.id = c.caller_id
 WHERE c.id = $1 AND c.customer_id = $2
 """
 _NOTIFY = "SELECT pg_notify($1, $2::text)"
+_MESSAGES = """
+SELECT tts_message, voicemail_message FROM campaigns WHERE id = $1 AND customer_id = $2
+"""
 # The dialer pauses every running campaign of an account that may not spend any more.
 _PAUSE_ACCOUNT = """
 UPDATE campaigns SET status = 'paused', pause_reason = $2, updated_at = now()
@@ -351,6 +354,10 @@ async def _event(conn: Conn, customer_id: UUID, campaign_id: UUID,
 async def _run(conn: Conn, settings: Settings, customer_id: UUID,
                campaign_id: UUID, source: str, action: str) -> Campaign:
     async with conn.transaction():
+        # A message stored before templates existed may not be one the dialer can speak.
+        messages = await conn.fetchrow(_MESSAGES, campaign_id, customer_id)
+        if messages is not None:
+            checks.check_templates(dict(messages))
         won = await conn.fetchval(_RUN, campaign_id, customer_id, source, settings.min_balance)
         if won is None:
             await _explain(conn, settings, customer_id, campaign_id, source, action)

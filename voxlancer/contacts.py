@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from voxlancer import jurisdiction, money, phones, strings, timestamps
+from voxlancer import jurisdiction, money, phones, strings, templates, timestamps
 from voxlancer.campaigns import EDITABLE
 from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
 from voxlancer.db import Conn
@@ -61,7 +61,8 @@ ORDER BY t.created_at DESC, t.id DESC LIMIT $5
 _CAMPAIGN_STATUS = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2"
 # FOR SHARE: adding contacts and starting the campaign exclude each other.
 _LOCK_EDITABLE = """
-SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR SHARE
+SELECT status, tts_message, voicemail_message FROM campaigns
+WHERE id = $1 AND customer_id = $2 FOR SHARE
 """
 # A number on the customer's do-not-call list is stored opted_out, never pending.
 _ADD = """
@@ -165,12 +166,18 @@ class UploadResult:
     opted_out: int = 0  # of the uploaded, how many were on the do-not-call list
     contacts: list[Contact] = field(default_factory=list)
     invalid_examples: list[dict[str, Any]] = field(default_factory=list)
+    # Valid rows lacking (absent or blank) an attribute the campaign's messages use, and how
+    # many lack each one.
+    missing_template_fields: int = 0
+    missing_fields: dict[str, int] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         return {"uploaded": self.uploaded, "duplicates_skipped": self.duplicates_skipped,
                 "invalid_skipped": self.invalid_skipped, "opted_out": self.opted_out,
                 "contacts": [c.to_api() for c in self.contacts],
-                "invalid_examples": self.invalid_examples}
+                "invalid_examples": self.invalid_examples,
+                "missing_template_fields": self.missing_template_fields,
+                "missing_fields": self.missing_fields}
 
 
 def attributes_json(value: dict[str, Any]) -> str:
@@ -233,19 +240,21 @@ async def page(conn: Conn, customer_id: UUID, campaign_id: UUID, page: Page,
 
 async def add(conn: Conn, customer_id: UUID, campaign_id: UUID, phone_number: str,
               attributes: str = "{}", consent_at: datetime | None = None,
-              consent_source: str | None = None) -> Contact:
-    """One contact; `phone_number` is already E.164 and `attributes` JSON text."""
+              consent_source: str | None = None) -> tuple[Contact, list[str]]:
+    """One contact, and the attributes the campaign's messages use that it lacks;
+    `phone_number` is already E.164 and `attributes` JSON text."""
     problem = consent_problem(consent_at, consent_source)
     if problem:
         raise BadRequest(problem, code="field_invalid")
     async with conn.transaction():
-        await _lock_editable(conn, customer_id, campaign_id)
+        used = await _lock_editable(conn, customer_id, campaign_id)
         row = await conn.fetchrow(_ADD, campaign_id, phone_number, attributes, customer_id,
                                   consent_at, consent_source)
     if row is None:
         raise Conflict(f"{phone_number} is already a contact of this campaign",
                        code="already_exists")
-    return from_row(Contact, row)
+    values = json.loads(attributes)
+    return from_row(Contact, row), [n for n in used if not _filled(values.get(n))]
 
 
 async def delete(conn: Conn, customer_id: UUID, campaign_id: UUID,
@@ -282,8 +291,8 @@ async def upload(conn: Conn, customer_id: UUID, campaign_id: UUID,
                  chunks: AsyncIterator[bytes], region: str) -> UploadResult:
     """Read a CSV from `chunks` into the campaign, all or nothing."""
     async with conn.transaction():
-        await _lock_editable(conn, customer_id, campaign_id)
-        rows = await stage_csv(conn, chunks, region)
+        used = await _lock_editable(conn, customer_id, campaign_id)
+        rows = await stage_csv(conn, chunks, region, used)
         counts = one_row(await conn.fetchrow(_FROM_STAGING, campaign_id, customer_id,
                                              timeout=UPLOAD_TIMEOUT))
         result = rows.result
@@ -298,14 +307,15 @@ async def upload(conn: Conn, customer_id: UUID, campaign_id: UUID,
 
 
 async def stage_csv(conn: Conn, chunks: AsyncIterator[bytes],
-                    region: str) -> RowReader:
+                    region: str, used: tuple[str, ...] = ()) -> RowReader:
     """Stream a CSV's valid numbers into the temporary table `contact_upload` (phone_number,
-    attributes), dropped at commit; the reader counts valid and invalid records.
+    attributes), dropped at commit; the reader counts valid and invalid records, and the
+    valid ones that lack an attribute in `used` (those the campaign's messages read).
 
     Call inside a transaction. Also used by the do-not-call import (voxlancer.dnc).
     """
     await conn.execute(_STAGING)
-    rows = RowReader(region)
+    rows = RowReader(region, used)
     stream = CsvStream()
     copier = _Copier(conn)
     try:
@@ -330,8 +340,9 @@ async def stage_csv(conn: Conn, chunks: AsyncIterator[bytes],
 class RowReader:
     """Turns CSV records into staged (phone_number, attributes) rows and counts the rest."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, used: tuple[str, ...] = ()) -> None:
         self.region = region
+        self.used = used
         self.batch: list[Staged] = []
         self.result = UploadResult()
         self.valid = 0
@@ -355,6 +366,7 @@ class RowReader:
             self._invalid(line, value, str(exc))
             return
         attributes = None
+        values: dict[str, str] = {}
         if self._columns:
             values = {name: cells[i] for i, name in self._columns if i < len(cells)}
             # Attributes are spoken in the message: the same rule as every spoken field.
@@ -373,6 +385,8 @@ class RowReader:
             return
         self.batch.append((number, attributes, *consent))
         self.valid += 1
+        if self.used:
+            self._count_missing(values)
         if len(self.first) < SHOWN_CONTACTS and number not in self.first:
             self.first.append(number)
 
@@ -399,6 +413,13 @@ class RowReader:
             self._invalid(line, value, problem)
             return None
         return (when, source) if when is not None else (None, None)
+
+    def _count_missing(self, values: dict[str, str]) -> None:
+        missing = [n for n in self.used if not _filled(values.get(n))]
+        if missing:
+            self.result.missing_template_fields += 1
+            for name in missing:
+                self.result.missing_fields[name] = self.result.missing_fields.get(name, 0) + 1
 
     def take_batch(self) -> list[Staged]:
         batch, self.batch = self.batch, []
@@ -464,8 +485,23 @@ class _Copier:
         self._task = None
 
 
-async def _lock_editable(conn: Conn, customer_id: UUID, campaign_id: UUID) -> None:
-    _raise_unless_editable(await conn.fetchval(_LOCK_EDITABLE, campaign_id, customer_id))
+async def _lock_editable(conn: Conn, customer_id: UUID,
+                         campaign_id: UUID) -> tuple[str, ...]:
+    """Lock the campaign against a start; the attributes its messages use."""
+    row = await conn.fetchrow(_LOCK_EDITABLE, campaign_id, customer_id)
+    _raise_unless_editable(row["status"] if row else None)
+    assert row is not None
+    return templates_used(row["tts_message"], row["voicemail_message"])
+
+
+def templates_used(*messages: str | None) -> tuple[str, ...]:
+    """The attribute names the messages read, each once."""
+    names = (n for text in messages if text for n in templates.parsed(text).names)
+    return tuple(dict.fromkeys(names))
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""
 
 
 def _raise_unless_editable(status: str | None) -> None:

@@ -75,6 +75,9 @@ CODES: dict[str, str] = {
     "no_contacts": "The campaign has no contacts to call.",
     "tcpa_consent_required": "tcpa_consent must be true before a campaign calls.",
     "callback_number_required": "machine_detection voicemail needs a callback_number.",
+    "invalid_template": "A message template cannot be spoken: a brace not closed (or not "
+                        "doubled), a placeholder name that is not an attribute name, or an "
+                        "empty fallback; the message names the field and the placeholder.",
     "insufficient_balance": "The balance is below the minimum needed to call.",
     "daily_limit_reached": "The account's daily spend limit is reached.",
     "dnc_retained": "A key-press opt-out is kept for 5 years and cannot be deleted.",

@@ -36,3 +36,23 @@ async def test_the_dialer_benchmark_runs_at_a_tiny_size(sandbox, e2e_settings):
     assert f"dialer: attempts by outcome {{'answered': {CONTACTS}}}" in out, out[-3000:]
     assert f"bare driver's own count: {CONTACTS} calls" in out, out[-3000:]
     assert "calls seen by Asterisk" in out, out[-3000:]
+
+
+async def test_the_personalised_benchmark_runs_at_a_tiny_size(sandbox, e2e_settings):
+    contacts = 6
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, str(ROOT / "bench" / "personalised.py"), "--contacts", str(contacts),
+            "--names", "3", "--cps", "5",
+            "--instance", f"{E2E_INSTANCE.name}-bench:{E2E_INSTANCE.index}"]
+    await asyncio.to_thread(stop_sandbox, e2e_settings, E2E_INSTANCE)
+    try:
+        result = await asyncio.to_thread(subprocess.run, argv, env=env, cwd=ROOT,
+                                         capture_output=True, text=True, timeout=300)
+    finally:
+        await asyncio.to_thread(start_sandbox, e2e_settings, E2E_INSTANCE)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    # Both runs answered every call, each counting only its own campaign's attempts.
+    assert out.count(f"dialer: attempts by outcome {{'answered': {contacts}}}") == 2, out[-3000:]
+    for line in ("calls per second", "syntheses", "render cache hit rate"):
+        assert line in out, out[-3000:]

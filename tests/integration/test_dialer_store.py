@@ -232,3 +232,33 @@ async def test_release_all_gives_back_what_was_not_dialled(client, conn, other):
     assert {lease.contact_id for lease in released} == {c.contact_id for c in leased[1:]}
     assert (await stats(conn, campaign_id))["pending"] == 0
     assert (await stats(conn, campaign_id))["queued"] == 4
+
+
+async def test_a_personalised_lease_takes_only_contacts_rendered_for_the_campaign(client, conn):
+    campaign_id = await running_campaign(client, conn, contacts=5, max_concurrent=10)
+    assert await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-1") == []
+    window = await store.render_window(conn, campaign_id, "sig-1", 3, 10)
+    # Of the next 3 contacts in the lease's order, those not rendered: all 3.
+    assert len(window) == 3
+    assert await store.render_window(conn, campaign_id, "sig-1", 3, 2) == window[:2]
+    await store.mark_rendered(conn, [lease.contact_id for lease in window[:2]], "sig-1")
+    assert await store.render_window(conn, campaign_id, "sig-1", 3, 10) == window[2:]
+    ready = {lease.contact_id for lease in window[:2]}
+    # A changed message (another signature) is not ready: rendered anew.
+    assert await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-2") == []
+    leased = await store.lease(conn, campaign_id, 10, "d1", LEASE, rendered="sig-1")
+    assert {c.contact_id for c in leased} == ready
+    # The leased ones left the window: it moves on to the next contacts.
+    after = await store.render_window(conn, campaign_id, "sig-1", 3, 10)
+    assert len(after) == 3 and after[0] == window[2]
+    # A plain lease takes the rest, rendered or not.
+    assert len(await store.lease(conn, campaign_id, 10, "d1", LEASE)) == 3
+
+
+async def test_render_ahead_looks_only_at_campaigns_with_placeholders(client, conn):
+    personal = await running_campaign(client, conn, contacts=2, max_concurrent=10)
+    await conn.execute("UPDATE campaigns SET tts_message = 'Hi {first_name|there}.' "
+                       "WHERE id = $1", personal)
+    plain = await running_campaign(client, conn, contacts=2, max_concurrent=10)
+    found = [c.id for c in await store.campaigns_to_render(conn, 50)]
+    assert personal in found and plain not in found

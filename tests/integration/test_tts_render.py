@@ -87,16 +87,24 @@ async def test_keys_depend_on_text_and_server_secret(tts, render_settings, synth
     assert one != await other_server.cache.key("Hello.", "en-US")
 
 
-async def test_personalised_messages_key_on_the_filled_text(tts, synthesiser):
-    template = "Hello {first_name}, your appointment is tomorrow."
-    ada = await render_for_call(tts, template, "en-US", {"first_name": "Ada"})
-    plain = await render_for_call(tts, "Hello Ada, your appointment is tomorrow.", "en-US")
-    assert ada.key == plain.key
+async def test_a_piece_without_lead_in_is_its_own_render_and_starts_with_speech(tts):
+    first = await render_for_call(tts, "Ada", "en-US")
+    after = await render_for_call(tts, "Ada", "en-US", lead_in=False)
+    assert after.key != first.key and after.path.exists()
+    lead_in = int(8000 * LEAD_IN_SECONDS)
+
+    def samples(path: Path) -> np.ndarray:
+        with wave.open(str(path), "rb") as wav:
+            return np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+
+    assert not samples(first.path)[:lead_in].any()  # 300 ms of silence first
+    assert samples(after.path)[:lead_in].any()  # the word itself from the start
+    assert (await render_for_call(tts, "Ada", "en-US", lead_in=False)) == after
 
 
 async def test_nothing_to_say_is_a_bad_request(tts):
     with pytest.raises(BadRequest):
-        await render_for_call(tts, "{missing}", "en-US", {})
+        await render_for_call(tts, "   ", "en-US")
 
 
 async def test_playback_media_uses_the_url_or_the_shared_file(tts, render_settings,

@@ -3,7 +3,6 @@ import pytest
 from voxlancer.config import ConfigError
 from voxlancer.errors import TooManyRequests
 from voxlancer.sliding_window import SlidingWindow
-from voxlancer.tts.cache import personalise
 from voxlancer.tts.service import check_text
 from voxlancer.tts.synth import MAX_PIECE_CHARS, clean_text, pieces
 from voxlancer.tts.voices import check_voice, parse_voice_models
@@ -50,13 +49,6 @@ def test_voice_models_setting():
     for bad in ("fr-FR=x", "en-GB"):
         with pytest.raises(ConfigError):
             parse_voice_models(bad)
-
-
-def test_personalise_fills_only_plain_names():
-    attrs = {"first_name": "Ada", "balance": "10"}
-    assert personalise("Hi {first_name}, {{literal}} {missing}.", attrs) == "Hi Ada, {literal} ."
-    assert personalise("{first_name.__class__} {0} {balance:>9}", attrs) == (
-        "{first_name.__class__} {0} {balance:>9}")
 
 
 def test_sliding_window_limits_per_key_and_says_when_to_retry():

@@ -29,7 +29,10 @@ FIELDS = {
                   doc=f"text other than white space, up to {checks.MAX_NAME} characters"),
     "tts_message": replace(_MESSAGE, required=True,
                            doc="text other than white space, up to "
-                               f"{checks.MAX_MESSAGE} characters",
+                               f"{checks.MAX_MESSAGE} characters; a template: {{name}} says "
+                               "the contact's attribute, {name|fallback} the fallback when "
+                               "it is missing, {{ and }} are braces (else 400 "
+                               "invalid_template)",
                            example="Hello, this is an important message from your provider."),
     "tts_voice": Field("string", enum=API_VOICES, example="en-US", doc="default en-US"),
     "caller_id": Field("string", nullable=True, fmt="uuid",
@@ -62,7 +65,7 @@ FIELDS = {
     "voicemail_message": replace(_MESSAGE, nullable=True,
                                  doc=f"text other than white space, up to {checks.MAX_MESSAGE} "
                                      "characters: the message left on voicemail (null: the "
-                                     "main message)"),
+                                     "main message); a template like tts_message"),
     "callback_number": Field("string", nullable=True, fmt="e164", max_length=64,
                              example="+12025550143",
                              doc="E.164 number given in voicemail drops; required when "

@@ -60,10 +60,10 @@ async def add_contact(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
     data = await body(request, ADD)
     async with db_conn(request) as conn:
-        contact = await contacts.add(conn, principal(request).customer.id, campaign_id,
-                                     data["phone_number"], data.get("attributes", "{}"),
-                                     data.get("consent_at"), data.get("consent_source"))
-    return respond(contact.to_api(), 201)
+        contact, missing = await contacts.add(
+            conn, principal(request).customer.id, campaign_id, data["phone_number"],
+            data.get("attributes", "{}"), data.get("consent_at"), data.get("consent_source"))
+    return respond({**contact.to_api(), "missing_template_fields": missing}, 201)
 
 
 async def delete_contact(request: web.Request) -> web.Response:
@@ -99,7 +99,7 @@ ROUTES = [
     Route("GET", _ONE, list_contacts, "List a campaign's contacts, newest first",
           scope="contacts:read", responses={200: "ContactPage"}, query=LIST_QUERY),
     Route("POST", _ONE, add_contact, "Add one contact to a draft or paused campaign",
-          scope="contacts:write", body=ADD, responses={201: "Contact"}, errors=(409,)),
+          scope="contacts:write", body=ADD, responses={201: "AddedContact"}, errors=(409,)),
     Route("POST", _ONE + "/upload", upload_contacts, "Upload contacts from a CSV file "
           "(multipart field file), all or nothing", scope="contacts:write", upload=True,
           responses={200: "ContactUpload"}, errors=(409,)),

@@ -191,11 +191,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                      "that did (e.g. US-FL hours 08:00-20:00)"}}),
     "Retried": closed({"retried": COUNT}),
     "Contact": closed(_CONTACT),
+    "AddedContact": closed({**_CONTACT, "missing_template_fields": {
+        "type": "array", "items": {"type": "string"},
+        "description": "attributes the campaign's messages use that this contact lacks "
+                       "(absent or blank): their placeholders say the fallback, or nothing"}}),
     "ContactPage": page_of("Contact"),
     "ContactUpload": closed({
         "uploaded": COUNT, "duplicates_skipped": COUNT, "invalid_skipped": COUNT,
         "opted_out": COUNT, "contacts": {"type": "array", "items": ref("Contact")},
-        "invalid_examples": {"type": "array", "items": _INVALID_EXAMPLE}}),
+        "invalid_examples": {"type": "array", "items": _INVALID_EXAMPLE},
+        "missing_template_fields": {**COUNT, "description": "uploaded rows lacking (absent "
+                                    "or blank) an attribute the campaign's messages use"},
+        "missing_fields": {"type": "object", "additionalProperties": COUNT,
+                           "description": "how many rows lack each such attribute"}}),
     "DncEntry": closed(_DNC_ENTRY),
     "DncPage": page_of("DncEntry"),
     "DncImport": closed({

@@ -215,7 +215,7 @@ class Calls:
                 if mode == "hangup":
                     await call.ari.hangup(call.channel_id)
                     return
-                call.media = await self.media.voicemail(call.campaign)
+                call.media = await self.media.voicemail(call.campaign, call.contact)
         await call.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
 
     async def _answered_before_following(self, call: Call) -> None:

@@ -32,6 +32,7 @@ from voxlancer.dialer.leasing import Leasing
 from voxlancer.dialer.media import Media
 from voxlancer.dialer.nodes import Node, Nodes, nodes_for
 from voxlancer.dialer.recovery import Recovery
+from voxlancer.dialer.render_ahead import RenderAhead
 from voxlancer.dialer.settlement import Settlement
 from voxlancer.dialer.supervision import Supervisor
 from voxlancer.dialer.writer import DB_ERRORS
@@ -43,7 +44,7 @@ log = structlog.get_logger("voxlancer.dialer")
 
 HEARTBEAT_SECONDS = 5.0
 SWEEP = 10.0  # seconds between looks for calls of dialers that died
-LEASE_LOOP, UPKEEP = "lease loop", "upkeep"
+LEASE_LOOP, UPKEEP, RENDER_AHEAD = "lease loop", "upkeep", "render ahead"
 # A failed dialer stops following its calls this long before its leases run out, so that it
 # never settles a call another dialer has taken over.
 HAND_OVER_MARGIN = 1.0
@@ -68,6 +69,7 @@ class Dialer:
         self.settlement = Settlement(settings, pool, self.tasks.spawn)
         self.calls = Calls(settings, pool, nodes, media, self.settlement, self.tasks, wake)
         self.leasing = Leasing(settings, pool, dialer_id, nodes, self.calls, media, wake, clock)
+        self.render_ahead = RenderAhead(pool, media, wake)
         self.recovery = Recovery(pool, dialer_id, settings.lease_seconds, nodes, self.calls,
                                  media)
         # Read when scraped, so the figures are never stale.
@@ -85,6 +87,7 @@ class Dialer:
             self.tasks.start(f"ARI events {node.name}", self._events(node))
         self.tasks.start(LEASE_LOOP, self.leasing.loop(self.stop))
         self.tasks.start(UPKEEP, self._upkeep())
+        self.tasks.start(RENDER_AHEAD, self.render_ahead.loop(self.stop))
         try:
             await _first_of(self.stop.wait(), self.tasks.failed.wait())
             if self.tasks.failed.is_set():
@@ -107,7 +110,7 @@ class Dialer:
         await self.tasks.wait_short(10)  # the last plays, hang-ups and settles
         with contextlib.suppress(*DB_ERRORS):
             await self.settlement.retry()
-        await self.tasks.cancel(LEASE_LOOP, UPKEEP)
+        await self.tasks.cancel(LEASE_LOOP, UPKEEP, RENDER_AHEAD)
         async with self.pool.acquire() as conn:
             await self.leasing.release(conn)
             await store.forget(conn, self.id)
@@ -119,7 +122,7 @@ class Dialer:
         has not dialled, follow its calls in progress only while its leases last, and leave
         the rest to the dialer that takes over when they run out."""
         self.stop.set()
-        await self.tasks.cancel(LEASE_LOOP, UPKEEP)
+        await self.tasks.cancel(LEASE_LOOP, UPKEEP, RENDER_AHEAD)
         with contextlib.suppress(*DB_ERRORS):
             async with self.pool.acquire() as conn:
                 await store.forget(conn, self.id)

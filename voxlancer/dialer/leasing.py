@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -25,7 +23,7 @@ from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.dialer import compliance, store
 from voxlancer.dialer.calls import Call, Calls
-from voxlancer.dialer.media import Media
+from voxlancer.dialer.media import Media, personalised, render_signature
 from voxlancer.dialer.nodes import Nodes
 from voxlancer.dialer.pacing import fair_split
 from voxlancer.dialer.writer import DB_ERRORS
@@ -33,13 +31,6 @@ from voxlancer.errors import PaymentRequired
 
 log = structlog.get_logger("voxlancer.dialer")
 
-
-def _attributes(value: Any) -> dict[str, Any]:
-    """A lease's attributes as a dict (asyncpg hands jsonb over as text)."""
-    if isinstance(value, str):
-        loaded = json.loads(value)
-        return loaded if isinstance(loaded, dict) else {}
-    return value if isinstance(value, dict) else {}
 
 POLL_SECONDS = 2.0
 # A lease batch is at most this many contacts per campaign per round, so one round's database
@@ -125,7 +116,8 @@ class Leasing:
                 if want <= 0:
                     continue
                 leased = await store.lease(conn, campaign.id, want, self.dialer_id,
-                                           self.settings.lease_seconds)
+                                           self.settings.lease_seconds,
+                                           render_signature(campaign))
                 metrics.LEASES.inc(len(leased))
                 if leased:
                     await self._dial_batch(conn, campaign, leased)
@@ -141,7 +133,7 @@ class Leasing:
         # contact (a batch is mostly a few area codes).
         decided: dict[tuple[tuple[str, ...], tuple[str, ...]], jurisdiction.Decision] = {}
         for contact in leased:
-            attributes = _attributes(contact.attributes)
+            attributes = store.attributes(contact.attributes)
             states[contact.contact_id] = where = rules.states_for(contact.phone_number,
                                                                   attributes)
             zones = jurisdiction.zones_of(contact.phone_number, attributes, campaign.timezone)
@@ -179,9 +171,11 @@ class Leasing:
             await store.defer(conn, ids, self.dialer_id, moment, held_by)
         if not due:
             return
-        media = await self.media.message(campaign)
+        plain = None if personalised(campaign) else await self.media.message(campaign)
         by_node: dict[str, list[Call]] = {}
         for contact in due:
+            # Rendered ahead (render_ahead.py): the pieces are in the cache already.
+            media = plain or await self.media.message(campaign, contact)
             # The healthy node with the most room takes the call.
             node = self.nodes.roomiest()
             call = Call(uuid.uuid4(), campaign, contact, media, node)

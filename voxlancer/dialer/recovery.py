@@ -79,7 +79,7 @@ class Recovery:
             if campaign is None or str(attempt["id"]) in self.calls.live:
                 continue  # ours after all (a renewal came late)
             node = self.nodes.named(attempt["asterisk_node"])
-            call = Call(attempt["id"], campaign, lease, await self.media.message(campaign),
+            call = Call(attempt["id"], campaign, lease, await self.media.message(campaign, lease),
                         node, answered_at=attempt["answered_at"])
             self.calls.adopt(call)
             metrics.TAKEN_OVER.inc()

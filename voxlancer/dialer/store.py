@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,6 +77,41 @@ SET status = 'queued', lease_owner = $3, lease_expires_at = now() + make_interva
     deferred_by = NULL
 FROM picked WHERE k.id = picked.id
 RETURNING k.id, k.phone_number, k.attempts, k.attributes, k.consent_at
+"""
+# A personalised campaign's lease: the same, of contacts whose audio the render-ahead worker
+# has prepared for the campaign's current messages ($5, the render signature; see
+# voxlancer.dialer.render_ahead). Derived from _LEASE so the two never drift apart.
+_LEASE_RENDERED = _LEASE.replace("AND k.status = 'pending'",
+                                 "AND k.status = 'pending' AND k.rendered = $5")
+assert _LEASE_RENDERED != _LEASE
+# The render-ahead window: of a campaign's next $3 pending contacts in the lease's order, the
+# first $4 not yet rendered for the signature $2 (only their rows are read in full).
+_RENDER_WINDOW = """
+WITH ahead AS (
+    SELECT id, next_attempt_at, rendered FROM contacts
+    WHERE campaign_id = $1 AND status = 'pending'
+    ORDER BY next_attempt_at NULLS FIRST, id
+    LIMIT $3
+)
+SELECT k.id, k.phone_number, k.attempts, k.attributes, k.consent_at
+FROM ahead w JOIN contacts k ON k.id = w.id
+WHERE w.rendered IS DISTINCT FROM $2
+ORDER BY w.next_attempt_at NULLS FIRST, w.id
+LIMIT $4
+"""
+# Campaigns whose next contacts the render-ahead worker prepares: running ones first, then
+# paused ones, then drafts with contacts (rendering between upload and start keeps synthesis
+# off the first minutes of calling), at most $1 of them per round. A message without a brace
+# has no placeholder: plain campaigns are left out here, before any row is read in full.
+_TO_RENDER = """
+SELECT c.id FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
+WHERE c.status IN ('running', 'paused', 'draft') AND s.pending > 0
+  AND (strpos(c.tts_message, '{') > 0 OR strpos(coalesce(c.voicemail_message, ''), '{') > 0)
+ORDER BY c.status = 'running' DESC, c.status = 'paused' DESC, c.updated_at, c.id
+LIMIT $1
+"""
+_MARK_RENDERED = """
+UPDATE contacts SET rendered = $2 WHERE id = ANY($1::uuid[]) AND status = 'pending'
 """
 
 # A contact leased outside its calling window goes back, due when the window opens, with the
@@ -283,9 +319,42 @@ async def running_campaigns(conn: Conn) -> list[RunningCampaign]:
 
 
 async def lease(conn: Conn, campaign_id: UUID, most: int, owner: str,
-                lease_seconds: int) -> list[Lease]:
-    rows = await conn.fetch(_LEASE, campaign_id, most, owner, float(lease_seconds))
+                lease_seconds: int, rendered: str | None = None) -> list[Lease]:
+    """Up to `most` due contacts; with `rendered`, only those rendered for that signature."""
+    if rendered is None:
+        rows = await conn.fetch(_LEASE, campaign_id, most, owner, float(lease_seconds))
+    else:
+        rows = await conn.fetch(_LEASE_RENDERED, campaign_id, most, owner,
+                                float(lease_seconds), rendered)
     return [from_row(Lease, r) for r in rows]
+
+
+async def render_window(conn: Conn, campaign_id: UUID, signature: str, ahead: int,
+                        most: int) -> list[Lease]:
+    """Up to `most` of the campaign's next `ahead` pending contacts not rendered for
+    `signature`, in the lease's order."""
+    rows = await conn.fetch(_RENDER_WINDOW, campaign_id, signature, ahead, most)
+    return [from_row(Lease, r) for r in rows]
+
+
+async def campaigns_to_render(conn: Conn, most: int) -> list[RunningCampaign]:
+    """Running, then paused, then draft campaigns with pending contacts, for render-ahead."""
+    ids = [r["id"] for r in await conn.fetch(_TO_RENDER, most)]
+    order = {campaign_id: i for i, campaign_id in enumerate(ids)}
+    found = await campaigns_by_id(conn, ids) if ids else []
+    return sorted(found, key=lambda c: order[c.id])
+
+
+async def mark_rendered(conn: Conn, contact_ids: list[UUID], signature: str) -> None:
+    await conn.execute(_MARK_RENDERED, contact_ids, signature)
+
+
+def attributes(value: Any) -> dict[str, Any]:
+    """A lease's attributes as a dict (asyncpg hands jsonb over as text)."""
+    if isinstance(value, str):
+        loaded = json.loads(value)
+        return loaded if isinstance(loaded, dict) else {}
+    return value if isinstance(value, dict) else {}
 
 
 async def defer(conn: Conn, contact_ids: list[UUID], owner: str,

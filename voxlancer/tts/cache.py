@@ -7,9 +7,10 @@ asks, and a changed model or render recipe gets new files instead of stale ones.
 derived from the server secret, so a file name cannot be computed from a guessed message: the
 public /media/{key}.wav URL reveals nothing and cannot be enumerated.
 
-Personalisation (later): a message template such as "Hello {first_name}" is filled from the
-contact's CSV attributes *before* keying (`render_for_call(..., attributes=...)`), so each
-distinct rendered text gets its own file and contacts sharing a first name share a render.
+Personalised messages (voxlancer.templates) are rendered in pieces: each fixed part of the
+template once, each distinct spoken value once ("Ann", "Thursday, December 3rd", "at 9:30 AM"),
+all keyed here like any message, so contacts sharing a first name share its render. A call
+plays its pieces in sequence; only the first keeps the lead-in silence (`lead_in=False`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ _RENDER_PARAMS = {"v": RENDER_VERSION, "rate": audio.TELEPHONY_RATE,
                   "lead_in": audio.LEAD_IN_SECONDS, "piece": MAX_PIECE_CHARS}
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 _MEMO_LIMIT = 10_000  # durations kept in memory; the files themselves stay on disk
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A piece played after another needs no lead-in: its key says so, so both kinds can be kept.
+_RENDER_PARAMS_NO_LEAD_IN = {**_RENDER_PARAMS, "lead_in": 0}
 
 
 @dataclass(frozen=True)
@@ -55,18 +57,6 @@ class RenderedAudio:
         return f"sound:{self.url}" if self.url else f"sound:{self.path.with_suffix('')}"
 
 
-def personalise(template: str, attributes: dict[str, str]) -> str:
-    """Fill {name} placeholders from a contact's attributes; unknown names become empty, {{ and
-    }} are literal braces. Nothing else is interpreted (no format specs, no attribute access)."""
-    def fill(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        return str(attributes.get(match.group(1), ""))
-
-    return _PLACEHOLDER.sub(fill, template)
-
-
 class RenderCache:
     def __init__(self, settings: Settings, synthesiser: Synthesiser) -> None:
         self.synthesiser = synthesiser
@@ -76,21 +66,27 @@ class RenderCache:
                                 hashlib.sha256).digest()
         self._inflight: dict[str, asyncio.Task[RenderedAudio]] = {}
         self._durations: dict[str, float] = {}
+        # Counted for the benchmarks: renders asked for, and those that had to synthesise.
+        self.renders = 0
+        self.syntheses = 0
 
-    async def key(self, text: str, voice: str) -> str:
+    async def key(self, text: str, voice: str, lead_in: bool = True) -> str:
         model = self.synthesiser.voices[voice].model
+        params = _RENDER_PARAMS if lead_in else _RENDER_PARAMS_NO_LEAD_IN
         description = json.dumps({"model": await self.synthesiser.identity(model),
-                                  "render": _RENDER_PARAMS, "text": text}, sort_keys=True)
+                                  "render": params, "text": text}, sort_keys=True)
         return hmac.new(self._secret, description.encode(), hashlib.sha256).hexdigest()
 
     def path_for(self, key: str) -> Path:
         # Two-character fan-out keeps directories small when messages are personalised.
         return self.root / key[:2] / f"{key}.wav"
 
-    async def render(self, text: str, voice: str) -> RenderedAudio:
-        """The telephony file for this message, synthesised only if no one has yet."""
+    async def render(self, text: str, voice: str, lead_in: bool = True) -> RenderedAudio:
+        """The telephony file for this message, synthesised only if no one has yet; without
+        the lead-in silence for a piece played straight after another."""
         text = clean_text(text)
-        key = await self.key(text, voice)
+        key = await self.key(text, voice, lead_in)
+        self.renders += 1
         found = self._existing(key)
         if found is not None:
             return found
@@ -98,13 +94,16 @@ class RenderCache:
         # that a caller giving up (a hung-up call) does not cancel it for the others.
         task = self._inflight.get(key)
         if task is None:
-            task = self._inflight[key] = asyncio.ensure_future(self._produce(key, text, voice))
+            task = self._inflight[key] = asyncio.ensure_future(
+                self._produce(key, text, voice, lead_in))
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
-    async def _produce(self, key: str, text: str, voice: str) -> RenderedAudio:
+    async def _produce(self, key: str, text: str, voice: str, lead_in: bool) -> RenderedAudio:
+        self.syntheses += 1
         duration = await self.synthesiser.run(
-            text, voice, lambda samples, rate: self._store(key, samples, rate), wait=True)
+            text, voice, lambda samples, rate: self._store(key, samples, rate, lead_in),
+            wait=True)
         self._remember(key, duration)
         return self._rendered(key, duration)
 
@@ -127,9 +126,9 @@ class RenderCache:
         url = f"{self.base_url}/{key}.wav" if self.base_url else None
         return RenderedAudio(key, self.path_for(key), url, duration)
 
-    def _store(self, key: str, samples: np.ndarray, rate: int) -> float:
+    def _store(self, key: str, samples: np.ndarray, rate: int, lead_in: bool) -> float:
         """Runs in the synthesis thread: shape, encode and write atomically."""
-        data = audio.telephony_wav(samples, rate)
+        data = audio.telephony_wav(samples, rate, lead_in=lead_in)
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".render-", suffix=".tmp")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from voxlancer.config import Settings
 from voxlancer.sliding_window import SlidingWindow
 from voxlancer.tts import audio
-from voxlancer.tts.cache import RenderCache, RenderedAudio, personalise
+from voxlancer.tts.cache import RenderCache, RenderedAudio
 from voxlancer.tts.synth import Synthesiser, clean_text
 from voxlancer.tts.voices import VoiceChoice
 
@@ -48,9 +48,7 @@ def check_text(value: str) -> str:
 
 
 async def render_for_call(tts: TextToSpeech, text: str, voice: str,
-                          attributes: dict[str, str] | None = None) -> RenderedAudio:
-    """The 8 kHz file a call plays: cached by content, synthesised at most once per message.
-    `attributes` (a contact's CSV columns) fill {name} placeholders first."""
-    if attributes is not None:
-        text = personalise(text, attributes)
-    return await tts.cache.render(text, voice)
+                          lead_in: bool = True) -> RenderedAudio:
+    """The 8 kHz file a call plays: cached by content, synthesised at most once per message
+    (or piece of a personalised message: see voxlancer.templates)."""
+    return await tts.cache.render(text, voice, lead_in)
