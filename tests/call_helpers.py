@@ -23,6 +23,7 @@ class End:
     cause: int = 16  # the Q.850 hangup cause Asterisk reports
     opted_out: bool = False
     amd_status: str | None = None  # MACHINE makes the outcome machine
+    key: str | None = None  # a key pressed that the campaign's responses label
 
     def outcome(self) -> Outcome:
         if self.amd_status == "MACHINE":
@@ -35,6 +36,7 @@ class Call:
     ended: store.Ended
     lease: store.Lease
     charge: ledger.ChargeResult | None
+    response: store.Response | None = None
 
 
 async def dial(conn: Any, settings: Settings, campaign_id: UUID | str,
@@ -47,6 +49,13 @@ async def dial(conn: Any, settings: Settings, campaign_id: UUID | str,
     attempts = [(uuid.uuid4(), lease) for lease in leases]
     await store.begin_attempts(conn, attempts, campaign, "dialer", "node")
     ended_at = datetime.now(UTC)
+    # Responses are recorded at the key press, before the call ends and is settled.
+    responses = {attempt_id: store.Response(attempt_id, end.key,
+                                            campaign.responses[end.key]["label"],
+                                            ended_at - timedelta(seconds=1))
+                 for (attempt_id, _), end in zip(attempts, ends, strict=True)
+                 if end is not None and end.key is not None}
+    await store.respond(conn, list(responses.values()))
     calls: list[tuple[store.Ended, store.Lease]] = []
     for (attempt_id, lease), end in zip(attempts, ends, strict=True):
         if end is None:
@@ -59,5 +68,5 @@ async def dial(conn: Any, settings: Settings, campaign_id: UUID | str,
             opted_out_at=ended_at if end.opted_out else None, amd_status=end.amd_status,
             amd_cause="INITIALSILENCE" if end.amd_status else None), lease))
     charges = await store.settle_many(conn, settings, [ended for ended, _ in calls])
-    return [Call(ended, lease, charge)
+    return [Call(ended, lease, charge, responses.get(ended.attempt_id))
             for (ended, lease), charge in zip(calls, charges, strict=True)]

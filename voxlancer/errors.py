@@ -78,6 +78,8 @@ CODES: dict[str, str] = {
     "invalid_template": "A message template cannot be spoken: a brace not closed (or not "
                         "doubled), a placeholder name that is not an attribute name, or an "
                         "empty fallback; the message names the field and the placeholder.",
+    "response_key_reserved": "A key-press response uses the campaign's opt_out_key, which is "
+                             "reserved for opting out.",
     "insufficient_balance": "The balance is below the minimum needed to call.",
     "daily_limit_reached": "The account's daily spend limit is reached.",
     "dnc_retained": "A key-press opt-out is kept for 5 years and cannot be deleted.",

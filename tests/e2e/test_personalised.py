@@ -66,7 +66,7 @@ async def test_two_contacts_hear_their_own_names_and_times_played_whole(
         rendered = await render_for_call(tts, text, "en-US", lead_in=first)
         return rendered.media, rendered.duration_seconds
 
-    intro = spoken_message("Acme Clinic", "", "9").strip()
+    intro = spoken_message("Acme Clinic", "", "9").preamble
     # The +1 202 numbers ring in New York: 14:30 UTC is 9:30 AM, 20:00 UTC is 3 PM.
     expected = {
         ann: [await piece(intro, True), await piece("Hello"), await piece("Ann"),

@@ -59,12 +59,12 @@ class Media:
             if prepared is not None:
                 return prepared
         if not template.personal or contact is None:
-            text = compliance.spoken_message(campaign.company_name, _plain(template),
-                                             campaign.opt_out_key)
-            return await self.render(text, campaign.tts_voice)
-        around = compliance.spoken_message(campaign.company_name, _MESSAGE_HERE,
-                                           campaign.opt_out_key)
-        return await self._pieces(campaign, contact, template, around)
+            spoken = compliance.spoken_message(campaign.company_name, _plain(template),
+                                               campaign.opt_out_key, campaign.callback_number)
+            return await self.render(spoken.text, campaign.tts_voice)
+        spoken = compliance.spoken_message(campaign.company_name, _MESSAGE_HERE,
+                                           campaign.opt_out_key, campaign.callback_number)
+        return await self._pieces(campaign, contact, template, " ".join(spoken.parts))
 
     async def voicemail(self, campaign: store.RunningCampaign,
                         contact: store.Lease | None = None) -> str:

@@ -7,6 +7,7 @@ retried, so a call is never forgotten unbilled.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -25,6 +26,7 @@ log = structlog.get_logger("voxlancer.dialer")
 
 SETTLE_BATCH = 100  # most calls settled in one transaction
 ANSWERS_BATCH = 1000
+RESPONSES_BATCH = 500
 
 
 class Settlement:
@@ -39,6 +41,10 @@ class Settlement:
         self._answers = BatchedWriter("answered", self._answered, spawn, most=ANSWERS_BATCH,
                                       keep=False)
         self._opt_outs = BatchedWriter("opt_out", self._opted_out, spawn, most=1, keep=True)
+        # Written at the key press, not at settlement: a dialer killed afterwards loses none.
+        self._responses = BatchedWriter("response", self._responded, spawn, most=RESPONSES_BATCH,
+                                        keep=True,
+                                        describe=lambda r: {"attempt_id": str(r.id)})
 
     @property
     def unsettled(self) -> list[store.Ended]:
@@ -58,7 +64,13 @@ class Settlement:
     def opted_out(self, customer_id: UUID, phone_number: str, campaign_id: UUID) -> None:
         self._opt_outs.add((customer_id, phone_number, campaign_id))
 
+    def responded(self, response: store.Response) -> asyncio.Future[None]:
+        """Record a key-press response; the future resolves once it is written (or kept for
+        retry), so that the call's settlement (and its call.completed) comes after it."""
+        return self._responses.add(response)
+
     async def retry(self) -> None:
+        await self._responses.retry()
         await self._ended.retry()
         await self._opt_outs.retry()
 
@@ -84,6 +96,10 @@ class Settlement:
     async def _answered(self, calls: list[tuple[UUID, datetime]]) -> None:
         async with self.pool.acquire() as conn:
             await store.answered(conn, calls)
+
+    async def _responded(self, responses: list[store.Response]) -> None:
+        async with self.pool.acquire() as conn:
+            await store.respond(conn, responses)
 
     async def _opted_out(self, numbers: list[tuple[UUID, str, UUID]]) -> None:
         async with self.pool.acquire() as conn:
