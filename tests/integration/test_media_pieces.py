@@ -22,7 +22,9 @@ CAMPAIGN = store.RunningCampaign(
     schedule_start=None, schedule_end=None, max_attempts=1, retry_delay_minutes=30, queued=0,
     pending=1, caller_number="+12025550100", company_name="Acme Clinic", opt_out_key="9",
     machine_detection="voicemail", voicemail_message="Sorry we missed you, {first_name}.",
-    callback_number="+12025550143", purpose="informational", require_consent=False)
+    callback_number="+12025550143", purpose="informational", require_consent=False,
+    responses={}, response_prompt=None, response_timeout_seconds=5, transfer_ring_seconds=20,
+    transfer_hold_message="Please hold.", transfer_fallback_message="Goodbye.")
 
 
 def lease(phone: str, attributes: str) -> store.Lease:
@@ -45,7 +47,9 @@ async def test_each_contact_plays_its_own_pieces_with_one_lead_in(tts):
     ann = lease("+13105550144", '{"first_name": "Ann", "appointment": "2026-12-03T17:00:00Z"}')
     uris = (await media.message(CAMPAIGN, ann)).split(",")
     expected = ["This is a message from Acme Clinic. To stop receiving these calls, press 9.",
-                "Hello", "Ann", ", see you", "Thursday, December 3rd", "at 9 AM"]
+                "Hello", "Ann", ", see you", "Thursday, December 3rd", "at 9 AM",
+                # The campaign has a callback number: live calls say it last, too.
+                "Please call us back at 1, 2, 0, 2, 5, 5, 5, 0, 1, 4, 3."]
     assert len(uris) == len(expected)
     for i, (uri, text) in enumerate(zip(uris, expected, strict=True)):
         assert uri == (await render_for_call(tts, text, "en-US", lead_in=i == 0)).media
@@ -55,7 +59,7 @@ async def test_each_contact_plays_its_own_pieces_with_one_lead_in(tts):
     bob = lease("+13105550145", '{"first_name": "Bob", "appointment": "2026-12-03T18:00:00Z"}')
     other = (await media.message(CAMPAIGN, bob)).split(",")
     assert [a == b for a, b in zip(uris, other, strict=True)] == [
-        True, True, False, True, True, False]
+        True, True, False, True, True, False, True]
 
 
 async def test_voicemail_pieces_end_with_the_callback_sentence(tts):
@@ -77,7 +81,7 @@ async def test_a_plain_campaign_is_one_render_and_needs_no_render_ahead(tts):
     media = Media(tts)
     played = await media.message(plain, lease("+12025550147", '{"first_name": "Ann"}'))
     spoken = "This is a message from Acme Clinic. To stop receiving these calls, press 9. " \
-             "Your order is ready {ref}."
+             "Your order is ready {ref}. Please call us back at 1, 2, 0, 2, 5, 5, 5, 0, 1, 4, 3."
     assert played == (await render_for_call(tts, spoken, "en-US")).media
 
 
