@@ -26,6 +26,7 @@ from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
 from voxlancer.dialer.pacing import TokenBucket
 from voxlancer.dialer.settlement import Settlement
 from voxlancer.dialer.supervision import Supervisor
+from voxlancer.dialer.transfer import Leg, Transfers
 from voxlancer.dialer.verification_calls import VerificationCaller
 from voxlancer.dialer.writer import DB_ERRORS
 
@@ -57,6 +58,7 @@ class Call:
     amd_status: str | None = None
     amd_cause: str | None = None
     message_started_at: datetime | None = None
+    transfer: Leg | None = None  # the call was transferred to a person (transfer.py)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -69,8 +71,15 @@ class Call:
 
     @property
     def last_playback(self) -> str:
-        """The playback whose end ends the call: the message, or the opt-out confirmation."""
-        return f"{self.attempt_id}-{'optout' if self.opted_out_at else 'message'}"
+        """The playback whose end ends the call: the message, the opt-out confirmation, or
+        for a transferred call the fallback message (a bridged call ends with either side)."""
+        if self.opted_out_at:
+            return f"{self.attempt_id}-optout"
+        return f"{self.attempt_id}-{'fallback' if self.transfer else 'message'}"
+
+    @property
+    def bridged(self) -> bool:
+        return self.transfer is not None and self.transfer.bridged
 
 
 class Calls:
@@ -87,6 +96,7 @@ class Calls:
         self.idle.set()
         self.settling = 0  # calls ended whose settling is in progress
         self.bucket = TokenBucket(settings.trunk_cps)
+        self.transfers = Transfers(settings, media, settlement, self._run)
         # Verification calls go out on the first node and are neither billed nor settled.
         self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
 
@@ -161,6 +171,9 @@ class Calls:
             self._run(self.verifier.on_event(event), kind)
             return
         at = ari_time(event.get("timestamp"))
+        if self.transfers.follows(event):
+            self.transfers.on_event(event, at)
+            return
         if kind in ("PlaybackStarted", "PlaybackFinished"):
             playback = event.get("playback", {})
             call = self.live.get(playback.get("target_uri", "").partition(":")[2])
@@ -170,6 +183,8 @@ class Calls:
                 call.message_started_at = at
             elif kind == "PlaybackFinished" and playback.get("id") == call.last_playback:
                 self._run(call.ari.hangup(call.channel_id), kind)
+            elif kind == "PlaybackFinished" and call.transfer is not None:
+                self.transfers.played(call, playback.get("id", ""))
             return
         call = self.live.get((event.get("channel") or {}).get("id", ""))
         if call is None:
@@ -182,8 +197,10 @@ class Calls:
                 self.note_answered(call, at)
             self._run(self._speak(call, event.get("args") or []), kind)
         elif kind == "ChannelDtmfReceived":
+            # The opt-out key works until a transfer is bridged (then the caller is talking
+            # to a person, whose own keys are theirs).
             if (call.answered_at is not None and call.opted_out_at is None
-                    and event.get("digit") == call.campaign.opt_out_key):
+                    and not call.bridged and event.get("digit") == call.campaign.opt_out_key):
                 call.opted_out_at = at
                 self.tasks.spawn(f"confirm opt-out {call.channel_id}",
                                  self._hang_up_after(call, compliance.CONFIRMATION_SECONDS))
@@ -236,6 +253,7 @@ class Calls:
         log.info("call_opted_out", attempt_id=str(call.attempt_id),
                  campaign_id=str(call.campaign.id))
         await call.ari.stop_playback(f"{call.attempt_id}-message")
+        await self.transfers.cancel(call)
         confirmation = await self.media.render(compliance.CONFIRMATION, call.campaign.tts_voice)
         await call.ari.play(call.channel_id, confirmation, call.last_playback)
         self.settlement.opted_out(call.campaign.customer_id, call.contact.phone_number,
@@ -261,10 +279,12 @@ class Calls:
                 outcome = NOT_PLACED if not_placed else classify(False, 127)
             if call.amd_status == "MACHINE" and call.campaign.machine_detection == "hangup":
                 outcome = MACHINE
+            transfer = await self.transfers.caller_gone(call, ended_at)
             await self.settlement.settle(store.Ended(
                 call.attempt_id, call.contact.contact_id, call.campaign, call.answered_at,
                 ended_at, outcome, cause, cause_text, call.contact.attempts + 1,
-                call.opted_out_at, call.amd_status, call.amd_cause, call.message_started_at))
+                call.opted_out_at, call.amd_status, call.amd_cause, call.message_started_at,
+                transfer))
             call.ended.set()
         finally:
             self.settling -= 1

@@ -1,0 +1,190 @@
+"""Transfer to a person on the real sandbox: the called person (sipp) is bridged to a second
+sipp acting as the front desk, audio flows both ways, and both legs are billed once.
+
+The sim trunk sends every number to one sipp (scenarios/transfer_callee.xml); front-desk
+numbers (+1 303 555 ...0) get a 302 to the second sipp (scenarios/front_desk.xml), which
+Asterisk follows on the same channel (pjsip.conf: redirect_method). Each phone's audio is a test
+RTP endpoint (rtp_peer.py) speaking its own tone, so what each side heard says where it came
+from.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from tests.e2e.dialing import attempts, campaign_status, campaign_with, running_dialer, wait_for
+from tests.e2e.rtp_peer import RtpPeer
+from tests.e2e.sipp import SCENARIOS, Sipp
+from voxlancer import money, rates
+from voxlancer.api.jsonout import timestamp
+from voxlancer.asterisk.sandbox import SandboxInfo
+from voxlancer.config import Settings
+from voxlancer.dialer.calls import Call
+from voxlancer.dialer.daemon import Dialer
+
+CALLEE = "+12025551234"
+FRONT_DESK = "+13035550100"  # ...0: redirected to the front-desk sipp
+NOBODY = "+13035550102"  # ...2: rings and never answers
+CALLEE_HZ, DESK_HZ = 440.0, 1000.0
+TALK_MS = 5000  # how long the front desk talks before hanging up
+
+
+@dataclass
+class Phones:
+    callee: Sipp
+    desk: Sipp
+    callee_audio: RtpPeer
+    desk_audio: RtpPeer
+
+    def stop(self) -> None:
+        self.callee.stop()
+        self.desk.stop()
+        self.callee_audio.close()
+        self.desk_audio.close()
+
+
+def desk_port(sandbox: SandboxInfo) -> int:
+    return int(sandbox.sim_contact.rsplit(":", 1)[1]) + 5
+
+
+async def phones(sandbox: SandboxInfo, workdir: Path, *, calls: int, desk_calls: int,
+                 talk_ms: int = TALK_MS) -> Phones:
+    """The called person's sipp on the sim trunk and the front desk's sipp on its own port,
+    each with its audio on a test RTP endpoint."""
+    callee_audio, desk_audio = await RtpPeer.open(CALLEE_HZ), await RtpPeer.open(DESK_HZ)
+    port = int(sandbox.sim_contact.rsplit(":", 1)[1])
+    desk = desk_port(sandbox)
+    return Phones(
+        Sipp(["-sf", str(SCENARIOS / "transfer_callee.xml"), "-i", "127.0.0.1", "-p", str(port),
+              "-mp", str(port + 900), "-m", str(calls), "-timeout", "120s", "-timeout_error",
+              "-key", "callee_rtp", str(callee_audio.port),
+              "-key", "frontdesk", f"127.0.0.1:{desk}"], workdir, "callee"),
+        Sipp(["-sf", str(SCENARIOS / "front_desk.xml"), "-i", "127.0.0.1", "-p", str(desk),
+              "-mp", str(desk + 900), "-m", str(max(desk_calls, 1)), "-timeout", "120s",
+              "-timeout_error", "-key", "desk_rtp", str(desk_audio.port),
+              "-key", "talk_ms", str(talk_ms)], workdir, "desk"),
+        callee_audio, desk_audio)
+
+
+async def answered_call(dialer: Dialer, audio: RtpPeer) -> Call:
+    """The campaign's one call, once it is answered and its message is heard."""
+    async def up() -> bool:
+        return any(c.answered_at for c in dialer.calls.live.values()) and bool(audio.heard)
+    await wait_for(up, 30, "the call to be answered")
+    return next(iter(dialer.calls.live.values()))
+
+
+async def completed(conn, campaign_id: str) -> bool:
+    return await campaign_status(conn, campaign_id) == "completed"
+
+
+async def charges(conn, account_id) -> dict[str, dict]:
+    rows = await conn.fetch("SELECT * FROM transactions WHERE customer_id = $1::uuid "
+                            "AND type = 'call_charge'", account_id)
+    return {r["reference"]: dict(r) for r in rows}
+
+
+def price(settings: Settings, seconds: int) -> Decimal:
+    return rates.cost(seconds, settings.rate_per_minute, settings.billing_increment)
+
+
+async def test_a_transferred_call_is_bridged_to_the_front_desk_and_both_legs_are_billed(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    line = await phones(sandbox, tmp_path, calls=2, desk_calls=1)
+    try:
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1)
+        async with running_dialer(dsettings, synthesiser) as dialer:
+            call = await answered_call(dialer, line.callee_audio)
+            await dialer.calls.transfers.start(call, FRONT_DESK)
+            await wait_for(lambda: _bridged(call), 20, "the front desk to answer")
+            bridged_at = time.monotonic()
+            await wait_for(lambda: completed(conn, campaign["id"]), 40, "the call to end")
+        assert line.desk.finish() == 0, line.desk.tail()
+        assert line.callee.finish() == 0, line.callee.tail()
+    finally:
+        line.stop()
+
+    # Audio both ways through the bridge: each phone heard the other's tone.
+    assert line.callee_audio.heard_tone(DESK_HZ, since=bridged_at) >= 2.0
+    assert line.desk_audio.heard_tone(CALLEE_HZ, since=bridged_at) >= 2.0
+    assert line.callee_audio.heard_tone(DESK_HZ, until=bridged_at - 0.5) == 0
+
+    [row] = await attempts(conn, campaign["id"])
+    assert row["outcome"] == "answered" and row["transfer_to"] == FRONT_DESK
+    assert row["transfer_status"] == "answered"
+    assert row["transfer_started_at"] < row["transfer_answered_at"] < row["transfer_ended_at"]
+    talked = (row["transfer_ended_at"] - row["transfer_answered_at"]).total_seconds()
+    # The desk hung up after talking (its scenario waits up to 2 s for a re-INVITE first).
+    assert TALK_MS / 1000 <= talked <= TALK_MS / 1000 + 3
+    # The desk hanging up ended the caller's leg too, at once.
+    assert abs((row["ended_at"] - row["transfer_ended_at"]).total_seconds()) < 1.0
+
+    # Both legs billed per second at the rate, one ledger row each.
+    billed = await charges(conn, account.id)
+    attempt = str(row["id"])
+    assert set(billed) == {attempt, f"{attempt}-transfer"}
+    caller, leg = billed[attempt], billed[f"{attempt}-transfer"]
+    assert caller["seconds"] == row["billed_seconds"] == rates.billable(
+        row["duration_seconds"], dsettings.billing_increment)
+    assert leg["seconds"] == row["transfer_billed_seconds"] == rates.billable(
+        Decimal(str(talked)), dsettings.billing_increment)
+    assert -caller["amount"] == row["cost"] == price(dsettings, row["billed_seconds"])
+    assert -leg["amount"] == row["transfer_cost"] == price(dsettings,
+                                                           row["transfer_billed_seconds"])
+    balance_spent = await conn.fetchval(
+        "SELECT -sum(amount) FROM transactions WHERE customer_id = $1::uuid "
+        "AND type = 'call_charge'", account.id)
+    assert balance_spent == price(dsettings, row["billed_seconds"]) + price(
+        dsettings, row["transfer_billed_seconds"])
+
+    # What the customer reads: /calls, results.csv and the call.completed webhook.
+    resp = await client.get(f"/api/campaigns/{campaign['id']}/calls", headers=account.headers)
+    [listed] = await resp.json()
+    assert listed["transfer"] == {
+        "to": FRONT_DESK, "status": "answered",
+        "started_at": timestamp(row["transfer_started_at"]),
+        "answered_at": timestamp(row["transfer_answered_at"]),
+        "ended_at": timestamp(row["transfer_ended_at"]),
+        "billed_seconds": row["transfer_billed_seconds"],
+        "cost": money.show(row["transfer_cost"])}
+    resp = await client.get(f"/api/campaigns/{campaign['id']}/results.csv",
+                            headers=account.headers)
+    header, values = (await resp.text()).splitlines()[:2]
+    assert dict(zip(header.split(","), values.split(","), strict=False))[
+        "transfer_status"] == "answered"
+    event = await conn.fetchval("SELECT data FROM webhook_events WHERE type = 'call.completed' "
+                                "AND customer_id = $1::uuid", account.id)
+    assert '"status": "answered"' in event and FRONT_DESK in event
+
+
+async def _bridged(call: Call) -> bool:
+    return call.bridged
+
+
+async def test_nobody_answers_the_transfer_the_fallback_plays_and_only_the_call_is_billed(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    line = await phones(sandbox, tmp_path, calls=2, desk_calls=0)
+    try:
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1)
+        async with running_dialer(dsettings, synthesiser) as dialer:
+            call = await answered_call(dialer, line.callee_audio)
+            await dialer.calls.transfers.start(call, NOBODY)
+            await wait_for(lambda: completed(conn, campaign["id"]), 60, "the call to end")
+        assert line.callee.finish() == 0, line.callee.tail()
+    finally:
+        line.stop()
+    [row] = await attempts(conn, campaign["id"])
+    assert (row["transfer_to"], row["transfer_status"]) == (NOBODY, "no_answer")
+    assert row["transfer_answered_at"] is None and row["transfer_billed_seconds"] == 0
+    assert row["transfer_cost"] == 0
+    rang = (row["transfer_ended_at"] - row["transfer_started_at"]).total_seconds()
+    assert abs(rang - 20) < 2  # the ring time
+    # The fallback message played after the ring time, then the call ended.
+    after = (row["ended_at"] - row["transfer_ended_at"]).total_seconds()
+    assert 2 < after < 8
+    billed = await charges(conn, account.id)
+    assert set(billed) == {str(row["id"])}
+    assert row["outcome"] == "answered" and row["cost"] > 0
