@@ -17,7 +17,8 @@ ALTER TABLE call_attempts
         (transfer_to IS NULL) = (transfer_started_at IS NULL)
         AND (transfer_status IS NULL OR transfer_to IS NOT NULL));
 
--- The call object (sql/013) gains `transfer`: null for a call that was not transferred.
+-- The call object (sql/013, with 014's response) gains `transfer`: null for a call that was not
+-- transferred.
 CREATE OR REPLACE FUNCTION api_transfer(a call_attempts) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN a.transfer_to IS NULL THEN NULL ELSE jsonb_build_object(
         'to', a.transfer_to, 'status', a.transfer_status,
@@ -35,5 +36,7 @@ CREATE OR REPLACE FUNCTION api_call(a call_attempts) RETURNS jsonb LANGUAGE sql 
         'ended_at', api_time(a.ended_at), 'duration_seconds', a.duration_seconds,
         'billed_seconds', a.billed_seconds, 'cost', api_money(a.cost), 'sip_code', a.sip_code,
         'hangup_cause', a.hangup_cause, 'amd_status', a.amd_status,
-        'opted_out', a.opted_out_at IS NOT NULL, 'transfer', api_transfer(a))
+        'opted_out', a.opted_out_at IS NOT NULL,
+        'response', api_response(a.response_key, a.response_label, a.responded_at),
+        'transfer', api_transfer(a))
 $$;

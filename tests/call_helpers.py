@@ -25,6 +25,7 @@ class End:
     cause: int = 16  # the Q.850 hangup cause Asterisk reports
     opted_out: bool = False
     amd_status: str | None = None  # MACHINE makes the outcome machine
+    key: str | None = None  # a key pressed that the campaign's responses label
     # Transferred to a person: the leg's status and how long it was answered (None: never).
     transfer: tuple[str, float | None] | None = None
 
@@ -50,6 +51,7 @@ class Call:
     ended: store.Ended
     lease: store.Lease
     charge: ledger.ChargeResult | None
+    response: store.Response | None = None
 
 
 async def dial(conn: Any, settings: Settings, campaign_id: UUID | str,
@@ -62,6 +64,13 @@ async def dial(conn: Any, settings: Settings, campaign_id: UUID | str,
     attempts = [(uuid.uuid4(), lease) for lease in leases]
     await store.begin_attempts(conn, attempts, campaign, "dialer", "node")
     ended_at = datetime.now(UTC)
+    # Responses are recorded at the key press, before the call ends and is settled.
+    responses = {attempt_id: store.Response(attempt_id, end.key,
+                                            campaign.responses[end.key]["label"],
+                                            ended_at - timedelta(seconds=1))
+                 for (attempt_id, _), end in zip(attempts, ends, strict=True)
+                 if end is not None and end.key is not None}
+    await store.respond(conn, list(responses.values()))
     calls: list[tuple[store.Ended, store.Lease]] = []
     for (attempt_id, lease), end in zip(attempts, ends, strict=True):
         if end is None:
@@ -75,5 +84,5 @@ async def dial(conn: Any, settings: Settings, campaign_id: UUID | str,
             amd_cause="INITIALSILENCE" if end.amd_status else None,
             transfer=end.transferred(answered_at, ended_at)), lease))
     charges = await store.settle_many(conn, settings, [ended for ended, _ in calls])
-    return [Call(ended, lease, charge)
+    return [Call(ended, lease, charge, responses.get(ended.attempt_id))
             for (ended, lease), charge in zip(calls, charges, strict=True)]

@@ -36,7 +36,7 @@ _PAGE = """
 SELECT a.created_at, a.id, api_call(a)::text AS call
 FROM call_attempts a JOIN campaigns c ON c.id = a.campaign_id
 WHERE a.campaign_id = $1 AND c.customer_id = $2 AND (a.created_at, a.id) < ($3, $4)
-  AND ($6::text IS NULL OR a.outcome = $6)
+  AND ($6::text IS NULL OR a.outcome = $6) AND ($7::text IS NULL OR a.response_label = $7)
 ORDER BY a.created_at DESC, a.id DESC LIMIT $5
 """
 _CAMPAIGN = "SELECT 1 FROM campaigns WHERE id = $1 AND customer_id = $2"
@@ -54,8 +54,8 @@ WHERE k.campaign_id = $1 ORDER BY 1 LIMIT $2
 # in upload order, and its attributes in the order of the keys $2.
 _RESULTS = """
 SELECT k.id, k.phone_number, k.status, k.attempts, k.deferred_by, k.skip_reason,
-       a.outcome, a.created_at AS placed_at, a.answered_at, a.ended_at, a.billed_seconds,
-       a.cost, a.transfer_status,
+       k.response_key, k.response_label, k.responded_at, a.outcome, a.created_at AS placed_at,
+       a.answered_at, a.ended_at, a.billed_seconds, a.cost, a.transfer_status,
        ARRAY(SELECT k.attributes ->> u.key FROM unnest($2::text[]) WITH ORDINALITY AS u (key, n)
              ORDER BY u.n) AS attributes
 FROM contacts k
@@ -69,7 +69,8 @@ ORDER BY k.created_at, k.id
 """
 RESULT_COLUMNS = ("contact_id", "phone_number", "status", "attempts", "outcome", "placed_at",
                   "answered_at", "ended_at", "billed_seconds", "cost", "deferred_by",
-                  "skip_reason", "transfer_status")
+                  "skip_reason", "response_key", "response_label", "responded_at",
+                  "transfer_status")
 # An attribute whose key is the name of a column above is headed with this prefix.
 ATTRIBUTE_PREFIX = "attributes."
 
@@ -82,11 +83,11 @@ class CallRow:
 
 
 async def page(conn: Conn, customer_id: UUID, campaign_id: UUID, page: Page,
-               outcome: str | None = None) -> list[CallRow]:
-    """The campaign's call attempts newest first, optionally of one outcome; NotFound when the
-    campaign is not the customer's."""
+               outcome: str | None = None, response: str | None = None) -> list[CallRow]:
+    """The campaign's call attempts newest first, optionally of one outcome and/or response
+    label; NotFound when the campaign is not the customer's."""
     rows = await conn.fetch(_PAGE, campaign_id, customer_id, page.after_created, page.after_id,
-                            page.fetch, outcome)
+                            page.fetch, outcome, response)
     if not rows:
         await _check_campaign(conn, customer_id, campaign_id)
     return [from_row(CallRow, r) for r in rows]
@@ -117,7 +118,8 @@ def _result_row(row: asyncpg.Record) -> list[str]:
     return [str(row["id"]), row["phone_number"], row["status"], str(row["attempts"]),
             row["outcome"] or "", _time(row["placed_at"]), _time(row["answered_at"]),
             _time(row["ended_at"]), _count(row["billed_seconds"]), _money(row["cost"]),
-            row["deferred_by"] or "", row["skip_reason"] or "", row["transfer_status"] or "",
+            row["deferred_by"] or "", row["skip_reason"] or "", row["response_key"] or "",
+            row["response_label"] or "", _time(row["responded_at"]), row["transfer_status"] or "",
             *(csv_export.cell(v) for v in row["attributes"])]
 
 

@@ -23,6 +23,13 @@ HHMM = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # like are files of the database, not zones a customer can mean.
 TIMEZONES = tuple(sorted(z for z in zoneinfo.available_timezones()
                          if z != "localtime" and len(z) <= 64))
+# Key-press responses (issue 13): any key but the opt-out key, at most this many of them.
+MAX_RESPONSES = 12
+LABEL = "^[a-z0-9_][a-z0-9_-]*$"
+MAX_LABEL = 40
+TRANSFER_LABEL = "transfer"  # a transfer's label when the customer gives none
+RESPONSE_TIMEOUT = (1, 30)
+TRANSFER_RING = (5, 60)
 CALLBACK_REQUIRED = ("callback_number: required when machine_detection is voicemail (the "
                      "voicemail message must give a number to call back)")
 
@@ -31,6 +38,13 @@ def check_hhmm(value: str) -> time:
     """A valid HH:MM (see HHMM) as a time."""
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
+
+
+def response(value: dict[str, Any]) -> dict[str, Any]:
+    """A response as stored: a transfer without a label is labelled `transfer`."""
+    if "transfer_to" in value and "label" not in value:
+        return {"label": TRANSFER_LABEL, **value}
+    return value
 
 
 def together(settings: Settings, values: dict[str, Any]) -> None:
@@ -51,3 +65,8 @@ def together(settings: Settings, values: dict[str, Any]) -> None:
                          code="field_invalid")
     if values["machine_detection"] == "voicemail" and values["callback_number"] is None:
         raise BadRequest(CALLBACK_REQUIRED, code="callback_number_required")
+    reserved = values["responses"].get(values["opt_out_key"])
+    if reserved is not None:
+        raise BadRequest(f"responses: key {values['opt_out_key']} is the opt_out_key; it is "
+                         "reserved for opting out and always works, so no response may use it",
+                         code="response_key_reserved")

@@ -10,7 +10,8 @@ cannot both win; the loser is told the state it found. Each transition also send
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,7 @@ from voxlancer.config import Settings
 from voxlancer.db import Conn
 from voxlancer.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
 from voxlancer.keyset import Page
-from voxlancer.rows import from_row
+from voxlancer.rows import column, from_row
 from voxlancer.sql_params import bind
 
 CHANNEL = "voxlancer_campaigns"
@@ -34,7 +35,10 @@ DEFAULTS: dict[str, Any] = {
     "timezone": "America/New_York", "max_concurrent": 5, "max_attempts": 3,
     "retry_delay_minutes": 30, "opt_out_key": "9", "machine_detection": "off",
     "voicemail_message": None, "callback_number": None, "purpose": "informational",
-    "require_consent": False,
+    "require_consent": False, "responses": {}, "response_prompt": None,
+    "response_timeout_seconds": 5, "transfer_ring_seconds": 20,
+    "transfer_hold_message": "Please hold while we connect you.",
+    "transfer_fallback_message": "Sorry, nobody is available to take your call. Goodbye.",
 }
 # The columns a customer sets: _INSERT and _UPDATE are bound to them by name (sql_params), so
 # the order here is free and a column missing on either side stops the import.
@@ -45,7 +49,9 @@ SELECT c.id, c.customer_id, c.name, c.status, c.tts_message, c.tts_voice, c.call
        c.tcpa_consent, c.schedule_start, c.schedule_end, c.calling_hours_start,
        c.calling_hours_end, c.timezone, c.max_concurrent, c.max_attempts,
        c.retry_delay_minutes, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number, c.purpose, c.require_consent, c.pause_reason, s.total_contacts,
+       c.callback_number, c.purpose, c.require_consent, c.responses, c.response_prompt,
+       c.response_timeout_seconds, c.transfer_ring_seconds, c.transfer_hold_message,
+       c.transfer_fallback_message, c.pause_reason, s.total_contacts,
        c.created_at, c.updated_at,
        c.started_at, c.finished_at
 FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
@@ -60,9 +66,11 @@ INSERT INTO campaigns (customer_id, name, tts_message, tts_voice, caller_id, tcp
                        schedule_start, schedule_end, calling_hours_start, calling_hours_end,
                        timezone, max_concurrent, max_attempts, retry_delay_minutes,
                        opt_out_key, machine_detection, voicemail_message, callback_number,
-                       purpose, require_consent)
+                       purpose, require_consent, responses, response_prompt,
+                       response_timeout_seconds, transfer_ring_seconds, transfer_hold_message,
+                       transfer_fallback_message)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20)
+        $20, $21::jsonb, $22, $23, $24, $25, $26)
 RETURNING id
 """, ("customer_id", *FIELDS))
 _LOCK = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2 FOR UPDATE"
@@ -72,7 +80,9 @@ UPDATE campaigns SET name = $3, tts_message = $4, tts_voice = $5, caller_id = $6
        calling_hours_end = $11, timezone = $12, max_concurrent = $13, max_attempts = $14,
        retry_delay_minutes = $15, opt_out_key = $16, machine_detection = $17,
        voicemail_message = $18, callback_number = $19, purpose = $20, require_consent = $21,
-       updated_at = now()
+       responses = $22::jsonb, response_prompt = $23, response_timeout_seconds = $24,
+       transfer_ring_seconds = $25, transfer_hold_message = $26,
+       transfer_fallback_message = $27, updated_at = now()
 WHERE id = $1 AND customer_id = $2
 """, ("id", "customer_id", *FIELDS))
 _DELETE = """
@@ -136,6 +146,12 @@ SELECT deferred_by, count(*) AS contacts FROM contacts
 WHERE campaign_id = $1 AND status = 'pending' AND deferred_by IS NOT NULL
 GROUP BY deferred_by ORDER BY deferred_by
 """
+# Contacts by the label of their response, from the contacts_response_page index only.
+_RESPONSES = """
+SELECT response_label, count(*) AS contacts FROM contacts
+WHERE campaign_id = $1 AND response_label IS NOT NULL
+GROUP BY response_label ORDER BY response_label
+"""
 _RETRY = """
 UPDATE contacts SET status = 'pending', attempts = 0, next_attempt_at = NULL
 WHERE campaign_id = $1 AND status IN ('failed', 'no_answer')
@@ -171,6 +187,12 @@ class Campaign:
     callback_number: str | None
     purpose: str
     require_consent: bool
+    responses: dict[str, dict[str, Any]] = field(metadata=column(decode=json.loads))
+    response_prompt: str | None
+    response_timeout_seconds: int
+    transfer_ring_seconds: int
+    transfer_hold_message: str
+    transfer_fallback_message: str
     pause_reason: str | None
     total_contacts: int
     created_at: datetime
@@ -188,8 +210,8 @@ class Campaign:
 
 
 def _settable(values: dict[str, Any]) -> dict[str, Any]:
-    """The FIELDS of `values`, by name."""
-    return {k: values[k] for k in FIELDS}
+    """The FIELDS of `values`, by name, as the statements take them (responses as JSON text)."""
+    return {**{k: values[k] for k in FIELDS}, "responses": json.dumps(values["responses"])}
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -218,6 +240,8 @@ async def stats(conn: Conn, customer_id: UUID,
     out["answered_rate"] = round(row["called"] / finished, 4) if finished else 0
     out["held_back"] = {r["deferred_by"]: r["contacts"]
                         for r in await conn.fetch(_HELD_BACK, campaign_id)}
+    out["responses"] = {r["response_label"]: r["contacts"]
+                        for r in await conn.fetch(_RESPONSES, campaign_id)}
     return out
 
 

@@ -44,7 +44,8 @@ UPLOAD_TIMEOUT = 1800
 _CONTACT = """
 SELECT t.id, t.campaign_id, t.phone_number, t.status, t.attempts, t.attributes,
        t.last_attempt_at, t.next_attempt_at, t.last_result, t.duration_seconds, t.cost,
-       t.created_at, t.consent_at, t.consent_source, t.deferred_by, t.skip_reason
+       t.created_at, t.consent_at, t.consent_source, t.deferred_by, t.skip_reason,
+       t.response_key, t.response_label, t.responded_at
 FROM contacts t
 """
 _PAGE = _CONTACT + """
@@ -56,6 +57,13 @@ _PAGE_BY_STATUS = _CONTACT + """
 JOIN campaigns c ON c.id = t.campaign_id
 WHERE t.campaign_id = $1 AND c.customer_id = $2 AND (t.created_at, t.id) < ($3, $4)
   AND t.status = $6
+ORDER BY t.created_at DESC, t.id DESC LIMIT $5
+"""
+# By response label (the contacts_response_page index), perhaps of one status too.
+_PAGE_BY_RESPONSE = _CONTACT + """
+JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.campaign_id = $1 AND c.customer_id = $2 AND (t.created_at, t.id) < ($3, $4)
+  AND t.response_label = $6 AND ($7::text IS NULL OR t.status = $7)
 ORDER BY t.created_at DESC, t.id DESC LIMIT $5
 """
 _CAMPAIGN_STATUS = "SELECT status FROM campaigns WHERE id = $1 AND customer_id = $2"
@@ -73,7 +81,7 @@ VALUES ($1, $2, $3::jsonb,
 ON CONFLICT (campaign_id, phone_number) DO NOTHING
 RETURNING id, campaign_id, phone_number, status, attempts, attributes, last_attempt_at,
           next_attempt_at, last_result, duration_seconds, cost, created_at, consent_at,
-          consent_source, deferred_by, skip_reason
+          consent_source, deferred_by, skip_reason, response_key, response_label, responded_at
 """
 _DELETE = """
 DELETE FROM contacts t USING campaigns c
@@ -146,10 +154,17 @@ class Contact:
     consent_source: str | None
     deferred_by: str | None
     skip_reason: str | None
+    response_key: str | None
+    response_label: str | None
+    responded_at: datetime | None
 
     def to_api(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["cost"] = money.show(self.cost)
+        for k in ("response_key", "response_label", "responded_at"):
+            del out[k]
+        out["response"] = None if self.response_key is None else {
+            "key": self.response_key, "label": self.response_label, "at": self.responded_at}
         return out
 
 
@@ -222,10 +237,15 @@ def consent_problem(consent_at: datetime | None, source: str | None) -> str | No
 
 
 async def page(conn: Conn, customer_id: UUID, campaign_id: UUID, page: Page,
-               status: str | None = None) -> list[Contact]:
+               status: str | None = None, response: str | None = None) -> list[Contact]:
+    """A page of the campaign's contacts, newest first; of one status and/or response label."""
     args = [campaign_id, customer_id, page.after_created, page.after_id, page.fetch]
-    rows = await (conn.fetch(_PAGE_BY_STATUS, *args, status) if status
-                  else conn.fetch(_PAGE, *args))
+    if response is not None:
+        rows = await conn.fetch(_PAGE_BY_RESPONSE, *args, response, status)
+    elif status is not None:
+        rows = await conn.fetch(_PAGE_BY_STATUS, *args, status)
+    else:
+        rows = await conn.fetch(_PAGE, *args)
     if not rows and await conn.fetchval(_CAMPAIGN_STATUS, campaign_id, customer_id) is None:
         raise NotFound("no such campaign")
     return [from_row(Contact, r) for r in rows]

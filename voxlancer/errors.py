@@ -75,6 +75,8 @@ CODES: dict[str, str] = {
     "no_contacts": "The campaign has no contacts to call.",
     "tcpa_consent_required": "tcpa_consent must be true before a campaign calls.",
     "callback_number_required": "machine_detection voicemail needs a callback_number.",
+    "response_key_reserved": "A key-press response uses the campaign's opt_out_key, which is "
+                             "reserved for opting out.",
     "insufficient_balance": "The balance is below the minimum needed to call.",
     "daily_limit_reached": "The account's daily spend limit is reached.",
     "dnc_retained": "A key-press opt-out is kept for 5 years and cannot be deleted.",

@@ -26,6 +26,7 @@ API_VERSION = "2026-12-01"
 TYPES = (
     "call.completed",
     "contact.opted_out",
+    "contact.responded",
     "campaign.started", "campaign.paused", "campaign.resumed", "campaign.stopped",
     "campaign.completed",
     "balance.low",
@@ -57,6 +58,21 @@ SELECT a.customer_id, 'call.completed', $2, api_call(a)
 FROM call_attempts a
 WHERE a.id = ANY($1::uuid[])
 ORDER BY a.ended_at, a.id
+RETURNING 1
+)
+SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM inserted)
+"""
+# One contact.responded per recorded response, written with the response (dialer/store.py).
+_RESPONDED = """
+WITH inserted AS (
+INSERT INTO webhook_events (customer_id, type, api_version, data)
+SELECT a.customer_id, 'contact.responded', $2, jsonb_build_object(
+           'contact_id', a.contact_id, 'campaign_id', a.campaign_id, 'call_id', a.id,
+           'phone_number', a.phone_number, 'key', a.response_key, 'label', a.response_label,
+           'at', api_time(a.responded_at))
+FROM call_attempts a
+WHERE a.id = ANY($1::uuid[])
+ORDER BY a.responded_at, a.id
 RETURNING 1
 )
 SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM inserted)
@@ -114,6 +130,12 @@ async def record_calls_completed(conn: Conn, attempt_ids: Sequence[UUID]) -> Non
     """One call.completed per settled attempt, for a whole settle batch in one statement."""
     if attempt_ids:
         await conn.execute(_CALLS_COMPLETED, list(attempt_ids), API_VERSION, CHANNEL)
+
+
+async def record_responses(conn: Conn, attempt_ids: Sequence[UUID]) -> None:
+    """One contact.responded per attempt whose response was just recorded, in one statement."""
+    if attempt_ids:
+        await conn.execute(_RESPONDED, list(attempt_ids), API_VERSION, CHANNEL)
 
 
 async def page(conn: Conn, customer_id: UUID, after_created: datetime,

@@ -143,7 +143,8 @@ async def test_completion_and_retry_failed(client, conn):
     assert stats == {"campaign_id": campaign["id"], "total_contacts": 4, "pending": 0,
                      "queued": 0, "called": 1, "failed": 1, "no_answer": 1, "opted_out": 1,
                      "skipped": 0, "machine": 0, "total_duration_seconds": 300,
-                     "total_cost": "0.10", "answered_rate": 0.3333, "held_back": {}}
+                     "total_cost": "0.10", "answered_rate": 0.3333, "held_back": {},
+                     "responses": {}}
     got = await (await client.get(path, headers=account.headers)).json()
     assert got["status"] == "completed" and got["finished_at"]
     for action in ("start", "pause", "resume", "stop"):

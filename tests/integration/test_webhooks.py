@@ -100,9 +100,10 @@ def signed_by(received_signature: str, body: bytes, secret: str) -> bool:
 
 
 async def started_campaign(client: TestClient, conn: Any, account: Account,
-                           contacts: int) -> dict[str, Any]:
+                           contacts: int, **fields: Any) -> dict[str, Any]:
     caller = await add_caller_id(client, account, conn=conn)
-    campaign = await make_campaign(client, account, caller_id=caller["id"], tcpa_consent=True)
+    campaign = await make_campaign(client, account, caller_id=caller["id"], tcpa_consent=True,
+                                   **fields)
     for _ in range(contacts):
         resp = await client.post(f"/api/campaigns/{campaign['id']}/contacts",
                                  headers=account.headers, json={"phone_number": number()})
@@ -113,13 +114,17 @@ async def started_campaign(client: TestClient, conn: Any, account: Account,
 
 
 async def call_everyone(conn: Any, settings: Settings, campaign_id: UUID,
-                        answered_seconds: float = 30.0) -> list[UUID]:
-    """What the dialer does for a campaign's contacts: lease, dial, settle; the attempt ids."""
+                        answered_seconds: float = 30.0, key: str | None = None) -> list[UUID]:
+    """What the dialer does for a campaign's contacts: lease, dial, settle; the attempt ids.
+    With `key`, the first person called presses it (a response of the campaign)."""
     running_campaign = (await store.campaigns_by_id(conn, [campaign_id]))[0]
     leases = await store.lease(conn, campaign_id, 100, "dialer", 60)
     attempts = [(uuid.uuid4(), lease) for lease in leases]
     await store.begin_attempts(conn, attempts, running_campaign, "dialer", "node")
     ended_at = datetime.now(UTC)
+    if key is not None:
+        label = running_campaign.responses[key]["label"]
+        await store.respond(conn, [store.Response(attempts[0][0], key, label, ended_at)])
     answered_at = ended_at - timedelta(seconds=answered_seconds)
     await store.settle_many(conn, settings, [
         store.Ended(attempt_id, lease.contact_id, running_campaign, answered_at, ended_at,
@@ -136,14 +141,15 @@ async def every_event_type(client: TestClient, conn: Any, settings: Settings,
                             json={"threshold": 9.99})
     assert resp.status == 200, await resp.text()
     await fund(conn, account.id, "10.00")  # credit.added
-    campaign = await started_campaign(client, conn, account, 2)  # caller_id.verified, started
+    campaign = await started_campaign(  # caller_id.verified, started
+        client, conn, account, 2, responses={"1": {"label": "confirmed"}})
     one = f"/api/campaigns/{campaign['id']}"
     for action in ("pause", "resume"):
         assert (await client.post(f"{one}/{action}", headers=account.headers)).status == 200
     await dnc.add(conn, UUID(account.id), number(), "key_press", UUID(campaign["id"]))
     # Two answered calls of 30 s take $0.02: the balance crosses $9.99 (balance.low); the
     # campaign then has no one left to call (campaign.completed).
-    await call_everyone(conn, settings, UUID(campaign["id"]))
+    await call_everyone(conn, settings, UUID(campaign["id"]), key="1")  # contact.responded
     other = await started_campaign(client, conn, account, 1)
     resp = await client.post(f"/api/campaigns/{other['id']}/stop", headers=account.headers)
     assert resp.status == 200
@@ -163,7 +169,8 @@ async def test_every_event_type_arrives_signed_once(hook_client, conn, hook_sett
         await asyncio.sleep(0.5)  # anything sent twice would arrive by now
     events = [r.event for r in receiver.received]
     assert Counter(e["type"] for e in events) == {
-        "call.completed": 2, "contact.opted_out": 1, "campaign.started": 2,
+        "call.completed": 2, "contact.opted_out": 1, "contact.responded": 1,
+        "campaign.started": 2,
         "campaign.paused": 1, "campaign.resumed": 1, "campaign.stopped": 1,
         "campaign.completed": 1, "balance.low": 1, "credit.added": 1, "caller_id.verified": 2,
         "ping": 1}
@@ -174,6 +181,13 @@ async def test_every_event_type_arrives_signed_once(hook_client, conn, hook_sett
     assert ping["id"] in {e["id"] for e in events}
     call = next(e for e in events if e["type"] == "call.completed")["data"]["object"]
     assert (call["outcome"], call["billed_seconds"], call["cost"]) == ("answered", 30, "0.01")
+    responded = next(e for e in events
+                     if e["type"] == "contact.responded")["data"]["object"]
+    assert (responded["key"], responded["label"]) == ("1", "confirmed")
+    with_response = next(e["data"]["object"] for e in events if e["type"] == "call.completed"
+                         and e["data"]["object"]["id"] == responded["call_id"])
+    assert with_response["response"] == {"key": "1", "label": "confirmed",
+                                         "at": responded["at"]}
     low = next(e for e in events if e["type"] == "balance.low")["data"]["object"]
     # $10.00 credited, two calls of $0.01: the second charge crossed the $9.99 threshold.
     assert (low["balance"], low["low_balance_threshold"]) == ("9.98", "9.99")

@@ -23,6 +23,28 @@ from voxlancer.strings import BLOCK, LINE
 from voxlancer.tts.voices import API_VOICES
 
 _MESSAGE = Field("string", pattern=NOT_BLANK, max_length=checks.MAX_MESSAGE, text=BLOCK)
+_LABEL = Field("string", min_length=1, max_length=checks.MAX_LABEL, pattern=checks.LABEL,
+               example="confirmed",
+               doc=f"a label of 1 to {checks.MAX_LABEL} characters: lower-case letters, digits, "
+                   "_ and - (not first)")
+# The `response` filter of the contacts list and /calls: a label of the campaign's responses.
+RESPONSE_LABEL = replace(_LABEL, example=None,
+                         doc="only those whose response has this label (see the campaign's "
+                             "responses)")
+_TRANSFER_TO = Field("string", fmt="e164", max_length=64, example="+12025550188",
+                     doc="E.164 number the call is transferred to")
+_REPEAT = Field("boolean", enum=(True,), doc="true: play the message again (nothing recorded)")
+_RESPONSE = Field(
+    "object", min_properties=1,
+    fields={"label": _LABEL, "transfer_to": _TRANSFER_TO, "repeat": _REPEAT},
+    any_of=(Field("object", fields={"label": replace(_LABEL, required=True)}),
+            Field("object", fields={"label": _LABEL,
+                                    "transfer_to": replace(_TRANSFER_TO, required=True)}),
+            Field("object", fields={"repeat": replace(_REPEAT, required=True)})),
+    check=checks.response,
+    doc="exactly one of {\"label\"} (record it), {\"label\", \"transfer_to\"} (record it, "
+        f"label {checks.TRANSFER_LABEL} when absent, then transfer the call) or "
+        "{\"repeat\": true}")
 FIELDS = {
     "name": Field("string", required=True, check=str.strip, pattern=NOT_BLANK,
                   max_length=checks.MAX_NAME, example="My Campaign", text=LINE,
@@ -65,14 +87,46 @@ FIELDS = {
                                      "main message)"),
     "callback_number": Field("string", nullable=True, fmt="e164", max_length=64,
                              example="+12025550143",
-                             doc="E.164 number given in voicemail drops; required when "
-                                 "machine_detection is voicemail (else 400)"),
+                             doc="E.164 number spoken after the message, on live calls and "
+                                 "voicemail drops; required when machine_detection is "
+                                 "voicemail (else 400)"),
     "purpose": Field("string", enum=checks.PURPOSES, example="informational",
                      doc="informational (default) or telemarketing: which state rules apply "
                          "(GET /api/compliance/rules); telemarketing needs require_consent"),
     "require_consent": Field("boolean", doc="call only contacts with consent_at on record; the "
                                             "others are skipped (default false; must be true "
                                             "for telemarketing, else 400)"),
+    "responses": Field("object", max_properties=checks.MAX_RESPONSES,
+                       keys=Field("string", enum=checks.OPT_OUT_KEYS), values=_RESPONSE,
+                       example={"1": {"label": "confirmed"}, "2": {"label": "cancelled"},
+                                "0": {"label": "front_desk", "transfer_to": "+12025550188"},
+                                "*": {"repeat": True}},
+                       doc=f"what each key does after the message, at most "
+                           f"{checks.MAX_RESPONSES} keys (0-9, *, #; never the opt_out_key, "
+                           "else 400 response_key_reserved); {} (default): none, the call ends "
+                           "after the message"),
+    "response_prompt": replace(_MESSAGE, nullable=True,
+                               example="Press 1 to confirm, 2 to cancel, or 0 to speak to our "
+                                       "front desk.",
+                               doc=f"text other than white space, up to {checks.MAX_MESSAGE} "
+                                   "characters: spoken after the message and replayed once on "
+                                   "silence or an unknown key (null: the message is replayed)"),
+    "response_timeout_seconds": Field("integer", minimum=checks.RESPONSE_TIMEOUT[0],
+                                      maximum=checks.RESPONSE_TIMEOUT[1], example=5,
+                                      doc="seconds to wait for a key after the prompt "
+                                          "(default 5)"),
+    "transfer_ring_seconds": Field("integer", minimum=checks.TRANSFER_RING[0],
+                                   maximum=checks.TRANSFER_RING[1], example=20,
+                                   doc="seconds a transfer rings before the fallback message "
+                                       "(default 20)"),
+    "transfer_hold_message": replace(_MESSAGE, doc="text other than white space, up to "
+                                     f"{checks.MAX_MESSAGE} characters: heard while a transfer "
+                                     "rings (default: Please hold while we connect you.)"),
+    "transfer_fallback_message": replace(_MESSAGE, doc="text other than white space, up to "
+                                         f"{checks.MAX_MESSAGE} characters: heard when nobody "
+                                         "takes a transfer, before the call ends (default: "
+                                         "Sorry, nobody is available to take your call. "
+                                         "Goodbye.)"),
 }
 # PUT names only the fields it changes.
 CHANGES = optional(FIELDS)

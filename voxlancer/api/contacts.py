@@ -9,6 +9,7 @@ from aiohttp import web
 
 from voxlancer import contacts, keyset
 from voxlancer.api import uploads
+from voxlancer.api.campaigns import RESPONSE_LABEL
 from voxlancer.api.jsonout import respond
 from voxlancer.api.pages import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
@@ -37,7 +38,8 @@ ADD = {
                                 "URL, patient intake...); with consent_at"),
 }
 LIST_QUERY = (*PAGE_QUERY, Param("status", Field("string", enum=contacts.STATUSES,
-                                                 doc="only contacts in this status")))
+                                                 doc="only contacts in this status")),
+              Param("response", RESPONSE_LABEL))
 
 
 def _campaign_id(request: web.Request) -> UUID:
@@ -48,10 +50,9 @@ async def list_contacts(request: web.Request) -> web.Response:
     campaign_id = _campaign_id(request)
     wanted = query(request, LIST_QUERY)
     page = requested(wanted)
-    status = wanted.get("status")
     async with db_conn(request) as conn:
         rows = await contacts.page(conn, principal(request).customer.id, campaign_id, page,
-                                   status)
+                                   wanted.get("status"), wanted.get("response"))
     shown, cursor = keyset.next_cursor(page, rows)
     return respond_page(request, [c.to_api() for c in shown], cursor)
 

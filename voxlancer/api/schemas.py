@@ -73,10 +73,25 @@ _CAMPAIGN = {
     "callback_number": nullable({"type": "string"}),
     "purpose": {"type": "string", "enum": ["informational", "telemarketing"]},
     "require_consent": {"type": "boolean"},
+    "responses": {"type": "object", "additionalProperties": closed(
+        {"label": {"type": "string"}, "transfer_to": {"type": "string"},
+         "repeat": {"type": "boolean", "enum": [True]}},
+        optional=("label", "transfer_to", "repeat")),
+        "description": "by key: a label to record, a transfer (with its label) or a repeat"},
+    "response_prompt": nullable({"type": "string"}),
+    "response_timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 30},
+    "transfer_ring_seconds": {"type": "integer", "minimum": 5, "maximum": 60},
+    "transfer_hold_message": {"type": "string"}, "transfer_fallback_message": {"type": "string"},
     "pause_reason": nullable({"type": "string"}), "total_contacts": COUNT,
     "created_at": TIME, "updated_at": TIME, "started_at": nullable(TIME),
     "finished_at": nullable(TIME),
 }
+# A key-press response, on a call and on a contact (its latest call's).
+RESPONSE = {**nullable(closed({
+    "key": {"type": "string", "description": "the key pressed: 0-9, * or #"},
+    "label": {"type": "string", "description": "the label the campaign gave the key"},
+    "at": {**TIME, "description": "when the key was pressed"}})),
+    "description": "the key the person pressed after the message; null if none"}
 _CONTACT = {
     "id": UUID, "campaign_id": UUID, "phone_number": {"type": "string"},
     "status": {"type": "string", "enum": list(contacts.STATUSES)}, "attempts": COUNT,
@@ -88,6 +103,7 @@ _CONTACT = {
                              "pending contact back, e.g. US-FL hours 08:00-20:00"}),
     "skip_reason": nullable({"type": "string", "description": "why a skipped contact is never "
                              "called (no consent on record, operator do-not-call list)"}),
+    "response": RESPONSE,
 }
 _INVALID_EXAMPLE = closed({"line": {"type": "integer"}, "value": {"type": "string"},
                            "reason": {"type": "string"}})
@@ -150,6 +166,7 @@ _CALL = {
                    "description": "answering machine detection's verdict (HUMAN, MACHINE, "
                                   "NOTSURE, HANGUP) when the campaign asked for it"},
     "opted_out": {"type": "boolean", "description": "the person pressed the opt-out key"},
+    "response": RESPONSE,
     "transfer": {**nullable(ref("CallTransfer")),
                  "description": "the call's transfer to a person (a response key with "
                                 "transfer_to); null when it was not transferred"},
@@ -169,6 +186,7 @@ _BALANCE_LOW = {"balance": MONEY, "low_balance_threshold": MONEY,
                 "transaction": ref("LedgerEntry")}
 _EVENT_OBJECTS = {
     "call.completed": "Call", "contact.opted_out": "DncEntry",
+    "contact.responded": "ContactResponse",
     **{f"campaign.{t}": "Campaign" for t in ("started", "paused", "resumed", "stopped",
                                              "completed")},
     "balance.low": "BalanceLow", "credit.added": "LedgerEntry",
@@ -202,7 +220,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "answered_rate": {"type": "number", "minimum": 0, "maximum": 1},
         "held_back": {"type": "object", "additionalProperties": COUNT,
                       "description": "pending contacts the dialer last held back, by the rule "
-                                     "that did (e.g. US-FL hours 08:00-20:00)"}}),
+                                     "that did (e.g. US-FL hours 08:00-20:00)"},
+        "responses": {"type": "object", "additionalProperties": COUNT,
+                      "description": "contacts by the label of their response (key-press "
+                                     "responses), e.g. {\"confirmed\": 41}"}}),
     "Retried": closed({"retried": COUNT}),
     "Contact": closed(_CONTACT),
     "ContactPage": page_of("Contact"),
@@ -277,6 +298,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                   "person, billed per second on its own"),
     "BalanceLow": closed(_BALANCE_LOW),
     "Ping": closed({"endpoint_id": UUID}),
+    "ContactResponse": closed({
+        "contact_id": UUID, "campaign_id": UUID, "call_id": UUID,
+        "phone_number": {"type": "string"},
+        "key": {"type": "string", "description": "the key pressed: 0-9, * or #"},
+        "label": {"type": "string", "description": "the label the campaign gave the key"},
+        "at": {**TIME, "description": "when the key was pressed"}}),
     "Event": closed({
         "id": UUID, "object": {"type": "string", "enum": ["event"]},
         "type": {"type": "string", "enum": list(webhook_events.TYPES)},

@@ -117,6 +117,9 @@ class Field:
     example: Any = None
     items: Field | None = None  # the schema of an array's elements
     values: Field | None = None  # the schema of an object's values (additionalProperties)
+    keys: Field | None = None  # the schema of an object's keys (propertyNames)
+    # A closed object's named members (properties); `required` on a member means required.
+    fields: dict[str, Field] | None = None
     fmt: str | None = None  # a key of FORMATS; the value handlers get is the parsed one
     enum: tuple[Any, ...] | None = None
     min_length: int | None = None
@@ -127,6 +130,7 @@ class Field:
     multiple_of: Decimal | None = None
     min_items: int | None = None
     max_items: int | None = None
+    min_properties: int | None = None
     max_properties: int | None = None
     # The value must be valid against one of these (tried in order); its value is that one's.
     any_of: tuple[Field, ...] = ()
@@ -145,6 +149,7 @@ class Field:
                            ("multipleOf", _json_number(self.multiple_of)),
                            ("minItems", self.min_items),
                            ("maxItems", self.max_items),
+                           ("minProperties", self.min_properties),
                            ("maxProperties", self.max_properties)):
             if value is not None:
                 schema[key] = value
@@ -156,6 +161,10 @@ class Field:
             schema["items"] = self.items.json_schema(settings)
         if self.values is not None:
             schema["additionalProperties"] = self.values.json_schema(settings)
+        if self.keys is not None:
+            schema["propertyNames"] = self.keys.json_schema(settings)
+        if self.fields is not None:
+            schema.update(schema_document(self.fields, settings))
         if self.any_of:
             schema["anyOf"] = [f.json_schema(settings) for f in self.any_of]
         doc = self.doc or FORMAT_DOCS.get(self.fmt or "", "")
@@ -287,8 +296,23 @@ def _check_any_of(name: str, value: Any, choices: tuple[Field, ...],
 
 def _check_object(name: str, value: dict[str, Any], f: Field,
                   settings: Settings | None) -> dict[str, Any]:
+    if f.min_properties is not None and len(value) < f.min_properties:
+        raise _invalid(f"{name}: must have at least {f.min_properties} "
+                       f"propert{'y' if f.min_properties == 1 else 'ies'}")
     if f.max_properties is not None and len(value) > f.max_properties:
         raise _invalid(f"{name}: must have at most {f.max_properties} properties")
+    if f.keys is not None:
+        for key in value:
+            check_value(f"{name} key {_shown(key)}", key, f.keys, settings)
+    if f.fields is not None:
+        unknown = sorted(set(value) - set(f.fields))
+        if unknown:
+            raise _invalid(f"{name}: unknown field {_shown(unknown[0])}")
+        for member, spec in f.fields.items():
+            if spec.required and member not in value:
+                raise _invalid(f"{name}.{member} is required")
+        value = {k: check_value(f"{name}.{k}", v, f.fields[k], settings)
+                 for k, v in value.items()}
     if f.values is None:
         return value
     return {k: check_value(f"{name}.{k}", v, f.values, settings) for k, v in value.items()}

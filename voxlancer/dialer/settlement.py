@@ -8,6 +8,7 @@ retried, so a call is never forgotten unbilled.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -26,6 +27,7 @@ log = structlog.get_logger("voxlancer.dialer")
 
 SETTLE_BATCH = 100  # most calls settled in one transaction
 ANSWERS_BATCH = 1000
+RESPONSES_BATCH = 500
 
 
 class Settlement:
@@ -40,6 +42,10 @@ class Settlement:
         self._answers = BatchedWriter("answered", self._answered, spawn, most=ANSWERS_BATCH,
                                       keep=False)
         self._opt_outs = BatchedWriter("opt_out", self._opted_out, spawn, most=1, keep=True)
+        # Written at the key press, not at settlement: a dialer killed afterwards loses none.
+        self._responses = BatchedWriter("response", self._responded, spawn, most=RESPONSES_BATCH,
+                                        keep=True,
+                                        describe=lambda r: {"attempt_id": str(r.id)})
         # A transfer's start, kept until written: a dialer taking over needs it to follow and
         # bill the second leg. Its answer, like the call's, is written again at settlement.
         self._transfers = BatchedWriter("transfer_started", self._transfers_started, spawn,
@@ -71,7 +77,13 @@ class Settlement:
     def transfer_answered(self, attempt_id: UUID, at: datetime) -> None:
         self._transfer_answers.add((attempt_id, at))
 
+    def responded(self, response: store.Response) -> asyncio.Future[None]:
+        """Record a key-press response; the future resolves once it is written (or kept for
+        retry), so that the call's settlement (and its call.completed) comes after it."""
+        return self._responses.add(response)
+
     async def retry(self) -> None:
+        await self._responses.retry()
         await self._transfers.retry()
         await self._ended.retry()
         await self._opt_outs.retry()
@@ -98,6 +110,10 @@ class Settlement:
     async def _answered(self, calls: list[tuple[UUID, datetime]]) -> None:
         async with self.pool.acquire() as conn:
             await store.answered(conn, calls)
+
+    async def _responded(self, responses: list[store.Response]) -> None:
+        async with self.pool.acquire() as conn:
+            await store.respond(conn, responses)
 
     async def _opted_out(self, numbers: list[tuple[UUID, str, UUID]]) -> None:
         async with self.pool.acquire() as conn:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.time
        c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
        k.phone_number AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number, c.purpose, c.require_consent
+       c.callback_number, c.purpose, c.require_consent, c.responses, c.response_prompt,
+       c.response_timeout_seconds, c.transfer_ring_seconds, c.transfer_hold_message,
+       c.transfer_fallback_message
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
 JOIN caller_ids k ON k.id = c.caller_id
@@ -47,7 +50,9 @@ SELECT c.id, c.customer_id, c.max_concurrent, c.tts_message, c.tts_voice, c.time
        c.max_attempts, c.retry_delay_minutes, s.queued, s.pending,
        coalesce(k.phone_number, '') AS caller_number,
        u.company_name, c.opt_out_key, c.machine_detection, c.voicemail_message,
-       c.callback_number, c.purpose, c.require_consent
+       c.callback_number, c.purpose, c.require_consent, c.responses, c.response_prompt,
+       c.response_timeout_seconds, c.transfer_ring_seconds, c.transfer_hold_message,
+       c.transfer_fallback_message
 FROM campaigns c
 JOIN campaign_stats s ON s.campaign_id = c.id
 JOIN customers u ON u.id = c.customer_id
@@ -199,6 +204,25 @@ UPDATE contacts k SET cost = k.cost + v.cost
 FROM v JOIN ended ON ended.id = v.id
 WHERE k.id = v.contact_id
 """
+# Key-press responses, written when the key is pressed. An attempt keeps its first response (a
+# write retried after a lost acknowledgement changes nothing); settling leaves these columns
+# alone. The contact takes its latest call's response. Returns the attempts it recorded.
+_RESPOND_SQL = """
+WITH v AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+        AS v (id, key, label, at)
+), recorded AS (
+    UPDATE call_attempts a
+    SET response_key = v.key, response_label = v.label, responded_at = v.at
+    FROM v WHERE a.id = v.id AND a.responded_at IS NULL
+    RETURNING a.id, a.contact_id, v.key, v.label, v.at
+), on_contacts AS (
+    UPDATE contacts k SET response_key = r.key, response_label = r.label, responded_at = r.at
+    FROM recorded r WHERE k.id = r.contact_id AND (k.responded_at IS NULL
+                                                   OR k.responded_at <= r.at)
+)
+SELECT id FROM recorded
+"""
 _LOCK_BALANCES = "SELECT 1 FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 _LOCK_CAMPAIGNS = """
 SELECT 1 FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
@@ -250,6 +274,14 @@ class RunningCampaign:
     callback_number: str | None
     purpose: str  # informational, telemarketing: which state rules apply
     require_consent: bool
+    # Key-press responses by key ({"label"}, {"label", "transfer_to"} or {"repeat": true}) and
+    # the transfer settings (campaign_checks; dialer/responses.py and transfer.py read them).
+    responses: dict[str, dict[str, Any]] = field(metadata=column(decode=json.loads))
+    response_prompt: str | None
+    response_timeout_seconds: int
+    transfer_ring_seconds: int
+    transfer_hold_message: str
+    transfer_fallback_message: str
 
     @property
     def free_slots(self) -> int:
@@ -301,6 +333,16 @@ class Ended:
 
 
 @dataclass(frozen=True)
+class Response:
+    """A key the called person pressed that the campaign gives a label (a response)."""
+
+    id: UUID  # the attempt
+    key: str
+    label: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class _EndedRow:
     """One settled call as _END_ATTEMPTS takes it: a field per column of its unnest."""
 
@@ -326,6 +368,7 @@ class _EndedRow:
 
 
 _ENDING = bind(_END_ATTEMPTS, field_names(_EndedRow))
+_RESPOND = bind(_RESPOND_SQL, field_names(Response))
 
 
 @dataclass(frozen=True)
@@ -417,6 +460,14 @@ async def transfers_started(conn: Conn, started: list[tuple[UUID, str, datetime]
 async def transfers_answered(conn: Conn, answered: list[tuple[UUID, datetime]]) -> None:
     """Note when transfer legs were answered (attempt id, time), before they are settled."""
     await conn.execute(_TRANSFER_ANSWERED, [a for a, _ in answered], [at for _, at in answered])
+
+
+async def respond(conn: Conn, responses: list[Response]) -> None:
+    """Record responses on their attempts and contacts, each with its contact.responded event,
+    in one transaction; a response recorded before is left as it was (and sent once)."""
+    async with conn.transaction():
+        recorded = [r["id"] for r in await conn.fetch(_RESPOND.sql, *_RESPOND.arrays(responses))]
+        await webhook_events.record_responses(conn, recorded)
 
 
 async def settle(conn: Conn, settings: Settings,

@@ -79,12 +79,9 @@ class Scripts:
     fallback_message: str
 
 
-DEFAULT_SCRIPTS = Scripts(20, "Please hold while we connect you.",
-                          "Sorry, nobody is available to take your call. Goodbye.")
-
-
 def scripts_for(campaign: store.RunningCampaign) -> Scripts:
-    return DEFAULT_SCRIPTS
+    return Scripts(campaign.transfer_ring_seconds, campaign.transfer_hold_message,
+                   campaign.transfer_fallback_message)
 
 
 class Transfers:
