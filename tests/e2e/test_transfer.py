@@ -10,12 +10,21 @@ from.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from tests.e2e.dialing import attempts, campaign_status, campaign_with, running_dialer, wait_for
+from tests.e2e.dialing import (
+    attempts,
+    campaign_status,
+    campaign_with,
+    dialer_process,
+    running_dialer,
+    wait_for,
+)
 from tests.e2e.rtp_peer import RtpPeer
 from tests.e2e.sipp import SCENARIOS, Sipp
 from voxlancer import money, rates
@@ -30,6 +39,7 @@ FRONT_DESK = "+13035550100"  # ...0: redirected to the front-desk sipp
 NOBODY = "+13035550102"  # ...2: rings and never answers
 CALLEE_HZ, DESK_HZ = 440.0, 1000.0
 TALK_MS = 5000  # how long the front desk talks before hanging up
+RING_SECONDS = 6  # the campaign's transfer_ring_seconds
 
 
 @dataclass
@@ -168,11 +178,12 @@ async def test_nobody_answers_the_transfer_the_fallback_plays_and_only_the_call_
         client, conn, sandbox, dsettings, synthesiser, tmp_path):
     line = await phones(sandbox, tmp_path, calls=2, desk_calls=0)
     try:
-        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1)
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1,
+                                                transfer_ring_seconds=RING_SECONDS)
         async with running_dialer(dsettings, synthesiser) as dialer:
             call = await answered_call(dialer, line.callee_audio)
             await dialer.calls.transfers.start(call, NOBODY)
-            await wait_for(lambda: completed(conn, campaign["id"]), 60, "the call to end")
+            await wait_for(lambda: completed(conn, campaign["id"]), 40, "the call to end")
         assert line.callee.finish() == 0, line.callee.tail()
     finally:
         line.stop()
@@ -181,10 +192,104 @@ async def test_nobody_answers_the_transfer_the_fallback_plays_and_only_the_call_
     assert row["transfer_answered_at"] is None and row["transfer_billed_seconds"] == 0
     assert row["transfer_cost"] == 0
     rang = (row["transfer_ended_at"] - row["transfer_started_at"]).total_seconds()
-    assert abs(rang - 20) < 2  # the ring time
+    assert RING_SECONDS - 0.5 < rang < RING_SECONDS + 1.5  # the campaign's ring time
     # The fallback message played after the ring time, then the call ended.
     after = (row["ended_at"] - row["transfer_ended_at"]).total_seconds()
     assert 2 < after < 8
     billed = await charges(conn, account.id)
     assert set(billed) == {str(row["id"])}
     assert row["outcome"] == "answered" and row["cost"] > 0
+
+
+# --- the called person presses the transfer key --------------------------------------------
+
+RESPONSES = {"1": {"label": "confirmed"},
+             "0": {"label": "front_desk", "transfer_to": FRONT_DESK}}
+
+
+async def pressed_zero(conn, audio: RtpPeer, campaign_id: str) -> None:
+    """The called person, once the message is under way, presses 0 (RFC 2833)."""
+    async def answered() -> bool:
+        return bool(audio.heard) and any(r["answered_at"] for r in await attempts(conn,
+                                                                                   campaign_id))
+    await wait_for(answered, 30, "the call to be answered")
+    await asyncio.sleep(2)
+    await audio.press("0")
+
+
+async def test_the_called_person_presses_0_and_talks_to_the_front_desk(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    line = await phones(sandbox, tmp_path, calls=2, desk_calls=1)
+    try:
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1,
+                                                responses=RESPONSES)
+        async with running_dialer(dsettings, synthesiser):
+            await pressed_zero(conn, line.callee_audio, campaign["id"])
+            pressed_at = time.monotonic()
+            await wait_for(lambda: completed(conn, campaign["id"]), 40, "the call to end")
+        assert line.desk.finish() == 0, line.desk.tail()
+        assert line.callee.finish() == 0, line.callee.tail()
+    finally:
+        line.stop()
+    assert line.callee_audio.heard_tone(DESK_HZ, since=pressed_at) >= 2.0
+    assert line.desk_audio.heard_tone(CALLEE_HZ, since=pressed_at) >= 2.0
+    [row] = await attempts(conn, campaign["id"])
+    assert (row["response_key"], row["response_label"]) == ("0", "front_desk")
+    assert (row["transfer_to"], row["transfer_status"]) == (FRONT_DESK, "answered")
+    billed = await charges(conn, account.id)
+    attempt = str(row["id"])
+    assert {k: v["seconds"] for k, v in billed.items()} == {
+        attempt: row["billed_seconds"], f"{attempt}-transfer": row["transfer_billed_seconds"]}
+    assert row["transfer_billed_seconds"] >= TALK_MS / 1000
+    assert -sum(v["amount"] for v in billed.values()) == price(
+        dsettings, row["billed_seconds"]) + price(dsettings, row["transfer_billed_seconds"])
+
+
+async def test_a_dialer_killed_during_a_transfer_bills_no_leg_twice(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path, asterisk_cdr):
+    # Short leases, so that the killed dialer's call is taken over within the test; the front
+    # desk talks long enough to still be talking when it is.
+    settings = dataclasses.replace(dsettings, lease_seconds=3)
+    line = await phones(sandbox, tmp_path, calls=2, desk_calls=1, talk_ms=20000)
+    process = None
+    try:
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1,
+                                                responses=RESPONSES)
+        process = dialer_process(settings, tmp_path / "dialer.log")
+        await pressed_zero(conn, line.callee_audio, campaign["id"])
+
+        async def bridged() -> bool:
+            [row] = await attempts(conn, campaign["id"])
+            return row["transfer_answered_at"] is not None
+        await wait_for(bridged, 20, "the front desk to answer")
+        await asyncio.sleep(1)
+        process.kill()
+        process.wait(10)
+        killed_at = time.monotonic()
+        async with running_dialer(settings, synthesiser) as adopter:
+            await wait_for(lambda: completed(conn, campaign["id"]), 60, "the call to end")
+            assert adopter.calls.transfers.legs == {}
+        assert line.desk.finish() == 0, line.desk.tail()
+        assert line.callee.finish() == 0, line.callee.tail()
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+        line.stop()
+    # The two kept talking while no dialer watched, and after.
+    assert line.callee_audio.heard_tone(DESK_HZ, since=killed_at) >= 3.0
+    assert line.desk_audio.heard_tone(CALLEE_HZ, since=killed_at) >= 3.0
+    [row] = await attempts(conn, campaign["id"])
+    assert (row["transfer_status"], row["outcome"]) == ("answered", "answered")
+    talked = (row["transfer_ended_at"] - row["transfer_answered_at"]).total_seconds()
+    assert 20 <= talked <= 23  # to the desk's hang-up, not to the take-over
+    assert abs((row["ended_at"] - row["transfer_ended_at"]).total_seconds()) < 1.0
+    billed = await charges(conn, account.id)
+    attempt = str(row["id"])
+    assert {k: v["seconds"] for k, v in billed.items()} == {
+        attempt: rates.billable(row["duration_seconds"], settings.billing_increment),
+        f"{attempt}-transfer": rates.billable(Decimal(str(talked)),
+                                              settings.billing_increment)}
+    assert -sum(v["amount"] for v in billed.values()) == price(
+        settings, row["billed_seconds"]) + price(settings, row["transfer_billed_seconds"])
+    assert await conn.fetchval("SELECT count(*) FROM webhook_events "
+                               "WHERE type = 'call.completed'") == 1
