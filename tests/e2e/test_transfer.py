@@ -111,6 +111,9 @@ async def test_a_transferred_call_is_bridged_to_the_front_desk_and_both_legs_are
             await dialer.calls.transfers.start(call, FRONT_DESK)
             await wait_for(lambda: _bridged(call), 20, "the front desk to answer")
             bridged_at = time.monotonic()
+            await asyncio.sleep(1)
+            # Talking to a person, the opt-out key is theirs: it opts nobody out.
+            await line.callee_audio.press("9")
             await wait_for(lambda: completed(conn, campaign["id"]), 40, "the call to end")
         assert line.desk.finish() == 0, line.desk.tail()
         assert line.callee.finish() == 0, line.callee.tail()
@@ -124,6 +127,8 @@ async def test_a_transferred_call_is_bridged_to_the_front_desk_and_both_legs_are
 
     [row] = await attempts(conn, campaign["id"])
     assert row["outcome"] == "answered" and row["transfer_to"] == FRONT_DESK
+    assert row["opted_out_at"] is None
+    assert await conn.fetchval("SELECT status FROM contacts") == "called"
     assert row["transfer_status"] == "answered"
     assert row["transfer_started_at"] < row["transfer_answered_at"] < row["transfer_ended_at"]
     talked = (row["transfer_ended_at"] - row["transfer_answered_at"]).total_seconds()
@@ -199,6 +204,33 @@ async def test_nobody_answers_the_transfer_the_fallback_plays_and_only_the_call_
     billed = await charges(conn, account.id)
     assert set(billed) == {str(row["id"])}
     assert row["outcome"] == "answered" and row["cost"] > 0
+
+
+async def test_the_opt_out_key_works_while_the_transfer_rings(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    line = await phones(sandbox, tmp_path, calls=2, desk_calls=0)
+    try:
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1,
+                                                transfer_ring_seconds=20)
+        async with running_dialer(dsettings, synthesiser) as dialer:
+            call = await answered_call(dialer, line.callee_audio)
+            await dialer.calls.transfers.start(call, NOBODY)
+            await asyncio.sleep(3)  # on hold, the front desk ringing
+            await line.callee_audio.press("9")
+            await wait_for(lambda: completed(conn, campaign["id"]), 20, "the call to end")
+        assert line.callee.finish() == 0, line.callee.tail()
+    finally:
+        line.stop()
+    [row] = await attempts(conn, campaign["id"])
+    assert row["opted_out_at"] is not None
+    assert (row["ended_at"] - row["opted_out_at"]).total_seconds() <= 2.0
+    # The front desk stopped ringing at the key, and costs nothing.
+    assert (row["transfer_status"], row["transfer_billed_seconds"]) == ("no_answer", 0)
+    assert (row["transfer_ended_at"] - row["opted_out_at"]).total_seconds() < 1.0
+    assert await conn.fetchval("SELECT status FROM contacts") == "opted_out"
+    listed = await (await client.get("/api/dnc", headers=account.headers)).json()
+    assert [e["phone_number"] for e in listed] == [CALLEE]
+    assert set(await charges(conn, account.id)) == {str(row["id"])}
 
 
 # --- the called person presses the transfer key --------------------------------------------
