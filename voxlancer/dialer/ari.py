@@ -143,6 +143,9 @@ class AriClient:
         """Ringback to the channel (an answered caller hears it while a transfer rings)."""
         await self._call("POST", f"/channels/{channel_id}/ring", ok_missing=True)
 
+    async def stop_ringing(self, channel_id: str) -> None:
+        await self._call("DELETE", f"/channels/{channel_id}/ring", ok_missing=True)
+
     async def create_bridge(self, bridge_id: str) -> dict[str, Any]:
         """A mixing bridge: the audio of every channel in it reaches every other."""
         bridge: dict[str, Any] = await self._call(

@@ -114,6 +114,9 @@ class Transfers:
             log.warning("transfer_originate_failed", attempt_id=call.channel_id, error=str(exc))
             await self._leg_ended(call, leg, _now(), None, failed=True)
             return
+        if leg.caller_gone:  # hung up while we dialled: caller_gone found no leg to hang up
+            await call.ari.hangup(leg.channel_id)
+            return
         hold = await self.media.render(scripts.hold_message, call.campaign.tts_voice)
         if leg.answered_at is None and leg.ended_at is None:
             await call.ari.play(call.channel_id, hold, self.hold_id(call))
@@ -161,6 +164,7 @@ class Transfers:
             return
         bridge = self.bridge_id(call)
         await call.ari.stop_playback(self.hold_id(call))
+        await call.ari.stop_ringing(call.channel_id)
         await call.ari.create_bridge(bridge)
         await call.ari.add_to_bridge(bridge, [call.channel_id, leg.channel_id])
         leg.bridged = True
@@ -209,6 +213,7 @@ class Transfers:
         leg = call.transfer
         if leg is not None and leg.answered_at is None and leg.ended_at is None:
             await call.ari.stop_playback(self.hold_id(call))
+            await call.ari.stop_ringing(call.channel_id)
             await call.ari.hangup(leg.channel_id)
 
     async def caller_gone(self, call: Call, ended_at: datetime) -> store.TransferEnded | None:
