@@ -325,3 +325,40 @@ async def test_a_dialer_killed_during_a_transfer_bills_no_leg_twice(
         settings, row["billed_seconds"]) + price(settings, row["transfer_billed_seconds"])
     assert await conn.fetchval("SELECT count(*) FROM webhook_events "
                                "WHERE type = 'call.completed'") == 1
+
+
+async def test_a_dialer_killed_while_the_front_desk_rings_leaves_a_fallback_not_a_charge(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path, asterisk_cdr):
+    # The leg's answer would go to the dead dialer's application, so the dialer that takes
+    # over stops it ringing and tells the caller nobody is available.
+    settings = dataclasses.replace(dsettings, lease_seconds=3)
+    line = await phones(sandbox, tmp_path, calls=2, desk_calls=0)
+    process = None
+    responses = {"0": {"label": "front_desk", "transfer_to": NOBODY}}
+    try:
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1,
+                                                responses=responses, transfer_ring_seconds=60)
+        process = dialer_process(settings, tmp_path / "dialer.log")
+        await pressed_zero(conn, line.callee_audio, campaign["id"])
+
+        async def ringing() -> bool:
+            [row] = await attempts(conn, campaign["id"])
+            return row["transfer_started_at"] is not None
+        await wait_for(ringing, 20, "the transfer to start")
+        process.kill()
+        process.wait(10)
+        async with running_dialer(settings, synthesiser):
+            await wait_for(lambda: completed(conn, campaign["id"]), 40, "the call to end")
+        assert line.callee.finish() == 0, line.callee.tail()
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+        line.stop()
+    [row] = await attempts(conn, campaign["id"])
+    assert (row["transfer_status"], row["transfer_billed_seconds"]) == ("no_answer", 0)
+    assert (row["transfer_ended_at"] - row["transfer_started_at"]).total_seconds() < 20
+    after = (row["ended_at"] - row["transfer_ended_at"]).total_seconds()
+    assert 2 < after < 8  # the fallback message, then the end
+    billed = await charges(conn, account.id)
+    assert {k: v["seconds"] for k, v in billed.items()} == {
+        str(row["id"]): rates.billable(row["duration_seconds"], settings.billing_increment)}
