@@ -57,11 +57,17 @@ def dialer_settings(settings: Settings, sandbox: SandboxInfo) -> Settings:
 
 
 def callee(sandbox: SandboxInfo, workdir: Path, calls: int,
-           scenario: str = "callee.xml") -> Sipp:
+           scenario: str = "callee.xml", *extra: str) -> Sipp:
+    """sipp answering `calls` calls with `scenario`; `extra` arguments go to sipp (-d ...)."""
     port = sandbox.sim_contact.rsplit(":", 1)[1]
     return Sipp(["-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", port,
-                 "-mp", str(int(port) + 900), "-m", str(calls), "-timeout", "300s",
-                 "-timeout_error"], workdir, "callee")
+                 "-mp", str(callee_media_port(sandbox)), "-m", str(calls), "-timeout", "300s",
+                 "-timeout_error", *extra], workdir, "callee")
+
+
+def callee_media_port(sandbox: SandboxInfo) -> int:
+    """Where the callee sipp receives (and sends) RTP."""
+    return int(sandbox.sim_contact.rsplit(":", 1)[1]) + 900
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

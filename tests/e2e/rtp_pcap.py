@@ -59,3 +59,21 @@ def wav_to_pcap(wav_path: Path, pcap_path: Path, trailing_silence: float = 0.0) 
         out.append(packet)
     pcap_path.write_bytes(b"".join(out))
     return len(samples) / 8000
+
+
+def moved_on(source: Path, dest: Path, seq: int, stamp: int) -> None:
+    """A copy of a capture of RTP (Ethernet, IPv4, UDP) with every sequence number and
+    timestamp moved on by `seq` and `stamp`. Asterisk drops a telephone event older than the
+    last one it took from the stream, and sip-tester's capture of key 1 is its oldest: a caller
+    who presses another key first and then 1 needs a 1 that comes later."""
+    data = bytearray(source.read_bytes())
+    offset = 24  # the file header
+    while offset < len(data):
+        included = struct.unpack_from("<I", data, offset + 8)[0]
+        rtp = offset + 16 + 14 + 20 + 8
+        old_seq, old_stamp = struct.unpack_from("!HI", data, rtp + 2)
+        struct.pack_into("!HI", data, rtp + 2, (old_seq + seq) & 0xFFFF,
+                         (old_stamp + stamp) & 0xFFFFFFFF)
+        struct.pack_into("!H", data, offset + 16 + 14 + 20 + 6, 0)  # UDP checksum: none
+        offset += 16 + included
+    dest.write_bytes(bytes(data))

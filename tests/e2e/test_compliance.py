@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import wave
+
+import numpy as np
 import pytest
 
+from tests.e2e.capture import Datagram, LoopbackCapture, best_match, ulaw_to_linear
 from tests.e2e.dialing import (
     attempts,
     callee,
+    callee_media_port,
     campaign_status,
     campaign_with,
     contact_statuses,
@@ -15,6 +20,7 @@ from tests.e2e.dialing import (
 )
 from tests.e2e.rtp_pcap import wav_to_pcap
 from tests.factories import signup
+from voxlancer.dialer import compliance
 from voxlancer.tts.service import TextToSpeech, render_for_call
 
 
@@ -196,3 +202,73 @@ async def test_caller_id_verification_calls_the_number_and_the_code_verifies_it(
 async def _verification_called(conn, caller_id):
     return await conn.fetchval("SELECT status FROM caller_id_verifications "
                                "WHERE caller_id = $1::uuid", caller_id) == "called"
+
+
+def _wav_samples(path) -> np.ndarray:
+    with wave.open(str(path)) as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+
+
+def _speech(samples: np.ndarray) -> np.ndarray:
+    """The samples up to the end of the last 20 ms that is not silence (Piper ends a render
+    with a little silence; a phone hanging up in it cuts nothing anyone hears)."""
+    frames = samples[:len(samples) // 160 * 160].reshape(-1, 160)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames ** 2, axis=1)) > 100)
+    return samples[:(loud[-1] + 1) * 160]
+
+
+def _per_call(datagrams: list[Datagram], sip_port: int,
+              media_port: int) -> list[list[Datagram]]:
+    """The datagrams of each call, one call at a time: from its INVITE to its BYE."""
+    calls: list[list[Datagram]] = []
+    for d in sorted(datagrams, key=lambda d: d.at):
+        if d.dst_port == sip_port and d.payload.startswith(b"INVITE "):
+            calls.append([])
+        if calls:
+            calls[-1].append(d)
+    return calls
+
+
+async def test_the_opt_out_confirmation_is_heard_whole_and_the_call_ends_within_2s(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    """Issue 13, item 5, measured as the phone sees it (the datagrams on the loopback): from
+    the key (its first RFC 2833 packet) to the BYE, and the audio that arrived in between holds
+    all of the confirmation, its end included."""
+    numbers = [f"+1202555{2100 + i:04d}" for i in (0, 1, 2, 3, 4, 6)]  # 5: SIP INFO instead
+    sip_port = int(sandbox.sim_contact.rsplit(":", 1)[1])
+    media_port = callee_media_port(sandbox)
+    confirmation = await render_for_call(TextToSpeech(dsettings, synthesiser),
+                                         compliance.CONFIRMATION, "en-US", lead_in=False)
+    expected = _speech(_wav_samples(confirmation.path))
+    sipp = callee(sandbox, tmp_path, len(numbers), "opt_out.xml")
+    try:
+        _, campaign = await campaign_with(client, conn, numbers, max_concurrent=1)
+        with LoopbackCapture(sip_port, media_port) as capture:
+            async with running_dialer(dsettings, synthesiser):
+                await wait_for(lambda: _done(conn, campaign["id"]), 120, "the opt-outs")
+        assert sipp.finish() == 0, sipp.tail()
+    finally:
+        sipp.stop()
+    assert set((await contact_statuses(conn, campaign["id"])).values()) == {"opted_out"}
+
+    calls = _per_call(capture.datagrams, sip_port, media_port)
+    assert len(calls) == len(numbers)
+    figures = []
+    for datagrams in calls:
+        key = [d for d in datagrams if d.rtp_type == 101 and d.src_port == media_port]
+        [bye] = [d for d in datagrams if d.dst_port == sip_port
+                 and d.payload.startswith(b"BYE ")]
+        assert key, "no RFC 2833 key on the wire"
+        pressed = key[0].at
+        released = next(d.at for d in key if d.payload[13] & 0x80)  # the E (end) bit
+        heard = np.concatenate([ulaw_to_linear(d.payload[12:]) for d in datagrams
+                                if d.rtp_type == 0 and d.dst_port == media_port
+                                and pressed <= d.at <= bye.at] or [np.zeros(0)])
+        _, match = best_match(heard, expected)
+        figures.append((bye.at - pressed, bye.at - released, match))
+        # All of the confirmation's speech arrived before the BYE, as rendered (u-law costs a
+        # little).
+        assert match > 0.95, figures[-1]
+        assert bye.at - pressed <= 2.0, figures[-1]
+    print("opt-out key -> BYE (from press, from release), confirmation match:",
+          [(round(a, 3), round(b, 3), round(m, 3)) for a, b, m in figures])

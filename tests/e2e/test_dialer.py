@@ -61,7 +61,7 @@ async def test_a_campaign_of_52_contacts_ends_right_and_bills_the_seconds(
     assert int(counters["SuccessfulCall(C)"]) == len(phone_numbers)
     assert int(counters["FailedCall(C)"]) == 0
 
-    spoken = spoken_message("Acme Clinic", campaign["tts_message"], "9")
+    spoken = spoken_message("Acme Clinic", campaign["tts_message"], "9").text
     rendered = await render_for_call(TextToSpeech(dsettings, synthesiser), spoken, "en-US")
     rows = await attempts(conn, campaign["id"])
     assert len(rows) == len(phone_numbers)

@@ -144,7 +144,7 @@ async def test_a_killed_dialers_calls_are_taken_over_and_never_dialled_twice(
     # answer to its end, rounded up to the billing increment, not the length of the message.
     message = await render_for_call(
         TextToSpeech(dsettings, synthesiser),
-        compliance.spoken_message("Acme Clinic", MESSAGE, campaign["opt_out_key"]),
+        compliance.spoken_message("Acme Clinic", MESSAGE, campaign["opt_out_key"]).text,
         campaign["tts_voice"])
     records = {r["uniqueid"]: r for r in await conn.fetch(
         "SELECT uniqueid, answer, \"end\", billsec FROM asterisk_cdr "

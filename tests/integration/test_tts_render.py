@@ -47,6 +47,19 @@ async def test_a_render_is_8khz_mono_16bit_with_a_lead_in_and_a_peak_ceiling(tts
     assert rendered.duration_seconds > 2
 
 
+async def test_a_render_without_lead_in_starts_with_the_speech(tts):
+    """The opt-out confirmation (and a piece that follows other audio) starts at once, in a
+    file of its own: no 300 ms of silence before the speech (Piper's own start is kept)."""
+    with_lead_in = await render_for_call(tts, "You are removed. Goodbye.", "en-US")
+    without = await render_for_call(tts, "You are removed. Goodbye.", "en-US", lead_in=False)
+    assert without.key != with_lead_in.key
+    lead_in = int(8000 * LEAD_IN_SECONDS)
+    for rendered, silent in ((with_lead_in, True), (without, False)):
+        with wave.open(str(rendered.path), "rb") as wav:
+            pcm = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+        assert (not pcm[:lead_in].any()) == silent
+
+
 async def test_the_same_message_is_synthesised_once(tts, render_settings, synthesiser):
     text = MESSAGE + " First caching test."
     first = await render_for_call(tts, text, "en-US")

@@ -24,6 +24,7 @@ from voxlancer.dialer.media import Media
 from voxlancer.dialer.nodes import Node, Nodes
 from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
 from voxlancer.dialer.pacing import TokenBucket
+from voxlancer.dialer.responses import Dialog, Keypad
 from voxlancer.dialer.settlement import Settlement
 from voxlancer.dialer.supervision import Supervisor
 from voxlancer.dialer.transfer import Leg, Transfers
@@ -60,6 +61,10 @@ class Call:
     message_started_at: datetime | None = None
     transfer: Leg | None = None  # the call was transferred to a person (transfer.py)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    dialog: Dialog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dialog = Dialog(str(self.attempt_id))
 
     @property
     def ari(self) -> AriClient:
@@ -70,12 +75,18 @@ class Call:
         return str(self.attempt_id)
 
     @property
-    def last_playback(self) -> str:
-        """The playback whose end ends the call: the message, the opt-out confirmation, or
-        for a transferred call the fallback message (a bridged call ends with either side)."""
+    def last_playback(self) -> str | None:
+        """The playback whose end moves the call on (the message, a response prompt, the
+        opt-out confirmation, a transfer's fallback message...); None while it waits for a key
+        or talks to a person (a bridged call ends with either side)."""
         if self.opted_out_at:
             return f"{self.attempt_id}-optout"
-        return f"{self.attempt_id}-{'fallback' if self.transfer else 'message'}"
+        return f"{self.attempt_id}-fallback" if self.transfer else self.dialog.playing
+
+    @property
+    def has_dialog(self) -> bool:
+        """After the message the call waits for responses (a person, not a voicemail drop)."""
+        return bool(self.campaign.responses) and self.amd_status != "MACHINE"
 
     @property
     def bridged(self) -> bool:
@@ -99,6 +110,8 @@ class Calls:
         self.transfers = Transfers(settings, media, settlement, self._run)
         # Verification calls go out on the first node and are neither billed nor settled.
         self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
+        self.keypad = Keypad(media, settlement, self._run, self._hang_up_after,
+                             self.transfers.start)
 
     def __len__(self) -> int:
         return len(self.live)
@@ -182,7 +195,11 @@ class Calls:
             if kind == "PlaybackStarted" and playback.get("id") == f"{call.attempt_id}-message":
                 call.message_started_at = at
             elif kind == "PlaybackFinished" and playback.get("id") == call.last_playback:
-                self._run(call.ari.hangup(call.channel_id), kind)
+                if call.has_dialog and call.opted_out_at is None and call.transfer is None:
+                    self.keypad.played(call)
+                else:
+                    call.dialog.end()
+                    self._run(call.ari.hangup(call.channel_id), kind)
             elif kind == "PlaybackFinished" and call.transfer is not None:
                 self.transfers.played(call, playback.get("id", ""))
             return
@@ -197,14 +214,19 @@ class Calls:
                 self.note_answered(call, at)
             self._run(self._speak(call, event.get("args") or []), kind)
         elif kind == "ChannelDtmfReceived":
+            digit = str(event.get("digit", ""))
             # The opt-out key works until a transfer is bridged (then the caller is talking
             # to a person, whose own keys are theirs).
-            if (call.answered_at is not None and call.opted_out_at is None
-                    and not call.bridged and event.get("digit") == call.campaign.opt_out_key):
+            if call.answered_at is None or call.opted_out_at is not None or call.bridged:
+                return
+            if digit == call.campaign.opt_out_key:
+                # Always heard, whatever plays or waits: the dialog stops here.
                 call.opted_out_at = at
                 self.tasks.spawn(f"confirm opt-out {call.channel_id}",
                                  self._hang_up_after(call, compliance.CONFIRMATION_SECONDS))
-                self._run(self._opt_out(call), kind)
+                self._run(self._opt_out(call, call.dialog.end()), kind)
+            elif call.has_dialog:
+                self.keypad.pressed(call, digit, at)
         elif kind == "ChannelDestroyed":
             self._run(self.finish(call, at, cause=event.get("cause"),
                                   cause_text=event.get("cause_txt")), kind)
@@ -233,6 +255,11 @@ class Calls:
                     return
                 call.media = await self.media.voicemail(call.campaign)
         await call.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
+        # While the message plays: what a key may need next is rendered before it is pressed.
+        await self.media.render(compliance.CONFIRMATION, call.campaign.tts_voice, lead_in=False)
+        if call.has_dialog:
+            await self.keypad.prepare(call.campaign)
+            await self.transfers.prepare(call.campaign)
 
     async def _answered_before_following(self, call: Call) -> None:
         """A callee who answered before the subscription took hold sent its Up event to nobody,
@@ -248,14 +275,18 @@ class Calls:
         log.info("call_answered", attempt_id=call.channel_id)
         self.settlement.answered(call.attempt_id, at)
 
-    async def _opt_out(self, call: Call) -> None:
-        """The called person pressed the opt-out key: list the number at once, confirm, end."""
+    async def _opt_out(self, call: Call, playing: str | None) -> None:
+        """The called person pressed the opt-out key: list the number at once, confirm, end.
+        The confirmation has no lead-in silence and the call ends when it does, so all of it is
+        heard within two seconds of the key (with CONFIRMATION_SECONDS as the backstop)."""
         log.info("call_opted_out", attempt_id=str(call.attempt_id),
                  campaign_id=str(call.campaign.id))
-        await call.ari.stop_playback(f"{call.attempt_id}-message")
+        if playing is not None:
+            await call.ari.stop_playback(playing)
         await self.transfers.cancel(call)
-        confirmation = await self.media.render(compliance.CONFIRMATION, call.campaign.tts_voice)
-        await call.ari.play(call.channel_id, confirmation, call.last_playback)
+        confirmation = await self.media.render(compliance.CONFIRMATION, call.campaign.tts_voice,
+                                               lead_in=False)
+        await call.ari.play(call.channel_id, confirmation, f"{call.attempt_id}-optout")
         self.settlement.opted_out(call.campaign.customer_id, call.contact.phone_number,
                                   call.campaign.id)
 
@@ -271,9 +302,12 @@ class Calls:
                      not_placed: bool = False) -> None:
         if self.live.pop(call.channel_id, None) is None:
             return
+        call.dialog.end()
         self.nodes.drop(call.node)
         self.settling += 1
         try:
+            if call.dialog.recorded is not None:
+                await call.dialog.recorded  # call.completed then carries the response
             outcome = classify(call.answered_at is not None, cause)
             if failed and call.answered_at is None:
                 outcome = NOT_PLACED if not_placed else classify(False, 127)

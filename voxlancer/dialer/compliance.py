@@ -29,7 +29,8 @@ from voxlancer.db import Conn
 from voxlancer.dialer.store import Lease, RunningCampaign
 
 WINDOW = timedelta(days=30)
-# Short on purpose: the call must end within two seconds of the key press.
+# Short on purpose: the call must end within two seconds of the key press. It is rendered
+# without the render's lead-in silence, so the whole of it fits (tests/e2e measure it).
 CONFIRMATION = "You are removed. Goodbye."
 # Hang up this long after the key even if the confirmation has not finished.
 CONFIRMATION_SECONDS = 1.8
@@ -59,20 +60,51 @@ def _spell_key(key: str) -> str:
     return {"*": "star", "#": "pound"}.get(key, key)
 
 
-def spoken_message(company_name: str, message: str, opt_out_key: str) -> str:
-    """What the called person hears: identification and opt-out first, then the message."""
-    caller = company_name.strip() or "an automated calling service"
-    return (f"This is a message from {caller}. To stop receiving these calls, press "
-            f"{_spell_key(opt_out_key)}. {message.strip()}")
+@dataclass(frozen=True)
+class SpokenMessage:
+    """What the called person hears, in its parts (each can be rendered as its own piece):
+    who calls and how to opt out (47 CFR 64.1200(b)(1), (b)(3)), the customer's message, and
+    a number to call back when the campaign has one ((b)(2) asks for it in every prerecorded
+    message, not only on voicemail)."""
+
+    preamble: str
+    message: str
+    callback: str | None = None
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return (self.preamble, self.message,
+                *((self.callback,) if self.callback is not None else ()))
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
+
+
+def spoken_message(company_name: str, message: str, opt_out_key: str,
+                   callback_number: str | None = None) -> SpokenMessage:
+    """The live message: identification and opt-out first, the message, the callback number."""
+    return SpokenMessage(
+        f"This is a message from {_caller(company_name)}. To stop receiving these calls, "
+        f"press {_spell_key(opt_out_key)}.", message.strip(), _call_back(callback_number))
 
 
 def voicemail_message(company_name: str, message: str, callback_number: str) -> str:
-    """Left on an answering machine: who called, the message, and a number to call back
-    (47 CFR 64.1200(b)(2) asks for a telephone number in every prerecorded message)."""
-    caller = company_name.strip() or "an automated calling service"
-    digits = ", ".join(callback_number.lstrip("+")) if callback_number else ""
-    back = f" Please call us back at {digits}." if digits else ""
-    return f"This is a message from {caller}. {message.strip()}{back}"
+    """Left on an answering machine: who called, the message, and a number to call back."""
+    back = _call_back(callback_number)
+    return (f"This is a message from {_caller(company_name)}. {message.strip()}"
+            + (f" {back}" if back else ""))
+
+
+def _caller(company_name: str) -> str:
+    return company_name.strip() or "an automated calling service"
+
+
+def _call_back(number: str | None) -> str | None:
+    """The sentence giving the callback number, digit by digit; None without a number."""
+    if not number:
+        return None
+    return f"Please call us back at {', '.join(number.lstrip('+'))}."
 
 
 @dataclass

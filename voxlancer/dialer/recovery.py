@@ -54,9 +54,9 @@ class Recovery:
                 log.warning("call_answered_while_disconnected", attempt_id=channel_id)
                 self.calls.note_answered(call, utcnow())
                 await node.ari.play(channel_id, call.media, f"{call.attempt_id}-message")
-            elif call.answered_at is not None and await node.ari.playback(
-                    call.last_playback) is None:
-                await node.ari.hangup(channel_id)
+            elif (call.answered_at is not None and call.last_playback is not None
+                  and await node.ari.playback(call.last_playback) is None):
+                await node.ari.hangup(channel_id)  # (a call waiting for a key waits on)
 
     async def sweep(self, conn: Conn) -> None:
         """Take over the calls of a dialer that died: its leases ran out.

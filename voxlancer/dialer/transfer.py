@@ -94,6 +94,14 @@ class Transfers:
         self.legs: dict[str, Call] = {}  # by the leg's channel id
 
     # --- starting -------------------------------------------------------------------------
+    async def prepare(self, campaign: store.RunningCampaign) -> None:
+        """Render the hold and fallback messages while the message plays (once per process),
+        for a campaign with a transfer key: the caller then hears the hold message at once."""
+        if any("transfer_to" in action for action in campaign.responses.values()):
+            scripts = scripts_for(campaign)
+            await self.media.render(scripts.hold_message, campaign.tts_voice)
+            await self.media.render(scripts.fallback_message, campaign.tts_voice)
+
     async def start(self, call: Call, number: str) -> None:
         """Put the caller on hold and ring `number`; the rest follows from the leg's events."""
         if call.transfer is not None or call.opted_out_at is not None:

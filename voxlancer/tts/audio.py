@@ -86,12 +86,13 @@ def preview_wav(samples: np.ndarray, rate: int) -> bytes:
     return wav_bytes(to_pcm16(normalise(samples, rate)), rate)
 
 
-def telephony_wav(samples: np.ndarray, rate: int) -> bytes:
-    """8 kHz mono 16-bit WAV for Asterisk, with a short silence so the callee's first word is
-    not lost while the media path settles after answer."""
+def telephony_wav(samples: np.ndarray, rate: int, *, lead_in: bool = True) -> bytes:
+    """8 kHz mono 16-bit WAV for Asterisk, with (`lead_in`) a short silence so the callee's
+    first word is not lost while the media path settles after answer."""
     narrow = normalise(resample(samples, rate, TELEPHONY_RATE), TELEPHONY_RATE)
-    lead_in = np.zeros(int(TELEPHONY_RATE * LEAD_IN_SECONDS), dtype=np.float32)
-    return wav_bytes(to_pcm16(np.concatenate([lead_in, narrow])), TELEPHONY_RATE)
+    silence = np.zeros(int(TELEPHONY_RATE * LEAD_IN_SECONDS) if lead_in else 0,
+                       dtype=np.float32)
+    return wav_bytes(to_pcm16(np.concatenate([silence, narrow])), TELEPHONY_RATE)
 
 
 def wav_duration(data: bytes | str) -> float:

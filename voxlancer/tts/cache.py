@@ -77,20 +77,23 @@ class RenderCache:
         self._inflight: dict[str, asyncio.Task[RenderedAudio]] = {}
         self._durations: dict[str, float] = {}
 
-    async def key(self, text: str, voice: str) -> str:
+    async def key(self, text: str, voice: str, *, lead_in: bool = True) -> str:
         model = self.synthesiser.voices[voice].model
+        params = _RENDER_PARAMS if lead_in else {**_RENDER_PARAMS, "lead_in": 0}
         description = json.dumps({"model": await self.synthesiser.identity(model),
-                                  "render": _RENDER_PARAMS, "text": text}, sort_keys=True)
+                                  "render": params, "text": text}, sort_keys=True)
         return hmac.new(self._secret, description.encode(), hashlib.sha256).hexdigest()
 
     def path_for(self, key: str) -> Path:
         # Two-character fan-out keeps directories small when messages are personalised.
         return self.root / key[:2] / f"{key}.wav"
 
-    async def render(self, text: str, voice: str) -> RenderedAudio:
-        """The telephony file for this message, synthesised only if no one has yet."""
+    async def render(self, text: str, voice: str, *, lead_in: bool = True) -> RenderedAudio:
+        """The telephony file for this message, synthesised only if no one has yet. Without
+        `lead_in` it starts with the speech itself: for what follows other audio on a call, or
+        must end quickly (the opt-out confirmation)."""
         text = clean_text(text)
-        key = await self.key(text, voice)
+        key = await self.key(text, voice, lead_in=lead_in)
         found = self._existing(key)
         if found is not None:
             return found
@@ -98,13 +101,15 @@ class RenderCache:
         # that a caller giving up (a hung-up call) does not cancel it for the others.
         task = self._inflight.get(key)
         if task is None:
-            task = self._inflight[key] = asyncio.ensure_future(self._produce(key, text, voice))
+            task = self._inflight[key] = asyncio.ensure_future(
+                self._produce(key, text, voice, lead_in))
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
-    async def _produce(self, key: str, text: str, voice: str) -> RenderedAudio:
+    async def _produce(self, key: str, text: str, voice: str, lead_in: bool) -> RenderedAudio:
         duration = await self.synthesiser.run(
-            text, voice, lambda samples, rate: self._store(key, samples, rate), wait=True)
+            text, voice, lambda samples, rate: self._store(key, samples, rate, lead_in),
+            wait=True)
         self._remember(key, duration)
         return self._rendered(key, duration)
 
@@ -127,9 +132,9 @@ class RenderCache:
         url = f"{self.base_url}/{key}.wav" if self.base_url else None
         return RenderedAudio(key, self.path_for(key), url, duration)
 
-    def _store(self, key: str, samples: np.ndarray, rate: int) -> float:
+    def _store(self, key: str, samples: np.ndarray, rate: int, lead_in: bool) -> float:
         """Runs in the synthesis thread: shape, encode and write atomically."""
-        data = audio.telephony_wav(samples, rate)
+        data = audio.telephony_wav(samples, rate, lead_in=lead_in)
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".render-", suffix=".tmp")

@@ -48,9 +48,10 @@ def check_text(value: str) -> str:
 
 
 async def render_for_call(tts: TextToSpeech, text: str, voice: str,
-                          attributes: dict[str, str] | None = None) -> RenderedAudio:
+                          attributes: dict[str, str] | None = None, *,
+                          lead_in: bool = True) -> RenderedAudio:
     """The 8 kHz file a call plays: cached by content, synthesised at most once per message.
     `attributes` (a contact's CSV columns) fill {name} placeholders first."""
     if attributes is not None:
         text = personalise(text, attributes)
-    return await tts.cache.render(text, voice)
+    return await tts.cache.render(text, voice, lead_in=lead_in)
