@@ -11,7 +11,10 @@ from.
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
+import io
+import json
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -275,6 +278,27 @@ async def test_the_called_person_presses_0_and_talks_to_the_front_desk(
     assert row["transfer_billed_seconds"] >= TALK_MS / 1000
     assert -sum(v["amount"] for v in billed.values()) == price(
         dsettings, row["billed_seconds"]) + price(dsettings, row["transfer_billed_seconds"])
+
+    # Stats, the contacts list, /calls, results.csv and the webhook say the same.
+    path, headers = f"/api/campaigns/{campaign['id']}", account.headers
+    stats = await (await client.get(path + "/stats", headers=headers)).json()
+    assert stats["responses"] == {"front_desk": 1}
+    listed = await (await client.get(path + "/contacts?response=front_desk",
+                                     headers=headers)).json()
+    assert [c["phone_number"] for c in listed] == [CALLEE]
+    [call] = await (await client.get(path + "/calls?response=front_desk",
+                                     headers=headers)).json()
+    assert (call["response"]["key"], call["transfer"]["status"],
+            call["transfer"]["billed_seconds"], call["transfer"]["cost"]) == (
+        "0", "answered", row["transfer_billed_seconds"], money.show(row["transfer_cost"]))
+    resp = await client.get(path + "/results.csv", headers=headers)
+    [result] = csv.DictReader(io.StringIO(await resp.text()))
+    assert (result["response_key"], result["response_label"], result["transfer_status"],
+            result["cost"]) == ("0", "front_desk", "answered", money.show(row["cost"]))
+    [event] = await conn.fetch("SELECT data FROM webhook_events WHERE type = 'call.completed'")
+    completed_call = json.loads(event["data"])
+    assert completed_call["transfer"] == call["transfer"]
+    assert completed_call["response"] == call["response"]
 
 
 async def test_a_dialer_killed_during_a_transfer_bills_no_leg_twice(
