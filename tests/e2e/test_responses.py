@@ -136,18 +136,19 @@ async def _responded_unsettled(conn: Any, campaign_id: str, count: int) -> bool:
         "AND responded_at IS NOT NULL AND ended_at IS NULL", campaign_id) >= count
 
 
-async def test_a_dialer_killed_after_the_keys_loses_no_response(
+async def test_a_dialer_killed_mid_prompt_loses_no_response(
         client, conn, sandbox, dsettings, synthesiser, tmp_path):
-    """The dialer records a response when the key is pressed: killed before the calls end (so
-    before they are settled), it has lost none; the dialer that takes the calls over settles
-    them and leaves the responses as they were."""
+    """The dialer records a response when the key is pressed: killed while two callees hear the
+    goodbye after their key and a third is in the prompt (so before any call ends and is
+    settled), it has lost none; the dialer that takes the calls over settles them and leaves
+    the responses as they were (the third has none to lose)."""
     dsettings = dataclasses.replace(dsettings, lease_seconds=3)
     message = await _message_seconds(dsettings, synthesiser)
-    numbers = [PRESSES_1, PRESSES_2]
+    numbers = [PRESSES_1, PRESSES_2, SILENT]
     sipp = responder(sandbox, tmp_path, len(numbers), message)
     account, campaign = await campaign_with(
-        client, conn, numbers, max_concurrent=2, responses=RESPONSES, response_prompt=PROMPT,
-        response_timeout_seconds=TIMEOUT)
+        client, conn, numbers, max_concurrent=3, responses=RESPONSES, response_prompt=PROMPT,
+        response_timeout_seconds=10)
     process = dialer_process(dsettings, tmp_path / "dialer.log")
     try:
         # The goodbye plays after the key: the dialer dies while both calls are still up.
@@ -156,7 +157,7 @@ async def test_a_dialer_killed_after_the_keys_loses_no_response(
         process.kill()
         process.wait(10)
         unsettled = [r for r in await attempts(conn, campaign["id"]) if r["ended_at"] is None]
-        assert len(unsettled) == 2, "the calls ended before the dialer was killed"
+        assert len(unsettled) == 3, "calls ended before the dialer was killed"
         async with running_dialer(dsettings, synthesiser):
             await wait_for(lambda: _done(conn, campaign["id"]), 60, "completion")
         sipp.finish()
@@ -166,15 +167,15 @@ async def test_a_dialer_killed_after_the_keys_loses_no_response(
         sipp.stop()
     rows = {r["phone_number"]: r for r in await attempts(conn, campaign["id"])}
     assert {n: (r["response_key"], r["response_label"]) for n, r in rows.items()} == {
-        PRESSES_1: ("1", "confirmed"), PRESSES_2: ("2", "cancelled")}
+        PRESSES_1: ("1", "confirmed"), PRESSES_2: ("2", "cancelled"), SILENT: (None, None)}
     assert all(r["ended_at"] is not None and r["outcome"] == "answered"
                for r in rows.values())
     path = f"/api/campaigns/{campaign['id']}"
     stats = await (await client.get(path + "/stats", headers=account.headers)).json()
     assert stats["responses"] == {"confirmed": 1, "cancelled": 1}
     contacts = await (await client.get(path + "/contacts", headers=account.headers)).json()
-    assert {c["phone_number"]: c["response"]["label"] for c in contacts} == {
-        PRESSES_1: "confirmed", PRESSES_2: "cancelled"}
+    assert {c["phone_number"]: c["response"] and c["response"]["label"] for c in contacts} == {
+        PRESSES_1: "confirmed", PRESSES_2: "cancelled", SILENT: None}
     counted = await conn.fetchval(
         "SELECT count(*) FROM webhook_events WHERE customer_id = $1::uuid "
         "AND type = 'contact.responded'", account.id)
