@@ -30,6 +30,7 @@ from tests.e2e.dialing import (
 )
 from tests.e2e.rtp_peer import RtpPeer
 from tests.e2e.sipp import SCENARIOS, Sipp
+from tests.e2e.tcp_proxy import TcpProxy
 from voxlancer import money, rates
 from voxlancer.api.jsonout import timestamp
 from voxlancer.asterisk.sandbox import SandboxInfo
@@ -386,3 +387,40 @@ async def test_a_dialer_killed_while_the_front_desk_rings_leaves_a_fallback_not_
     billed = await charges(conn, account.id)
     assert {k: v["seconds"] for k, v in billed.items()} == {
         str(row["id"]): rates.billable(row["duration_seconds"], settings.billing_increment)}
+
+
+async def test_a_transfer_talks_on_through_an_ari_reconnection(
+        client, conn, sandbox, dsettings, synthesiser, tmp_path):
+    # Reconciling after the link comes back must not take the bridged call for one whose
+    # message is over and hang it up.
+    host, port = sandbox.ari_url.removeprefix("http://").split(":")
+    proxy = TcpProxy(host, int(port))
+    await proxy.start()
+    proxied = dataclasses.replace(dsettings, ari_url=f"http://127.0.0.1:{proxy.port}")
+    line = await phones(sandbox, tmp_path, calls=2, desk_calls=1, talk_ms=8000)
+    try:
+        account, campaign = await campaign_with(client, conn, [CALLEE], max_attempts=1)
+        async with running_dialer(proxied, synthesiser) as dialer:
+            call = await answered_call(dialer, line.callee_audio)
+            await dialer.calls.transfers.start(call, FRONT_DESK)
+            await wait_for(lambda: _bridged(call), 20, "the front desk to answer")
+            proxy.cut()
+            await wait_for(lambda: _link(dialer, up=False), 10, "the dialer to notice")
+            await wait_for(lambda: _link(dialer, up=True), 30, "the dialer to reconnect")
+            reconnected_at = time.monotonic()
+            await wait_for(lambda: completed(conn, campaign["id"]), 40, "the call to end")
+        assert line.desk.finish() == 0, line.desk.tail()
+    finally:
+        line.stop()
+        await proxy.close()
+    assert line.callee_audio.heard_tone(DESK_HZ, since=reconnected_at) >= 2.0
+    [row] = await attempts(conn, campaign["id"])
+    talked = (row["transfer_ended_at"] - row["transfer_answered_at"]).total_seconds()
+    assert 8 <= talked <= 11  # until the desk hung up
+    billed = await charges(conn, account.id)
+    assert billed[f"{row['id']}-transfer"]["seconds"] == row["transfer_billed_seconds"] \
+        == rates.billable(Decimal(str(talked)), dsettings.billing_increment)
+
+
+async def _link(dialer: Dialer, *, up: bool) -> bool:
+    return dialer.nodes.first.up is up

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import structlog
 
@@ -54,9 +56,29 @@ class Recovery:
                 log.warning("call_answered_while_disconnected", attempt_id=channel_id)
                 self.calls.note_answered(call, utcnow())
                 await node.ari.play(channel_id, call.media, f"{call.attempt_id}-message")
+            elif call.transfer is not None:
+                await self._reconcile_transfer(call, channels)
             elif (call.answered_at is not None and call.last_playback is not None
                   and await node.ari.playback(call.last_playback) is None):
                 await node.ari.hangup(channel_id)  # (a call waiting for a key waits on)
+
+    async def _reconcile_transfer(self, call: Call, channels: dict[str, Any]) -> None:
+        """A transferred call still up after a reconnection: its leg's events of meanwhile are
+        lost. A leg still up is left to talk (or bridged, if it answered meanwhile); a leg gone
+        is billed from Asterisk's record and ends the call (or plays the fallback)."""
+        leg = call.transfer
+        assert leg is not None
+        channel = channels.get(leg.channel_id)
+        if leg.ended_at is not None:
+            if leg.answered_at is not None or await call.ari.playback(
+                    self.calls.transfers.fallback_id(call)) is None:
+                await call.ari.hangup(call.channel_id)
+        elif channel is None:
+            self.calls.tasks.spawn(f"unwatched leg {leg.channel_id}", Calls.guarded(
+                self._leg_unwatched(call, leg), "unwatched leg"))
+        elif channel.get("state") == "Up" and leg.answered_at is None:
+            log.warning("transfer_answered_while_disconnected", attempt_id=call.channel_id)
+            self.calls.transfers.answered(call, utcnow())
 
     async def sweep(self, conn: Conn) -> None:
         """Take over the calls of a dialer that died: its leases ran out.

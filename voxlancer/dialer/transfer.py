@@ -152,11 +152,17 @@ class Transfers:
         assert leg is not None
         kind = event.get("type", "")
         if kind == "StasisStart" and leg.answered_at is None:
-            leg.answered_at = at
-            self.settlement.transfer_answered(call.attempt_id, at)
-            self._run(self._bridge(call, leg), kind)
+            self.answered(call, at)
         elif kind == "ChannelDestroyed":
             self._run(self._leg_ended(call, leg, at, event.get("cause")), kind)
+
+    def answered(self, call: Call, at: datetime) -> None:
+        """The person answered (the leg entered our application): join the two."""
+        leg = call.transfer
+        assert leg is not None
+        leg.answered_at = at
+        self.settlement.transfer_answered(call.attempt_id, at)
+        self._run(self._bridge(call, leg), "transfer answered")
 
     def played(self, call: Call, playback_id: str) -> None:
         """A playback on the caller ended: after the hold message, ringback until answered."""
