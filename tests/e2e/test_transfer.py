@@ -115,10 +115,13 @@ async def test_a_transferred_call_is_bridged_to_the_front_desk_and_both_legs_are
             await dialer.calls.transfers.start(call, FRONT_DESK)
             await wait_for(lambda: _bridged(call), 20, "the front desk to answer")
             bridged_at = time.monotonic()
+            node = dialer.nodes.first
+            assert dialer.nodes.free(node) == node.limit - 2  # two channels on the node
             await asyncio.sleep(1)
             # Talking to a person, the opt-out key is theirs: it opts nobody out.
             await line.callee_audio.press("9")
             await wait_for(lambda: completed(conn, campaign["id"]), 40, "the call to end")
+            assert dialer.nodes.free(node) == node.limit
         assert line.desk.finish() == 0, line.desk.tail()
         assert line.callee.finish() == 0, line.callee.tail()
     finally:

@@ -28,6 +28,7 @@ from voxlancer.config import Settings
 from voxlancer.dialer import store
 from voxlancer.dialer.ari import AriError
 from voxlancer.dialer.media import Media
+from voxlancer.dialer.nodes import Nodes
 from voxlancer.dialer.outcomes import classify
 from voxlancer.dialer.settlement import Settlement
 
@@ -57,6 +58,7 @@ class Leg:
     status: str | None = None  # final: answered, no_answer, busy, failed
     bridged: bool = False
     caller_gone: bool = False  # the caller's channel ended first
+    carried: bool = False  # counted in its node's load (a second channel on the node)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     @staticmethod
@@ -85,9 +87,10 @@ def scripts_for(campaign: store.RunningCampaign) -> Scripts:
 
 
 class Transfers:
-    def __init__(self, settings: Settings, media: Media, settlement: Settlement,
+    def __init__(self, settings: Settings, nodes: Nodes, media: Media, settlement: Settlement,
                  run: Callable[[Awaitable[Any], str], None]) -> None:
         self.settings = settings
+        self.nodes = nodes
         self.media = media
         self.settlement = settlement
         self._run = run  # a guarded task per event's work (Calls._run)
@@ -108,8 +111,7 @@ class Transfers:
             return
         scripts = scripts_for(call.campaign)
         leg = Leg(number, _now(), Leg.channel_for(call.attempt_id))
-        call.transfer = leg
-        self.legs[leg.channel_id] = call
+        self._follow(call, leg)
         self.settlement.transfer_started(call.attempt_id, number, leg.started_at)
         log.info("transfer_started", attempt_id=call.channel_id, ring_seconds=scripts.ring_seconds)
         await call.ari.stop_playback(f"{call.attempt_id}-message")
@@ -139,8 +141,21 @@ class Transfers:
 
     def adopt(self, call: Call, leg: Leg) -> None:
         """A leg another dialer started (recovery): followed from now on."""
+        self._follow(call, leg)
+
+    def _follow(self, call: Call, leg: Leg) -> None:
+        """The leg's events are ours, and its channel counts on the call's node (against
+        VOXLANCER_NODE_CHANNEL_LIMIT) until it ends."""
         call.transfer = leg
         self.legs[leg.channel_id] = call
+        self.nodes.carry(call.node)
+        leg.carried = True
+
+    def _forget(self, call: Call, leg: Leg) -> None:
+        self.legs.pop(leg.channel_id, None)
+        if leg.carried:
+            leg.carried = False
+            self.nodes.drop(call.node)
 
     # --- events ---------------------------------------------------------------------------
     def follows(self, event: dict[str, Any]) -> bool:
@@ -193,7 +208,7 @@ class Transfers:
         if leg.ended_at is not None:
             return
         leg.ended_at = at
-        self.legs.pop(leg.channel_id, None)
+        self._forget(call, leg)
         if leg.answered_at is not None:
             leg.status = "answered"
         else:
@@ -242,7 +257,7 @@ class Transfers:
                 await call.ari.hangup(leg.channel_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(leg.ended.wait(), LEG_END_WAIT_SECONDS)
-        self.legs.pop(leg.channel_id, None)
+        self._forget(call, leg)
         if leg.bridged:
             with contextlib.suppress(AriError):
                 await call.ari.destroy_bridge(self.bridge_id(call))
