@@ -98,6 +98,14 @@ async def test_invalid_response_fields_are_400_naming_the_field(client, conn, bo
     assert named in error["error"]
 
 
+async def test_a_response_combining_shapes_is_told_the_shapes(client, conn):
+    account = await signup(client, conn)
+    resp = await client.post("/api/campaigns", headers=account.headers, json={
+        "name": "n", "tts_message": "m", "responses": {"1": {"label": "x", "repeat": True}}})
+    assert resp.status == 400
+    assert (await resp.json())["error"].startswith("responses.1: must be exactly one of")
+
+
 async def test_the_opt_out_key_is_reserved(client, conn):
     account = await signup(client, conn)
     resp = await client.post("/api/campaigns", headers=account.headers, json={

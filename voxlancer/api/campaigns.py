@@ -33,7 +33,7 @@ RESPONSE_LABEL = replace(_LABEL, example=None,
                              "responses)")
 _TRANSFER_TO = Field("string", fmt="e164", max_length=64, example="+12025550188",
                      doc="E.164 number the call is transferred to")
-_REPEAT = Field("boolean", enum=(True,), doc="true: play the message again (nothing recorded)")
+_REPEAT = Field("boolean", enum=(True,), doc="true (play the message again; nothing recorded)")
 _RESPONSE = Field(
     "object", min_properties=1,
     fields={"label": _LABEL, "transfer_to": _TRANSFER_TO, "repeat": _REPEAT},

@@ -233,7 +233,10 @@ def check_value(name: str, value: Any, f: Field, settings: Settings | None) -> A
     if isinstance(value, dict):
         value = _check_object(name, value, f, settings)
     if f.any_of:
-        value = _check_any_of(name, value, f.any_of, settings)
+        # A closed object's members are checked above: what is left is how they combine, which
+        # its doc says better than the alternatives' reasons would.
+        value = _check_any_of(name, value, f.any_of, settings,
+                              f.doc if f.fields is not None else "")
     try:
         if f.fmt is not None:
             value = FORMATS[f.fmt](value, settings)
@@ -284,14 +287,14 @@ def _check_array(name: str, value: list[Any], f: Field, settings: Settings | Non
 
 
 def _check_any_of(name: str, value: Any, choices: tuple[Field, ...],
-                  settings: Settings | None) -> Any:
+                  settings: Settings | None, doc: str = "") -> Any:
     reasons = []
     for choice in choices:
         try:
             return check_value(name, value, choice, settings)
         except BadRequest as exc:
             reasons.append(exc.message.removeprefix(f"{name}: "))
-    raise _invalid(f"{name}: {' or '.join(reasons)}")
+    raise _invalid(f"{name}: {'must be ' + doc if doc else ' or '.join(reasons)}")
 
 
 def _check_object(name: str, value: dict[str, Any], f: Field,
