@@ -107,7 +107,8 @@ class Calls:
         self.idle.set()
         self.settling = 0  # calls ended whose settling is in progress
         self.bucket = TokenBucket(settings.trunk_cps)
-        self.transfers = Transfers(settings, nodes, media, settlement, self._run)
+        self.transfers = Transfers(settings, nodes, media, settlement, self._run,
+                                   lambda call: call.channel_id in self.live)
         # Verification calls go out on the first node and are neither billed nor settled.
         self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
         self.keypad = Keypad(media, settlement, self._run, self._hang_up_after,

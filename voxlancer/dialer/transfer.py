@@ -88,12 +88,14 @@ def scripts_for(campaign: store.RunningCampaign) -> Scripts:
 
 class Transfers:
     def __init__(self, settings: Settings, nodes: Nodes, media: Media, settlement: Settlement,
-                 run: Callable[[Awaitable[Any], str], None]) -> None:
+                 run: Callable[[Awaitable[Any], str], None],
+                 following: Callable[[Call], bool]) -> None:
         self.settings = settings
         self.nodes = nodes
         self.media = media
         self.settlement = settlement
         self._run = run  # a guarded task per event's work (Calls._run)
+        self._following = following  # the caller's channel is still followed (not yet gone)
         self.legs: dict[str, Call] = {}  # by the leg's channel id
 
     # --- starting -------------------------------------------------------------------------
@@ -107,8 +109,9 @@ class Transfers:
 
     async def start(self, call: Call, number: str) -> None:
         """Put the caller on hold and ring `number`; the rest follows from the leg's events."""
-        if call.transfer is not None or call.opted_out_at is not None:
-            return
+        if (call.transfer is not None or call.opted_out_at is not None
+                or not self._following(call)):
+            return  # (a caller who hung up as the key came is not transferred)
         scripts = scripts_for(call.campaign)
         leg = Leg(number, _now(), Leg.channel_for(call.attempt_id))
         self._follow(call, leg)
@@ -194,8 +197,12 @@ class Transfers:
         bridge = self.bridge_id(call)
         await call.ari.stop_playback(self.hold_id(call))
         await call.ari.stop_ringing(call.channel_id)
-        await call.ari.create_bridge(bridge)
-        await call.ari.add_to_bridge(bridge, [call.channel_id, leg.channel_id])
+        try:
+            await call.ari.create_bridge(bridge)
+            await call.ari.add_to_bridge(bridge, [call.channel_id, leg.channel_id])
+        except AriError:
+            await call.ari.hangup(leg.channel_id)  # the caller left meanwhile: nobody to join
+            raise
         leg.bridged = True
         log.info("transfer_bridged", attempt_id=call.channel_id)
 
