@@ -14,6 +14,8 @@ from voxlancer.config import Settings
 from voxlancer.dialer import store
 from voxlancer.dialer.outcomes import MACHINE, Outcome, classify
 
+FRONT_DESK = "+13035550100"  # where transferred calls go
+
 
 @dataclass(frozen=True)
 class End:
@@ -24,6 +26,19 @@ class End:
     opted_out: bool = False
     amd_status: str | None = None  # MACHINE makes the outcome machine
     key: str | None = None  # a key pressed that the campaign's responses label
+    # Transferred to a person: the leg's status and how long it was answered (None: never).
+    transfer: tuple[str, float | None] | None = None
+
+    def transferred(self, answered_at: datetime | None,
+                    ended_at: datetime) -> store.TransferEnded | None:
+        """The transfer leg as the dialer would settle it: started a second after the answer,
+        ended with the call."""
+        if self.transfer is None or answered_at is None:
+            return None
+        status, seconds = self.transfer
+        return store.TransferEnded(
+            FRONT_DESK, status, answered_at + timedelta(seconds=1),
+            None if seconds is None else ended_at - timedelta(seconds=seconds), ended_at)
 
     def outcome(self) -> Outcome:
         if self.amd_status == "MACHINE":
@@ -66,7 +81,8 @@ async def dial(conn: Any, settings: Settings, campaign_id: UUID | str,
             attempt_id, lease.contact_id, campaign, answered_at, ended_at, end.outcome(),
             end.cause, "cause text", lease.attempts + 1,
             opted_out_at=ended_at if end.opted_out else None, amd_status=end.amd_status,
-            amd_cause="INITIALSILENCE" if end.amd_status else None), lease))
+            amd_cause="INITIALSILENCE" if end.amd_status else None,
+            transfer=end.transferred(answered_at, ended_at)), lease))
     charges = await store.settle_many(conn, settings, [ended for ended, _ in calls])
     return [Call(ended, lease, charge, responses.get(ended.attempt_id))
             for (ended, lease), charge in zip(calls, charges, strict=True)]

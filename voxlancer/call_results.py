@@ -26,6 +26,8 @@ from voxlancer.rows import from_row
 
 # As the call_attempts outcome check in sql/008_dialer_compliance.sql allows.
 OUTCOMES = ("answered", "machine", "no_answer", "busy", "failed")
+# As the call_attempts transfer_status check in sql/015_transfers.sql allows.
+TRANSFER_STATUSES = ("answered", "no_answer", "busy", "failed")
 
 # The campaign's attempts newest first; its customer is checked through the campaign, so the
 # attempts of a deleted campaign (kept for disputes) are not listed. Served by the index
@@ -53,12 +55,12 @@ WHERE k.campaign_id = $1 ORDER BY 1 LIMIT $2
 _RESULTS = """
 SELECT k.id, k.phone_number, k.status, k.attempts, k.deferred_by, k.skip_reason,
        k.response_key, k.response_label, k.responded_at, a.outcome, a.created_at AS placed_at,
-       a.answered_at, a.ended_at, a.billed_seconds, a.cost,
+       a.answered_at, a.ended_at, a.billed_seconds, a.cost, a.transfer_status,
        ARRAY(SELECT k.attributes ->> u.key FROM unnest($2::text[]) WITH ORDINALITY AS u (key, n)
              ORDER BY u.n) AS attributes
 FROM contacts k
 LEFT JOIN LATERAL (
-    SELECT outcome, created_at, answered_at, ended_at, billed_seconds, cost
+    SELECT outcome, created_at, answered_at, ended_at, billed_seconds, cost, transfer_status
     FROM call_attempts WHERE contact_id = k.id
     ORDER BY created_at DESC, id DESC LIMIT 1
 ) a ON true
@@ -67,7 +69,8 @@ ORDER BY k.created_at, k.id
 """
 RESULT_COLUMNS = ("contact_id", "phone_number", "status", "attempts", "outcome", "placed_at",
                   "answered_at", "ended_at", "billed_seconds", "cost", "deferred_by",
-                  "skip_reason", "response_key", "response_label", "responded_at")
+                  "skip_reason", "response_key", "response_label", "responded_at",
+                  "transfer_status")
 # An attribute whose key is the name of a column above is headed with this prefix.
 ATTRIBUTE_PREFIX = "attributes."
 
@@ -116,7 +119,7 @@ def _result_row(row: asyncpg.Record) -> list[str]:
             row["outcome"] or "", _time(row["placed_at"]), _time(row["answered_at"]),
             _time(row["ended_at"]), _count(row["billed_seconds"]), _money(row["cost"]),
             row["deferred_by"] or "", row["skip_reason"] or "", row["response_key"] or "",
-            row["response_label"] or "", _time(row["responded_at"]),
+            row["response_label"] or "", _time(row["responded_at"]), row["transfer_status"] or "",
             *(csv_export.cell(v) for v in row["attributes"])]
 
 

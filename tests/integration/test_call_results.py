@@ -70,6 +70,7 @@ def expected(call: Call) -> dict[str, Any]:
         "cost": money.show(charge.charged), "sip_code": SIP_FOR_CAUSE.get(ended.cause or 0),
         "hangup_cause": ended.cause, "amd_status": ended.amd_status,
         "opted_out": ended.opted_out_at is not None,
+        "transfer": None,
         "response": None if call.response is None else {
             "key": call.response.key, "label": call.response.label,
             "at": timestamp(call.response.at)},
@@ -262,7 +263,8 @@ async def test_results_csv_has_one_row_per_contact_with_its_latest_call(client, 
             "ended_at": timestamp(ended.ended_at),
             "billed_seconds": str(charge.entry.seconds if charge.entry else 0),
             "cost": money.show(charge.charged), "deferred_by": "", "skip_reason": "",
-            "response_key": "", "response_label": "", "responded_at": ""}
+            "response_key": "", "response_label": "", "responded_at": "",
+            "transfer_status": ""}
     assert {n: (by_number[n]["first_name"], by_number[n]["attributes.status"],
                 by_number[n]["note"], by_number[n]["'@cmd"]) for n in [*numbers, added]} == {
         numbers[0]: ("Ann", "vip", "'=HYPERLINK(\"http://x.example\",\"click\")", ""),

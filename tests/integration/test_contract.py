@@ -86,9 +86,12 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.post(f"{one}/pause", headers=headers))
     await check(await client.post(f"{one}/resume", headers=headers))
     await check(await client.get(f"{one}/stats", headers=headers))
-    # Calls as the dialer settles them: answered, busy, and one still in progress.
-    await dial(conn, settings, campaign["id"], [End(answered_seconds=3.5), End(cause=17), None])
+    # Calls as the dialer settles them: answered (and transferred to a person), busy, and one
+    # still in progress.
+    await dial(conn, settings, campaign["id"], [
+        End(answered_seconds=3.5, transfer=("answered", 2.0)), End(cause=17), None])
     await check(await client.get(f"{one}/calls?limit=2", headers=headers))
+    await check(await client.get(f"{one}/calls?outcome=answered", headers=headers))
     await check(await client.get(f"{one}/calls?outcome=busy", headers=headers))
     await check(await client.get(f"{one}/calls?outcome=lost", headers=headers))  # 400
     await check(await client.get(f"/api/campaigns/{uuid4()}/calls", headers=headers))  # 404

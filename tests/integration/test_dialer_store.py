@@ -187,6 +187,45 @@ async def test_two_dialers_settling_the_same_call_at_once_charge_it_once(client,
     assert (after["called"], after["queued"], after["total_duration_seconds"]) == (1, 0, 12)
 
 
+async def test_a_transferred_call_bills_each_leg_once_however_often_it_is_settled(
+        client, conn, other, settings):
+    # A dialer killed during a transfer: its successor settles the call, then the first comes
+    # back (or its kept settlement is retried) and settles it again, both at once.
+    campaign_id = await running_campaign(client, conn, contacts=1, max_concurrent=10)
+    campaign = (await store.campaigns_by_id(conn, [campaign_id]))[0]
+    [lease] = await store.lease(conn, campaign_id, 1, "a", LEASE)
+    ended = await begun_call(conn, campaign, "a", lease.contact_id, answered_seconds=40.5)
+    assert ended.answered_at is not None
+    started = ended.answered_at + timedelta(seconds=6)
+    await store.transfers_started(conn, [(ended.attempt_id, "+13035550100", started)])
+    await store.transfers_answered(conn, [(ended.attempt_id, started + timedelta(seconds=4))])
+    ended.transfer = store.TransferEnded("+13035550100", "answered", started,
+                                         started + timedelta(seconds=4), ended.ended_at)
+    results = await asyncio.gather(store.settle_many(conn, settings, [ended]),
+                                   store.settle_many(other, settings, [ended]))
+    assert sorted(r[0] is None for r in results) == [False, True]
+    assert await store.settle_many(conn, settings, [ended]) == [None]
+    charges = {r["reference"]: r for r in await conn.fetch(
+        "SELECT reference, seconds, amount FROM transactions WHERE campaign_id = $1",
+        campaign_id)}
+    attempt = str(ended.attempt_id)
+    # 40.5 s answered, the leg answered 10 s after the call and up to its end: 30.5 s.
+    assert {k: r["seconds"] for k, r in charges.items()} == {attempt: 41,
+                                                              f"{attempt}-transfer": 31}
+    row = await conn.fetchrow("SELECT * FROM call_attempts WHERE id = $1", ended.attempt_id)
+    assert (row["transfer_to"], row["transfer_status"], row["transfer_billed_seconds"],
+            row["billed_seconds"]) == ("+13035550100", "answered", 31, 41)
+    assert row["transfer_cost"] == -charges[f"{attempt}-transfer"]["amount"]
+    assert row["cost"] == -charges[attempt]["amount"]
+    # The contact's and the campaign's cost are both legs'; spent = the ledger's charges.
+    spent = -sum(r["amount"] for r in charges.values())
+    assert await conn.fetchval("SELECT cost FROM contacts WHERE id = $1", lease.contact_id) \
+        == spent
+    assert (await stats(conn, campaign_id))["total_cost"] == spent
+    event = await conn.fetchval("SELECT data FROM webhook_events WHERE type = 'call.completed'")
+    assert '"transfer": {"to": "+13035550100"' in event and '"billed_seconds": 31' in event
+
+
 async def test_a_batch_settles_new_calls_and_skips_those_settled_before(client, conn,
                                                                         settings):
     campaign_id = await running_campaign(client, conn, contacts=3, max_concurrent=10)

@@ -53,13 +53,13 @@ _ONE = "/api/campaigns/{id}"
 ROUTES = [
     Route("GET", _ONE + "/calls", list_calls, "The campaign's call attempts, newest first, "
           "each with its contact, numbers, times, billed seconds, cost, outcome, SIP code, "
-          "answering machine verdict and key-press response (the object call.completed "
-          "webhooks carry)",
+          "answering machine verdict, key-press response and transfer to a person (the object "
+          "call.completed webhooks carry)",
           scope="campaigns:read", responses={200: "CallPage"}, query=CALLS_QUERY),
     Route("GET", _ONE + "/results.csv", results_csv, "One CSV row per contact with its status "
-          "and latest call (outcome, times, billed seconds, cost), its response (key, label, "
-          "time), why it was held back or "
-          "skipped, and a column per attribute key (" + call_results.ATTRIBUTE_PREFIX
+          "and latest call (outcome, times, billed seconds, cost, transfer status), its "
+          "response (key, label, time), why it was held back or skipped, and a column per "
+          "attribute key (" + call_results.ATTRIBUTE_PREFIX
           + "key when the key is also a column's name), streamed", scope="campaigns:read",
           produces="text/csv", responses={200: "ResultsCsv"}),
 ]

@@ -167,6 +167,20 @@ _CALL = {
                                   "NOTSURE, HANGUP) when the campaign asked for it"},
     "opted_out": {"type": "boolean", "description": "the person pressed the opt-out key"},
     "response": RESPONSE,
+    "transfer": {**nullable(ref("CallTransfer")),
+                 "description": "the call's transfer to a person (a response key with "
+                                "transfer_to); null when it was not transferred"},
+}
+_TRANSFER = {
+    "to": {"type": "string", "description": "the number the call was transferred to (E.164)"},
+    "status": {**nullable({"type": "string", "enum": list(call_results.TRANSFER_STATUSES)}),
+               "description": "answered (bridged to the person), no_answer (rang out, or the "
+                              "caller left first), busy or failed; null until the call ends"},
+    "started_at": TIME, "answered_at": nullable(TIME), "ended_at": nullable(TIME),
+    "billed_seconds": {**nullable(COUNT),
+                       "description": "the second leg's billed seconds, charged apart from "
+                                      "the call's own; null until the call ends"},
+    "cost": {**nullable(MONEY), "description": "what the second leg cost at the rate"},
 }
 _BALANCE_LOW = {"balance": MONEY, "low_balance_threshold": MONEY,
                 "transaction": ref("LedgerEntry")}
@@ -288,6 +302,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Call": closed(_CALL, description="One call attempt, as GET /api/campaigns/{id}/calls "
                                       "lists it and the call.completed event carries it"),
     "CallPage": page_of("Call"),
+    "CallTransfer": closed(_TRANSFER, description="The second leg of a call transferred to a "
+                                                  "person, billed per second on its own"),
     "BalanceLow": closed(_BALANCE_LOW),
     "Ping": closed({"endpoint_id": UUID}),
     "ContactResponse": closed({

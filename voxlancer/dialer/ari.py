@@ -1,8 +1,9 @@
 """A small Asterisk REST Interface client on aiohttp.
 
 ari-py does not import on Python 3, and the dialer needs only a handful of calls: originate,
-play, hang up, list channels, and the event WebSocket. Events are not replayed after a
-reconnect, so `events()` reports each (re)connection and the caller reconciles.
+play, hang up, list channels, mixing bridges (transfers), and the event WebSocket. Events are
+not replayed after a reconnect, so `events()` reports each (re)connection and the caller
+reconciles.
 """
 
 from __future__ import annotations
@@ -137,6 +138,26 @@ class AriClient:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._call("DELETE", f"/channels/{channel_id}", params={"reason": reason},
                          ok_missing=True)
+
+    async def ring(self, channel_id: str) -> None:
+        """Ringback to the channel (an answered caller hears it while a transfer rings)."""
+        await self._call("POST", f"/channels/{channel_id}/ring", ok_missing=True)
+
+    async def stop_ringing(self, channel_id: str) -> None:
+        await self._call("DELETE", f"/channels/{channel_id}/ring", ok_missing=True)
+
+    async def create_bridge(self, bridge_id: str) -> dict[str, Any]:
+        """A mixing bridge: the audio of every channel in it reaches every other."""
+        bridge: dict[str, Any] = await self._call(
+            "POST", "/bridges", params={"type": "mixing", "bridgeId": bridge_id})
+        return bridge
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        await self._call("POST", f"/bridges/{bridge_id}/addChannel",
+                         params={"channel": ",".join(channel_ids)})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self._call("DELETE", f"/bridges/{bridge_id}", ok_missing=True)
 
     async def channels(self) -> list[dict[str, Any]]:
         channels: list[dict[str, Any]] = await self._call("GET", "/channels")

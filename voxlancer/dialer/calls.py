@@ -27,6 +27,7 @@ from voxlancer.dialer.pacing import TokenBucket
 from voxlancer.dialer.responses import Dialog, Keypad
 from voxlancer.dialer.settlement import Settlement
 from voxlancer.dialer.supervision import Supervisor
+from voxlancer.dialer.transfer import Leg, Transfers
 from voxlancer.dialer.verification_calls import VerificationCaller
 from voxlancer.dialer.writer import DB_ERRORS
 
@@ -58,6 +59,7 @@ class Call:
     amd_status: str | None = None
     amd_cause: str | None = None
     message_started_at: datetime | None = None
+    transfer: Leg | None = None  # the call was transferred to a person (transfer.py)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     dialog: Dialog = field(init=False)
 
@@ -75,13 +77,20 @@ class Call:
     @property
     def last_playback(self) -> str | None:
         """The playback whose end moves the call on (the message, a response prompt, the
-        opt-out confirmation...); None while it waits for a key."""
-        return f"{self.attempt_id}-optout" if self.opted_out_at else self.dialog.playing
+        opt-out confirmation, a transfer's fallback message...); None while it waits for a key
+        or talks to a person (a bridged call ends with either side)."""
+        if self.opted_out_at:
+            return f"{self.attempt_id}-optout"
+        return f"{self.attempt_id}-fallback" if self.transfer else self.dialog.playing
 
     @property
     def has_dialog(self) -> bool:
         """After the message the call waits for responses (a person, not a voicemail drop)."""
         return bool(self.campaign.responses) and self.amd_status != "MACHINE"
+
+    @property
+    def bridged(self) -> bool:
+        return self.transfer is not None and self.transfer.bridged
 
 
 class Calls:
@@ -98,9 +107,12 @@ class Calls:
         self.idle.set()
         self.settling = 0  # calls ended whose settling is in progress
         self.bucket = TokenBucket(settings.trunk_cps)
+        self.transfers = Transfers(settings, nodes, media, settlement, self._run,
+                                   lambda call: call.channel_id in self.live)
         # Verification calls go out on the first node and are neither billed nor settled.
         self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
-        self.keypad = Keypad(media, settlement, self._run, self._hang_up_after)
+        self.keypad = Keypad(media, settlement, self._run, self._hang_up_after,
+                             self.transfers.start)
 
     def __len__(self) -> int:
         return len(self.live)
@@ -174,6 +186,9 @@ class Calls:
             self._run(self.verifier.on_event(event), kind)
             return
         at = ari_time(event.get("timestamp"))
+        if self.transfers.follows(event):
+            self.transfers.on_event(event, at)
+            return
         if kind in ("PlaybackStarted", "PlaybackFinished"):
             playback = event.get("playback", {})
             call = self.live.get(playback.get("target_uri", "").partition(":")[2])
@@ -182,11 +197,13 @@ class Calls:
             if kind == "PlaybackStarted" and playback.get("id") == f"{call.attempt_id}-message":
                 call.message_started_at = at
             elif kind == "PlaybackFinished" and playback.get("id") == call.last_playback:
-                if call.has_dialog and call.opted_out_at is None:
+                if call.has_dialog and call.opted_out_at is None and call.transfer is None:
                     self.keypad.played(call)
                 else:
                     call.dialog.end()
                     self._run(call.ari.hangup(call.channel_id), kind)
+            elif kind == "PlaybackFinished" and call.transfer is not None:
+                self.transfers.played(call, playback.get("id", ""))
             return
         call = self.live.get((event.get("channel") or {}).get("id", ""))
         if call is None:
@@ -200,7 +217,9 @@ class Calls:
             self._run(self._speak(call, event.get("args") or []), kind)
         elif kind == "ChannelDtmfReceived":
             digit = str(event.get("digit", ""))
-            if call.answered_at is None or call.opted_out_at is not None:
+            # The opt-out key works until a transfer is bridged (then the caller is talking
+            # to a person, whose own keys are theirs).
+            if call.answered_at is None or call.opted_out_at is not None or call.bridged:
                 return
             if digit == call.campaign.opt_out_key:
                 # Always heard, whatever plays or waits: the dialog stops here.
@@ -242,6 +261,7 @@ class Calls:
         await self.media.render(compliance.CONFIRMATION, call.campaign.tts_voice, lead_in=False)
         if call.has_dialog:
             await self.keypad.prepare(call.campaign)
+            await self.transfers.prepare(call.campaign)
 
     async def _answered_before_following(self, call: Call) -> None:
         """A callee who answered before the subscription took hold sent its Up event to nobody,
@@ -265,6 +285,7 @@ class Calls:
                  campaign_id=str(call.campaign.id))
         if playing is not None:
             await call.ari.stop_playback(playing)
+        await self.transfers.cancel(call)
         confirmation = await self.media.render(compliance.CONFIRMATION, call.campaign.tts_voice,
                                                lead_in=False)
         await call.ari.play(call.channel_id, confirmation, f"{call.attempt_id}-optout")
@@ -294,10 +315,12 @@ class Calls:
                 outcome = NOT_PLACED if not_placed else classify(False, 127)
             if call.amd_status == "MACHINE" and call.campaign.machine_detection == "hangup":
                 outcome = MACHINE
+            transfer = await self.transfers.caller_gone(call, ended_at)
             await self.settlement.settle(store.Ended(
                 call.attempt_id, call.contact.contact_id, call.campaign, call.answered_at,
                 ended_at, outcome, cause, cause_text, call.contact.attempts + 1,
-                call.opted_out_at, call.amd_status, call.amd_cause, call.message_started_at))
+                call.opted_out_at, call.amd_status, call.amd_cause, call.message_started_at,
+                transfer))
             call.ended.set()
         finally:
             self.settling -= 1

@@ -56,9 +56,10 @@ class CallEnd:
     cause_text: str
 
 
-async def record(conn: Conn, attempt_id: UUID) -> CallEnd | None:
-    """Asterisk's record of the attempt's call, or None if there is none (yet)."""
-    row = await conn.fetchrow(_RECORD, str(attempt_id))
+async def record(conn: Conn, channel_id: UUID | str) -> CallEnd | None:
+    """Asterisk's record of a channel (the attempt's call, or its transfer leg), or None if
+    there is none (yet)."""
+    row = await conn.fetchrow(_RECORD, str(channel_id))
     if row is None or row["end"] is None:
         return None
     answered_at = _moment(row["answer"]) if row["answer"] else None
@@ -80,7 +81,8 @@ def upper_bound(answered_at: datetime | None, message_seconds: float) -> CallEnd
                    "ended while its dialer was down (no record from Asterisk)")
 
 
-async def unwatched_end(pool: asyncpg.Pool, attempt_id: UUID, answered_at: datetime | None,
+async def unwatched_end(pool: asyncpg.Pool, attempt_id: UUID | str,
+                        answered_at: datetime | None,
                         message_seconds: float, *, grace: float = GRACE_SECONDS,
                         poll: float = POLL_SECONDS) -> CallEnd:
     """How a call gone from Asterisk while no dialer watched it went: Asterisk's record,

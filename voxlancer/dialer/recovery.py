@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import structlog
 
@@ -12,6 +14,7 @@ from voxlancer.dialer import cdr, store
 from voxlancer.dialer.calls import Call, Calls, utcnow
 from voxlancer.dialer.media import Media
 from voxlancer.dialer.nodes import Node, Nodes
+from voxlancer.dialer.transfer import Leg
 
 log = structlog.get_logger("voxlancer.dialer")
 
@@ -53,9 +56,29 @@ class Recovery:
                 log.warning("call_answered_while_disconnected", attempt_id=channel_id)
                 self.calls.note_answered(call, utcnow())
                 await node.ari.play(channel_id, call.media, f"{call.attempt_id}-message")
+            elif call.transfer is not None:
+                await self._reconcile_transfer(call, channels)
             elif (call.answered_at is not None and call.last_playback is not None
                   and await node.ari.playback(call.last_playback) is None):
                 await node.ari.hangup(channel_id)  # (a call waiting for a key waits on)
+
+    async def _reconcile_transfer(self, call: Call, channels: dict[str, Any]) -> None:
+        """A transferred call still up after a reconnection: its leg's events of meanwhile are
+        lost. A leg still up is left to talk (or bridged, if it answered meanwhile); a leg gone
+        is billed from Asterisk's record and ends the call (or plays the fallback)."""
+        leg = call.transfer
+        assert leg is not None
+        channel = channels.get(leg.channel_id)
+        if leg.ended_at is not None:
+            if leg.answered_at is not None or await call.ari.playback(
+                    self.calls.transfers.fallback_id(call)) is None:
+                await call.ari.hangup(call.channel_id)
+        elif channel is None:
+            self.calls.tasks.spawn(f"unwatched leg {leg.channel_id}", Calls.guarded(
+                self._leg_unwatched(call, leg), "unwatched leg"))
+        elif channel.get("state") == "Up" and leg.answered_at is None:
+            log.warning("transfer_answered_while_disconnected", attempt_id=call.channel_id)
+            self.calls.transfers.answered(call, utcnow())
 
     async def sweep(self, conn: Conn) -> None:
         """Take over the calls of a dialer that died: its leases ran out.
@@ -82,11 +105,18 @@ class Recovery:
             call = Call(attempt["id"], campaign, lease, await self.media.message(campaign, lease),
                         node, answered_at=attempt["answered_at"])
             self.calls.adopt(call)
+            if attempt["transfer_started_at"] is not None:
+                self.calls.transfers.adopt(call, Leg(
+                    attempt["transfer_to"], attempt["transfer_started_at"],
+                    Leg.channel_for(call.attempt_id),
+                    answered_at=attempt["transfer_answered_at"]))
             metrics.TAKEN_OVER.inc()
             log.warning("call_taken_over", attempt_id=call.channel_id,
                         dialer_id=self.dialer_id, answered=call.answered_at is not None)
             if await node.ari.subscribe(call.channel_id):
-                if call.answered_at is not None and \
+                if call.transfer is not None:
+                    await self._adopt_transfer(call)
+                elif call.answered_at is not None and \
                         await node.ari.playback(f"{call.attempt_id}-message") is None:
                     await node.ari.hangup(call.channel_id)  # its message is over
                 continue
@@ -94,7 +124,31 @@ class Recovery:
             self.calls.tasks.spawn(f"unwatched {call.channel_id}", Calls.guarded(
                 self._finish_unwatched(call), "unwatched"))
 
+    async def _adopt_transfer(self, call: Call) -> None:
+        """The call was being transferred when its dialer died. A leg still up is followed:
+        bridged, either side hanging up ends the other; still ringing, it is hung up (its answer
+        would go to the dead dialer's application) and the fallback plays. A leg gone meanwhile
+        is billed from Asterisk's record of it."""
+        leg = call.transfer
+        assert leg is not None
+        if not await call.ari.subscribe(leg.channel_id):
+            await self._leg_unwatched(call, leg)
+        elif leg.answered_at is None:
+            await call.ari.hangup(leg.channel_id)
+        else:
+            leg.bridged = True
+            log.warning("transfer_taken_over", attempt_id=call.channel_id)
+
+    async def _leg_unwatched(self, call: Call, leg: Leg) -> None:
+        end = await cdr.unwatched_end(self.pool, leg.channel_id, leg.answered_at, 0.0)
+        await self.calls.transfers.gone(call, end.answered_at, end.ended_at, end.cause)
+
     async def _finish_unwatched(self, call: Call) -> None:
+        leg = call.transfer
+        if leg is not None:
+            leg.caller_gone = True
+            if not await call.ari.subscribe(leg.channel_id):
+                await self._leg_unwatched(call, leg)
         end = await cdr.unwatched_end(self.pool, call.attempt_id, call.answered_at,
                                       self.media.seconds(call.media))
         call.answered_at = end.answered_at

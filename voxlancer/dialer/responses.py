@@ -5,7 +5,7 @@ keys a meaning.
     silence or an unknown key: the prompt (or the message) once more, then wait again;
     a second silence or unknown key ends the call.
     a labelled key: record it at once, say goodbye, end the call.
-    a transfer key: record its label, then transfer (dialer/transfer.py takes _transfer over).
+    a transfer key: record its label, then transfer to the number (dialer/transfer.py).
     a repeat key: the message again, then the prompt; nothing recorded.
 
 The opt-out key is not handled here: calls.py acts on it first, whatever the dialog is doing.
@@ -82,11 +82,13 @@ class Keypad:
 
     def __init__(self, media: Media, settlement: Settlement,
                  run: Callable[[Awaitable[Any], str], None],
-                 hang_up_after: Callable[[Call, float], Awaitable[None]]) -> None:
+                 hang_up_after: Callable[[Call, float], Awaitable[None]],
+                 transfer: Callable[[Call, str], Awaitable[None]]) -> None:
         self.media = media
         self.settlement = settlement
         self._run = run  # runs a request as a guarded task (Calls._run)
         self._hang_up_after = hang_up_after
+        self._transfer_to = transfer  # Transfers.start
 
     async def prepare(self, campaign: store.RunningCampaign) -> None:
         """Render what the dialog may play, while the message plays (once per process)."""
@@ -175,10 +177,13 @@ class Keypad:
         await self._hang_up_after(call, self.media.seconds(media) + GOODBYE_SPARE_SECONDS)
 
     async def _transfer(self, call: Call, number: str) -> None:
-        """Where the transfer to a person begins (dialer/transfer.py, Transfers.start, takes
-        this over). Until then the label is recorded and the call ends as after any label."""
-        log.info("response_transfer_not_wired", attempt_id=call.channel_id)
-        await self._goodbye(call)
+        """The dialog is over: what plays stops, and the transfer (hold message, bridge or
+        fallback) takes the call from here."""
+        playing = call.dialog.end()
+        if playing is not None:
+            with contextlib.suppress(AriError):
+                await call.ari.stop_playback(playing)
+        await self._transfer_to(call, number)
 
     async def _replace(self, call: Call, step: str, media: str) -> None:
         stopped = call.dialog.playing

@@ -1,6 +1,7 @@
 """What the dialer writes about a call once it is dialled: the answer time (early, so that a
 dialer taking over after a crash never dials an answered number again), the opt-out (the number
-on the do-not-call list at once) and the settlement of the ended call (charge, contact status,
+on the do-not-call list at once), a transfer's start and answer (so that a dialer taking over
+follows and bills its second leg) and the settlement of the ended call (charge, contact status,
 counters). Each is a batched background writer; writes the database refuses are kept and
 retried, so a call is never forgotten unbilled.
 """
@@ -45,6 +46,12 @@ class Settlement:
         self._responses = BatchedWriter("response", self._responded, spawn, most=RESPONSES_BATCH,
                                         keep=True,
                                         describe=lambda r: {"attempt_id": str(r.id)})
+        # A transfer's start, kept until written: a dialer taking over needs it to follow and
+        # bill the second leg. Its answer, like the call's, is written again at settlement.
+        self._transfers = BatchedWriter("transfer_started", self._transfers_started, spawn,
+                                        most=ANSWERS_BATCH, keep=True)
+        self._transfer_answers = BatchedWriter("transfer_answered", self._transfers_answered,
+                                               spawn, most=ANSWERS_BATCH, keep=False)
 
     @property
     def unsettled(self) -> list[store.Ended]:
@@ -64,6 +71,12 @@ class Settlement:
     def opted_out(self, customer_id: UUID, phone_number: str, campaign_id: UUID) -> None:
         self._opt_outs.add((customer_id, phone_number, campaign_id))
 
+    def transfer_started(self, attempt_id: UUID, number: str, at: datetime) -> None:
+        self._transfers.add((attempt_id, number, at))
+
+    def transfer_answered(self, attempt_id: UUID, at: datetime) -> None:
+        self._transfer_answers.add((attempt_id, at))
+
     def responded(self, response: store.Response) -> asyncio.Future[None]:
         """Record a key-press response; the future resolves once it is written (or kept for
         retry), so that the call's settlement (and its call.completed) comes after it."""
@@ -71,6 +84,7 @@ class Settlement:
 
     async def retry(self) -> None:
         await self._responses.retry()
+        await self._transfers.retry()
         await self._ended.retry()
         await self._opt_outs.retry()
 
@@ -105,3 +119,11 @@ class Settlement:
         async with self.pool.acquire() as conn:
             for customer_id, number, campaign_id in numbers:
                 await dnc.add(conn, customer_id, number, "key_press", campaign_id)
+
+    async def _transfers_started(self, started: list[tuple[UUID, str, datetime]]) -> None:
+        async with self.pool.acquire() as conn:
+            await store.transfers_started(conn, started)
+
+    async def _transfers_answered(self, answered: list[tuple[UUID, datetime]]) -> None:
+        async with self.pool.acquire() as conn:
+            await store.transfers_answered(conn, answered)

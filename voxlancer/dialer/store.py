@@ -150,7 +150,9 @@ FROM expired WHERE k.id = expired.id
 RETURNING k.id, k.campaign_id, k.phone_number, k.attempts, k.attributes, k.consent_at
 """
 _OPEN_ATTEMPTS = """
-SELECT id, contact_id, answered_at, created_at, asterisk_node FROM call_attempts
+SELECT id, contact_id, answered_at, created_at, asterisk_node, transfer_to, transfer_started_at,
+       transfer_answered_at
+FROM call_attempts
 WHERE contact_id = ANY($1::uuid[]) AND ended_at IS NULL
 """
 # Rows a settling transaction holds are skipped (they are being settled; one missed renewal is
@@ -204,6 +206,38 @@ SET status = v.status, attempts = k.attempts + v.counted, last_attempt_at = v.en
 FROM v JOIN ended ON ended.id = v.id
 WHERE k.id = v.contact_id
 RETURNING v.id
+"""
+# A transfer's start and its answer, written at once (see transfer.py) so that a dialer taking
+# over after a crash knows there is a second leg to follow and bill.
+_TRANSFER_STARTED = """
+UPDATE call_attempts a SET transfer_to = v.number, transfer_started_at = v.at
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v (id, number, at)
+WHERE a.id = v.id AND a.ended_at IS NULL AND a.transfer_started_at IS NULL
+"""
+_TRANSFER_ANSWERED = """
+UPDATE call_attempts a SET transfer_answered_at = v.at
+FROM unnest($1::uuid[], $2::timestamptz[]) AS v (id, at)
+WHERE a.id = v.id AND a.transfer_answered_at IS NULL
+"""
+# The transfer leg of attempts the settling batch closed, and its cost on the contact (the
+# campaign's counters follow the contact). Bound by name to the fields of _TransferRow.
+_END_TRANSFERS = """
+WITH v AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                         $5::timestamptz[], $6::timestamptz[], $7::int[], $8::numeric[],
+                         $9::uuid[])
+        AS v (id, number, status, started_at, answered_at, ended_at, billed, cost, contact_id)
+), ended AS (
+    UPDATE call_attempts a
+    SET transfer_to = v.number, transfer_status = v.status, transfer_started_at = v.started_at,
+        transfer_answered_at = v.answered_at, transfer_ended_at = v.ended_at,
+        transfer_billed_seconds = v.billed, transfer_cost = v.cost
+    FROM v WHERE a.id = v.id
+    RETURNING a.id
+)
+UPDATE contacts k SET cost = k.cost + v.cost
+FROM v JOIN ended ON ended.id = v.id
+WHERE k.id = v.contact_id
 """
 # Key-press responses, written when the key is pressed. An attempt keeps its first response (a
 # write retried after a lost acknowledgement changes nothing); settling leaves these columns
@@ -298,6 +332,21 @@ class Lease:
     consent_at: datetime | None
 
 
+@dataclass(frozen=True)
+class TransferEnded:
+    """The second leg of a call transferred to a person, as the dialer saw it."""
+
+    to: str
+    status: str  # answered, no_answer, busy, failed
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+
+    def reference(self, attempt_id: UUID) -> str:
+        """The leg's charge in the ledger: one per attempt, whoever settles it."""
+        return f"{attempt_id}-transfer"
+
+
 @dataclass
 class Ended:
     """A finished call, as the dialer saw it."""
@@ -315,6 +364,7 @@ class Ended:
     amd_status: str | None = None
     amd_cause: str | None = None
     message_started_at: datetime | None = None
+    transfer: TransferEnded | None = None
 
 
 @dataclass(frozen=True)
@@ -354,6 +404,24 @@ class _EndedRow:
 
 _ENDING = bind(_END_ATTEMPTS, field_names(_EndedRow))
 _RESPOND = bind(_RESPOND_SQL, field_names(Response))
+
+
+@dataclass(frozen=True)
+class _TransferRow:
+    """One settled transfer leg as _END_TRANSFERS takes it."""
+
+    id: UUID  # the attempt
+    number: str
+    status: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    billed: int
+    cost: Decimal
+    contact_id: UUID
+
+
+_ENDING_TRANSFERS = bind(_END_TRANSFERS, field_names(_TransferRow))
 
 
 async def running_campaigns(conn: Conn) -> list[RunningCampaign]:
@@ -451,6 +519,17 @@ async def answered(conn: Conn, calls: list[tuple[UUID, datetime]]) -> None:
     await conn.execute(_ANSWERED, [a for a, _ in calls], [at for _, at in calls])
 
 
+async def transfers_started(conn: Conn, started: list[tuple[UUID, str, datetime]]) -> None:
+    """Note transfers as they start (attempt id, number, time)."""
+    await conn.execute(_TRANSFER_STARTED, [a for a, _, _ in started],
+                       [n for _, n, _ in started], [at for _, _, at in started])
+
+
+async def transfers_answered(conn: Conn, answered: list[tuple[UUID, datetime]]) -> None:
+    """Note when transfer legs were answered (attempt id, time), before they are settled."""
+    await conn.execute(_TRANSFER_ANSWERED, [a for a, _ in answered], [at for _, at in answered])
+
+
 async def respond(conn: Conn, responses: list[Response]) -> None:
     """Record responses on their attempts and contacts, each with its contact.responded event,
     in one transaction; a response recorded before is left as it was (and sent once)."""
@@ -486,6 +565,7 @@ async def settle_many(conn: Conn, settings: Settings,
                                                      calls[i].campaign.id))
     charges: list[ledger.ChargeResult | None] = [None] * len(calls)
     rows: list[_EndedRow] = []
+    transfers: list[_TransferRow] = []
     async with conn.transaction():
         await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
         await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
@@ -511,7 +591,12 @@ async def settle_many(conn: Conn, settings: Settings,
                 counted=int(ended.outcome.counted), opted_out_at=ended.opted_out_at,
                 amd_status=ended.amd_status, amd_cause=ended.amd_cause,
                 message_started_at=ended.message_started_at))
+            if ended.transfer is not None:
+                transfers.append(await _charge_transfer(conn, settings, ended, ended.transfer))
         done = {r["id"] for r in await conn.fetch(_ENDING.sql, *_ENDING.arrays(rows))}
+        settled = [t for t in transfers if t.id in done]
+        if settled:  # before call.completed below, whose object shows the transfer
+            await conn.execute(_ENDING_TRANSFERS.sql, *_ENDING_TRANSFERS.arrays(settled))
         # The outbox: one call.completed per attempt this batch closed, in one statement.
         await webhook_events.record_calls_completed(conn, list(done))
         machines = Counter(c.campaign.id for c in calls
@@ -520,6 +605,26 @@ async def settle_many(conn: Conn, settings: Settings,
             await conn.execute(_COUNT_MACHINES, list(machines), list(machines.values()))
     return [charge if ended.attempt_id in done else None
             for ended, charge in zip(calls, charges, strict=True)]
+
+
+async def _charge_transfer(conn: Conn, settings: Settings, ended: Ended,
+                           leg: TransferEnded) -> _TransferRow:
+    """Charge the transfer leg per second at the rate, as a ledger row of its own keyed by the
+    attempt: settling the call again (a retry, a dialer taking over) finds that row and charges
+    nothing more."""
+    seconds = Decimal(0)
+    if leg.answered_at is not None:
+        seconds = Decimal(str(max((leg.ended_at - leg.answered_at).total_seconds(), 0)))
+    campaign = ended.campaign
+    charge = await ledger.charge_call(
+        conn, settings, customer_id=campaign.customer_id,
+        call_id=leg.reference(ended.attempt_id), billable_seconds=seconds,
+        campaign_id=campaign.id)
+    return _TransferRow(
+        id=ended.attempt_id, number=leg.to, status=leg.status, started_at=leg.started_at,
+        answered_at=leg.answered_at, ended_at=leg.ended_at,
+        billed=charge.entry.seconds or 0 if charge.entry else 0, cost=charge.charged,
+        contact_id=ended.contact_id)
 
 
 async def statuses(conn: Conn, campaign_ids: list[UUID]) -> dict[UUID, str]:
