@@ -25,8 +25,8 @@ short ring, unanswered until the ring timeout, or answered after the ring time (
 optionally hung up by the callee part-way). A playback lasts as long as its WAV file (the
 dialer's renders are real files: `sound:/path/key` is /path/key.wav), or a set constant.
 Every ended call is kept (`Node.ended`), so a test can compare the dialer's books with what
-"Asterisk" did. GET /sim/stats gives a node's counters and POST /sim/reset zeroes them (not
-ARI; for the benchmarks).
+"Asterisk" did. Not ARI, for the benchmarks: GET /sim/stats gives a node's counters,
+GET /sim/originates when each call was placed, POST /sim/reset zeroes both.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class Node:
         self.ended: list[Channel] = []
         self.counts: Counter[str] = Counter()
         self.peak = 0
-        self.first_originate = self.last_originate = 0.0  # time.time() of each
+        self.originates: list[float] = []  # time.time() of each originate since the reset
         self._serial = itertools.count(1)
         # A test may decide a number's fate itself (by the dialled number).
         self.fate_for: Callable[[str, float], Fate | None] | None = None
@@ -228,6 +228,7 @@ class Node:
         app.router.add_get("/ari/asterisk/info", self.info)
         app.router.add_get("/ari/events", self.events)
         app.router.add_get("/sim/stats", self.stats)
+        app.router.add_get("/sim/originates", self.originate_times)
         app.router.add_post("/sim/reset", self.reset)
         return app
 
@@ -325,8 +326,7 @@ class Node:
             channel.app = variables.get("VOXLANCER_STASIS_APP") or None
         self.channels[channel_id] = channel
         self.counts["originated"] += 1
-        self.last_originate = time.time()
-        self.first_originate = self.first_originate or self.last_originate
+        self.originates.append(time.time())
         self.peak = max(self.peak, len(self.channels))
         self._later(channel, min(0.05, fate.ring), lambda: self._ringing(channel))
         if fate.kind == "answer":
@@ -502,16 +502,17 @@ class Node:
 
     async def stats(self, _request: web.Request) -> web.Response:
         return web.json_response({"channels": len(self.channels), "peak": self.peak,
-                                  "ended": len(self.ended),
-                                  "first_originate": self.first_originate,
-                                  "last_originate": self.last_originate, **self.counts})
+                                  "ended": len(self.ended), **self.counts})
+
+    async def originate_times(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.originates)
 
     async def reset(self, _request: web.Request) -> web.Response:
         """Counters and records from zero (between a benchmark's rounds)."""
         self.ended.clear()
         self.counts.clear()
         self.peak = len(self.channels)
-        self.first_originate = self.last_originate = 0.0
+        self.originates.clear()
         return web.Response(status=204)
 
 

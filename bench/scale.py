@@ -64,19 +64,31 @@ MESSAGE = "Hello, this is a reminder from your clinic about your appointment tom
 ACCOUNT_PASSWORD = "benchmark password 1"  # noqa: S105 (a throwaway local account)
 COMPANY = "Scale Clinic"
 # "scale bench" marks the bench's own queries, left out of the per-call statement counts.
+# Top-level calls are the statements the dialers sent, each a round trip (asyncpg sends one
+# statement per round trip; BEGIN/COMMIT/SAVEPOINT are round trips but not statements). The
+# rest ran inside them (triggers, foreign key checks), or inside COMMIT: deferred triggers run
+# at nesting level 0, so statements naming NEW or OLD count as nested, not as round trips.
 _STATEMENTS = """
-SELECT coalesce(sum(calls) FILTER (
-           WHERE query !~* '^\\s*(begin|commit|rollback|savepoint|release)'), 0)::bigint
-           AS statements,
-       coalesce(sum(calls), 0)::bigint AS round_trips
-FROM pg_stat_statements
-WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND query NOT LIKE '%scale bench%'
+WITH s AS (
+    SELECT calls, toplevel AND query !~ '\\m(NEW|OLD)\\.' AS sent,
+           query ~* '^\\s*(begin|commit|rollback|savepoint|release)' AS utility
+    FROM pg_stat_statements
+    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND query NOT LIKE '%scale bench%')
+SELECT coalesce(sum(calls) FILTER (WHERE sent AND NOT utility), 0)::bigint AS statements,
+       coalesce(sum(calls) FILTER (WHERE sent), 0)::bigint AS round_trips,
+       coalesce(sum(calls) FILTER (WHERE NOT sent), 0)::bigint AS nested
+FROM s
 """
 _DATABASE = """/* scale bench */
 SELECT xact_commit + xact_rollback AS xacts, tup_inserted + tup_updated + tup_deleted AS writes
 FROM pg_stat_database WHERE datname = current_database()
 """
+_TOP = """/* scale bench */
+SELECT calls, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND query NOT LIKE '%scale bench%' AND toplevel AND query !~ '\\m(NEW|OLD)\\.'
+ORDER BY calls DESC LIMIT 12"""
 _CONNECTED = "/* scale bench */ SELECT count(*) FROM dialer_heartbeats WHERE ari_connected"
 _COMPLETED = "/* scale bench */ SELECT count(*) FROM campaigns WHERE status = 'completed'"
 _OUTCOMES = """/* scale bench */
@@ -87,12 +99,13 @@ SELECT coalesce(outcome, 'open'), count(*) FROM call_attempts GROUP BY 1"""
 class Round:
     dialers: int
     calls: int = 0
-    rate: float = 0.0  # originates per second, first to last (as the simulator saw them)
+    rate: float = 0.0  # originates per second over the middle 80% (as the simulator saw them)
     wall: float = 0.0  # start to every campaign completed
     peak: int = 0
-    mean: float = 0.0  # concurrent calls while dialling
+    mean: float = 0.0  # concurrent calls over the same middle 80%
     statements: float = 0.0  # per call
     round_trips: float = 0.0
+    nested: float = 0.0  # statements run inside them (triggers, key checks)
     xacts: float = 0.0
     writes: float = 0.0  # rows written per call
     pg_ms: float = 0.0  # PostgreSQL CPU per call
@@ -100,6 +113,7 @@ class Round:
     sim_ms: float = 0.0
     load: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
+    top: list[tuple[float, str]] = field(default_factory=list)  # statements by calls per call
 
 
 def postgres_cpu(cluster: LocalCluster) -> float:
@@ -193,14 +207,14 @@ class ChannelSampler:
 
     def __init__(self, session: aiohttp.ClientSession, urls: list[str]) -> None:
         self.session, self.urls = session, urls
-        self.samples: list[int] = []
+        self.samples: list[tuple[float, int]] = []  # (time.time(), calls up)
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         while True:
             tick = time.monotonic()
             nodes = await sim_stats(self.session, self.urls)
-            self.samples.append(sum(n["channels"] for n in nodes))
+            self.samples.append((time.time(), sum(n["channels"] for n in nodes)))
             await asyncio.sleep(max(0.0, tick + 0.25 - time.monotonic()))
 
     def __enter__(self) -> ChannelSampler:
@@ -211,10 +225,10 @@ class ChannelSampler:
         if self._task is not None:
             self._task.cancel()
 
-    def active(self) -> list[int]:
-        """The samples from the first call up to the last."""
-        busy = [i for i, n in enumerate(self.samples) if n > 0]
-        return self.samples[busy[0]:busy[-1] + 1] if busy else [0]
+    def between(self, low: float, high: float) -> list[int]:
+        """The calls up in the samples taken from `low` to `high` (all if none)."""
+        inside = [n for at, n in self.samples if low <= at <= high]
+        return inside or [n for _, n in self.samples] or [0]
 
 
 def dialer_env(base: dict[str, str], database_url: str, urls: list[str], args: argparse.Namespace
@@ -293,13 +307,17 @@ async def run_round(cluster: LocalCluster, base_env: dict[str, str], urls: list[
         figures.outcomes = {r[0]: r[1] for r in tally}
         figures.calls = sum(figures.outcomes.values())
         calls = max(figures.calls, 1)
-        nodes = await sim_stats(session, urls)
-        originated = sum(n.get("originated", 0) for n in nodes)
-        first = min((n["first_originate"] for n in nodes if n["first_originate"]), default=0.0)
-        span = max(n["last_originate"] for n in nodes) - first
-        figures.rate = (originated - 1) / span if span > 0 else 0.0
-        active = sampler.active()
-        figures.peak, figures.mean = max(active), statistics.fmean(active)
+        placed: list[float] = []
+        for url in urls:
+            async with session.get(f"{url}/sim/originates") as resp:
+                placed += await resp.json()
+        placed.sort()
+        # The middle 80% of the calls: neither the first burst nor the tail.
+        low, high = placed[len(placed) // 10], placed[len(placed) * 9 // 10 - 1]
+        figures.rate = (len(placed) * 8 // 10 - 1) / (high - low) if high > low else 0.0
+        active = sampler.between(low, high)
+        figures.peak = max(n for _, n in sampler.samples) if sampler.samples else 0
+        figures.mean = statistics.fmean(active)
         figures.xacts = (after["xacts"] - before["xacts"]) / calls
         figures.writes = (after["writes"] - before["writes"]) / calls
         if with_statements:
@@ -307,6 +325,8 @@ async def run_round(cluster: LocalCluster, base_env: dict[str, str], urls: list[
             assert counted is not None
             figures.statements = counted["statements"] / calls
             figures.round_trips = counted["round_trips"] / calls
+            figures.nested = counted["nested"] / calls
+            figures.top = [(r["calls"] / calls, r["query"]) for r in await conn.fetch(_TOP)]
         figures.pg_ms = pg_used * 1000 / calls
         figures.dialer_ms = dialer_used * 1000 / calls
         figures.sim_ms = sim_used * 1000 / calls
@@ -325,14 +345,15 @@ def table(rounds: list[Round], with_statements: bool) -> str:
     base = rounds[0]
     rows: list[tuple[str, Callable[[Round], str]]] = [
         ("calls", lambda r: f"{r.calls}"),
-        ("calls per second", lambda r: f"{r.rate:.1f}"),
+        ("calls per second (middle 80%)", lambda r: f"{r.rate:.1f}"),
         ("  x one dialer", lambda r: f"{r.rate / base.rate:.2f}" if base.rate else "-"),
         ("wall s, start to completed", lambda r: f"{r.wall:.1f}"),
         ("calls per second to completed", lambda r: f"{r.calls / r.wall:.1f}"),
         ("concurrent calls peak", lambda r: f"{r.peak}"),
-        ("concurrent calls mean", lambda r: f"{r.mean:.0f}"),
+        ("concurrent calls (middle 80%)", lambda r: f"{r.mean:.0f}"),
         ("SQL statements per call", lambda r: f"{r.statements:.2f}" if with_statements else "-"),
         ("round trips per call", lambda r: f"{r.round_trips:.2f}" if with_statements else "-"),
+        ("nested statements per call", lambda r: f"{r.nested:.2f}" if with_statements else "-"),
         ("transactions per call", lambda r: f"{r.xacts:.2f}"),
         ("rows written per call", lambda r: f"{r.writes:.1f}"),
         ("PostgreSQL CPU ms per call", lambda r: f"{r.pg_ms:.2f}"),
@@ -345,6 +366,10 @@ def table(rounds: list[Round], with_statements: bool) -> str:
     lines = [head] + [f"{name:32}" + "".join(f"{value(r):>16}" for r in rounds)
                       for name, value in rows]
     lines.append("outcomes: " + "; ".join(f"{r.dialers} dialer(s) {r.outcomes}" for r in rounds))
+    last = rounds[-1]
+    if last.top:
+        lines.append(f"most frequent statements with {last.dialers} dialer(s), per call:")
+        lines += [f"  {per_call:6.2f}  {query[:88]}" for per_call, query in last.top]
     return "\n".join(lines)
 
 

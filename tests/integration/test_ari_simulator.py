@@ -121,3 +121,36 @@ async def test_the_real_dialer_completes_a_campaign_on_two_simulated_nodes(
 
 async def _completed(conn, campaign_id):
     return await campaign_status(conn, campaign_id) == "completed"
+
+
+async def test_machine_detection_through_the_simulated_amd(client, conn, settings, synthesiser,
+                                                           simulator):
+    """The AMD path: originate into the voxlancer-amd context, subscribe, StasisStart with the
+    verdict; a voicemail drop starts after the greeting."""
+    person, machine = "+12025551000", "+12025551005"
+    for node in simulator.nodes:
+        node.fate_for = lambda number, _timeout: Fate("answer", 0.3,
+                                                      machine=number.endswith("5"))
+    dsettings = dataclasses.replace(
+        settings, ari_nodes=simulator.urls[0], ari_user=USER, ari_password=PASSWORD,
+        trunk="sim", ring_timeout=RING_TIMEOUT, trunk_cps=100.0, dialer_metrics_address="")
+    account, campaign = await campaign_with(client, conn, [person, machine], max_attempts=1,
+                                            machine_detection="voicemail",
+                                            voicemail_message="Please call us back.",
+                                            callback_number="+12025550199")
+    async with running_dialer(dsettings, synthesiser):
+        await wait_for(lambda: _completed(conn, campaign["id"]), 60, "the campaign to complete")
+
+    rows = {r["phone_number"]: r for r in await attempts(conn, campaign["id"])}
+    behaviour = simulator.nodes[0].behaviour
+    assert (rows[person]["amd_status"], rows[machine]["amd_status"]) == ("HUMAN", "MACHINE")
+    waited = {n: (r["message_started_at"] - r["answered_at"]).total_seconds()
+              for n, r in rows.items()}
+    assert waited[person] == pytest.approx(behaviour.amd_seconds, abs=0.3)
+    # After the greeting, and the voicemail's render (the dialer synthesises it on first need).
+    greeting = behaviour.amd_seconds + behaviour.greeting_seconds
+    assert greeting <= waited[machine] < greeting + 3
+    assert await contact_statuses(conn, campaign["id"]) == {person: "called", machine: "called"}
+    stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
+                                    headers=account.headers)).json()
+    assert stats["machine"] == 1
