@@ -89,6 +89,22 @@ SELECT calls, regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_stat
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND query NOT LIKE '%scale bench%' AND toplevel AND query !~ '\\m(NEW|OLD)\\.'
 ORDER BY calls DESC LIMIT 12"""
+# The statements where dialers meet: the lease (locks a campaign and its counters) and the
+# settlement's lock on the same rows. Their mean time includes waiting for each other.
+_MEETING = """/* scale bench */
+SELECT coalesce(sum(calls) FILTER (WHERE query LIKE '%SKIP LOCKED%'), 0)::bigint AS leases,
+       coalesce(sum(total_exec_time) FILTER (WHERE query LIKE '%SKIP LOCKED%')
+                / nullif(sum(calls) FILTER (WHERE query LIKE '%SKIP LOCKED%'), 0), 0)::float
+           AS lease_ms,
+       coalesce(sum(calls) FILTER (WHERE query LIKE '%FOR NO KEY UPDATE OF c, s%'), 0)::bigint
+           AS settles,
+       coalesce(sum(total_exec_time) FILTER (WHERE query LIKE '%FOR NO KEY UPDATE OF c, s%')
+                / nullif(sum(calls) FILTER (WHERE query LIKE '%FOR NO KEY UPDATE OF c, s%'), 0),
+                0)::float AS settle_lock_ms
+FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel
+  AND query NOT LIKE '%scale bench%'
+"""
 _CONNECTED = "/* scale bench */ SELECT count(*) FROM dialer_heartbeats WHERE ari_connected"
 _COMPLETED = "/* scale bench */ SELECT count(*) FROM campaigns WHERE status = 'completed'"
 _OUTCOMES = """/* scale bench */
@@ -106,6 +122,10 @@ class Round:
     statements: float = 0.0  # per call
     round_trips: float = 0.0
     nested: float = 0.0  # statements run inside them (triggers, key checks)
+    calls_per_lease: float = 0.0
+    lease_ms: float = 0.0  # mean time of the lease statement
+    calls_per_settle: float = 0.0  # calls settled per settlement transaction
+    settle_lock_ms: float = 0.0  # mean time of the settlement's campaign lock
     xacts: float = 0.0
     writes: float = 0.0  # rows written per call
     pg_ms: float = 0.0  # PostgreSQL CPU per call
@@ -326,6 +346,12 @@ async def run_round(cluster: LocalCluster, base_env: dict[str, str], urls: list[
             figures.statements = counted["statements"] / calls
             figures.round_trips = counted["round_trips"] / calls
             figures.nested = counted["nested"] / calls
+            meeting = await conn.fetchrow(_MEETING)
+            assert meeting is not None
+            figures.calls_per_lease = calls / max(meeting["leases"], 1)
+            figures.lease_ms = meeting["lease_ms"]
+            figures.calls_per_settle = calls / max(meeting["settles"], 1)
+            figures.settle_lock_ms = meeting["settle_lock_ms"]
             figures.top = [(r["calls"] / calls, r["query"]) for r in await conn.fetch(_TOP)]
         figures.pg_ms = pg_used * 1000 / calls
         figures.dialer_ms = dialer_used * 1000 / calls
@@ -354,6 +380,10 @@ def table(rounds: list[Round], with_statements: bool) -> str:
         ("SQL statements per call", lambda r: f"{r.statements:.2f}" if with_statements else "-"),
         ("round trips per call", lambda r: f"{r.round_trips:.2f}" if with_statements else "-"),
         ("nested statements per call", lambda r: f"{r.nested:.2f}" if with_statements else "-"),
+        ("calls per lease statement", lambda r: f"{r.calls_per_lease:.1f}"),
+        ("lease statement mean ms", lambda r: f"{r.lease_ms:.2f}"),
+        ("calls per settlement", lambda r: f"{r.calls_per_settle:.1f}"),
+        ("settlement campaign lock mean ms", lambda r: f"{r.settle_lock_ms:.2f}"),
         ("transactions per call", lambda r: f"{r.xacts:.2f}"),
         ("rows written per call", lambda r: f"{r.writes:.1f}"),
         ("PostgreSQL CPU ms per call", lambda r: f"{r.pg_ms:.2f}"),
