@@ -1,7 +1,7 @@
 """Scale bench (issue 16, goal 5): what one PostgreSQL coordinates for 1, 2, 4 ... dialers.
 
     PYTHONPATH=$PWD .venv/bin/python bench/scale.py [--dialers 1,2,4] [--nodes 10]
-        [--contacts 3000] [--campaigns 4] [--cps 400] [--smoke]
+        [--contacts 3000] [--campaigns 4] [--cps 400] [--repeat 3] [--smoke]
 
 Starts its own PostgreSQL (fsync on as in production, pg_stat_statements preloaded when the
 server has it) and one simulated Asterisk process (bench/ari_simulator.py) with --nodes
@@ -133,6 +133,7 @@ class Round:
     sim_ms: float = 0.0
     load: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
+    rates: list[float] = field(default_factory=list)  # calls/s of every run, with --repeat
     top: list[tuple[float, str]] = field(default_factory=list)  # statements by calls per call
 
 
@@ -262,9 +263,9 @@ def dialer_env(base: dict[str, str], database_url: str, urls: list[str], args: a
 
 async def run_round(cluster: LocalCluster, base_env: dict[str, str], urls: list[str],
                     sim: subprocess.Popen[bytes], session: aiohttp.ClientSession,
-                    work: Path, dialers: int, args: argparse.Namespace,
+                    work: Path, dialers: int, run: int, args: argparse.Namespace,
                     with_statements: bool) -> Round:
-    name = f"scale_{dialers}"
+    name = f"scale_{dialers}_{run}"
     admin = await asyncpg.connect(cluster.url)
     try:
         await admin.execute(f"CREATE DATABASE {name}")
@@ -373,6 +374,7 @@ def table(rounds: list[Round], with_statements: bool) -> str:
         ("calls", lambda r: f"{r.calls}"),
         ("calls per second (middle 80%)", lambda r: f"{r.rate:.1f}"),
         ("  x one dialer", lambda r: f"{r.rate / base.rate:.2f}" if base.rate else "-"),
+        ("  every run (median shown)", lambda r: "/".join(f"{x:.0f}" for x in r.rates)),
         ("wall s, start to completed", lambda r: f"{r.wall:.1f}"),
         ("calls per second to completed", lambda r: f"{r.calls / r.wall:.1f}"),
         ("concurrent calls peak", lambda r: f"{r.peak}"),
@@ -464,9 +466,15 @@ async def main(args: argparse.Namespace) -> None:
         rounds = []
         async with aiohttp.ClientSession() as session:
             for dialers in args.dialers:
-                print(f"{dialers} dialer(s) ...", flush=True)
-                rounds.append(await run_round(cluster, base_env, urls, sim, session, work,
-                                              dialers, args, with_statements))
+                runs = []
+                for run in range(args.repeat):
+                    print(f"{dialers} dialer(s), run {run + 1} ...", flush=True)
+                    runs.append(await run_round(cluster, base_env, urls, sim, session, work,
+                                                dialers, run, args, with_statements))
+                # The run with the median rate, whole (its figures belong together).
+                chosen = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+                chosen.rates = [r.rate for r in runs]
+                rounds.append(chosen)
         print()
         print(table(rounds, with_statements))
     finally:
@@ -493,6 +501,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--ring-timeout", type=int, default=3)
     parser.add_argument("--playback-seconds", type=float, default=3.0)
     parser.add_argument("--log-level", default="info", help="the dialers' log level")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per dialer count; the run with the median rate is shown")
     parser.add_argument("--keep", action="store_true", help="keep the logs and the cluster")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes (1 and 2 dialers, 3 nodes, 60 calls): it runs")
