@@ -280,8 +280,9 @@ class Node:
             self.sockets.setdefault(app, set()).add(queue)
 
         async def pump() -> None:
-            while (message := await queue.get()) is not None:
-                await ws.send_str(message)
+            with contextlib.suppress(ConnectionError, RuntimeError):  # the client went away
+                while (message := await queue.get()) is not None:
+                    await ws.send_str(message)
 
         sender = asyncio.create_task(pump())
         try:

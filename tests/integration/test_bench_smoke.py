@@ -54,5 +54,5 @@ def test_scale_bench_runs() -> None:
         assert row in out
     # Every round placed its 60 calls (the figures themselves are not judged).
     assert out.count("'answered'") == 2
-    calls = next(line for line in out.splitlines() if line.startswith("calls "))
-    assert calls.split()[1:] == ["60", "60"]
+    calls = next(line for line in out.splitlines() if line.startswith("calls (attempts)"))
+    assert calls.split()[2:] == ["60", "60"]
