@@ -16,13 +16,15 @@ applications). What it speaks (checked against the ARI reference and the sandbox
   POST /ari/channels/{id}/play (media may list several URIs, played in turn),
   GET/DELETE /ari/playbacks/{id}, GET /ari/asterisk/info, and the /ari/events WebSocket.
 - Events: ChannelStateChange (Ringing, Up), StasisStart, PlaybackStarted,
-  PlaybackContinuing, PlaybackFinished, ChannelHangupRequest, StasisEnd, ChannelDestroyed with
+  PlaybackContinuing, PlaybackFinished, ChannelDtmfReceived, ChannelHangupRequest, StasisEnd,
+  ChannelDestroyed with
   Q.850 causes, each with `timestamp` as Asterisk writes it (2026-11-29T14:50:12.345+0000).
 - Basic auth (or `api_key=user:password`), 401 otherwise.
 
 A call's fate is drawn at originate: rejected at once as an unallocated number, busy after a
 short ring, unanswered until the ring timeout, or answered after the ring time (then
-optionally hung up by the callee part-way). A playback lasts as long as its WAV file (the
+optionally hung up by the callee part-way, or its opt-out key pressed: ChannelDtmfReceived
+a second into the first playback). A playback lasts as long as its WAV file (the
 dialer's renders are real files: `sound:/path/key` is /path/key.wav), or a set constant.
 Every ended call is kept (`Node.ended`), so a test can compare the dialer's books with what
 "Asterisk" did. Not ARI, for the benchmarks: GET /sim/stats gives a node's counters,
@@ -76,6 +78,9 @@ class Behaviour:
     failed: float = 0.05  # rejected at once: cause 1, unallocated number (not retried)
     ring_seconds: tuple[float, float] = (1.0, 4.0)  # uniform, before an answer or busy
     early_hangup: float = 0.1  # of answered calls: the callee hangs up during the message
+    opt_out: float = 0.0  # of answered calls: the callee presses the opt-out key
+    opt_out_digit: str = "9"
+    opt_out_after: float = 1.0  # seconds into the first playback the key is pressed
     playback_seconds: float | None = None  # None: the WAV's own duration
     default_playback_seconds: float = 5.0  # a medium with no readable file (an http URL)
     amd_seconds: float = 2.0  # AMD listening before StasisStart
@@ -91,6 +96,7 @@ class Fate:
     ring: float
     hangup_after: float | None = None  # seconds after the answer the callee hangs up
     machine: bool = False
+    opt_out: bool = False  # presses the opt-out digit during the first playback
 
 
 def draw(behaviour: Behaviour, rng: random.Random, ring_timeout: float) -> Fate:
@@ -106,7 +112,8 @@ def draw(behaviour: Behaviour, rng: random.Random, ring_timeout: float) -> Fate:
         early = rng.random() < behaviour.early_hangup
         return Fate("answer", ring,
                     hangup_after=rng.uniform(0.3, 3.0) if early else None,
-                    machine=rng.random() < behaviour.machine)
+                    machine=rng.random() < behaviour.machine,
+                    opt_out=rng.random() < behaviour.opt_out)
     return Fate("no_answer", ring_timeout)
 
 
@@ -440,6 +447,10 @@ class Node:
         playback.state = "playing"
         self._emit(channel, "PlaybackStarted", playback=playback.json())
         self._schedule_medium(channel, playback)
+        if channel.fate.opt_out and channel.played[:1] == [playback.id]:
+            self._later(channel, self.behaviour.opt_out_after, lambda: self._emit(
+                channel, "ChannelDtmfReceived", digit=self.behaviour.opt_out_digit,
+                duration_ms=120, channel=channel.json()))
 
     def _schedule_medium(self, channel: Channel, playback: Playback) -> None:
         seconds = self.lengths.of(playback.media[playback.index])
@@ -571,6 +582,8 @@ def behaviour_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of answered calls the callee ends during the message")
     parser.add_argument("--playback-seconds", type=float, default=None,
                         help="every playback this long (default: the WAV's duration)")
+    parser.add_argument("--opt-out", type=float, default=default.opt_out,
+                        help="share of answered calls that press the opt-out key (9)")
     parser.add_argument("--machine", type=float, default=default.machine)
     parser.add_argument("--seed", type=int, default=None)
 
@@ -578,7 +591,8 @@ def behaviour_arguments(parser: argparse.ArgumentParser) -> None:
 def behaviour_from(args: argparse.Namespace) -> Behaviour:
     return Behaviour(answer=args.answer, busy=args.busy, failed=args.failed,
                      ring_seconds=tuple(args.ring), early_hangup=args.early_hangup,
-                     playback_seconds=args.playback_seconds, machine=args.machine,
+                     playback_seconds=args.playback_seconds, opt_out=args.opt_out,
+                     machine=args.machine,
                      seed=args.seed)
 
 

@@ -432,7 +432,8 @@ def start_simulator(ports: list[int], args: argparse.Namespace, work: Path
     argv = [PYTHON, str(ROOT / "bench" / "ari_simulator.py"),
             "--ports", ",".join(str(p) for p in ports),
             "--ring", str(args.ring[0]), str(args.ring[1]),
-            "--playback-seconds", str(args.playback_seconds), "--seed", "16"]
+            "--playback-seconds", str(args.playback_seconds), "--opt-out", str(args.opt_out),
+            "--seed", "16"]
     return subprocess.Popen(argv, stdout=subprocess.PIPE,
                             stderr=open(work / "simulator.log", "wb"),
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -469,7 +470,8 @@ async def main(args: argparse.Namespace) -> None:
               f"{os.cpu_count()} CPUs; load average {load_average()}")
         print(f"{args.contacts} contacts in {args.campaigns} campaigns per round; trunk "
               f"{args.cps:g} calls/s per dialer; node limit {args.node_limit}; ring "
-              f"{args.ring[0]:g}-{args.ring[1]:g} s, message {args.playback_seconds:g} s")
+              f"{args.ring[0]:g}-{args.ring[1]:g} s, message {args.playback_seconds:g} s, "
+              f"{args.opt_out:.0%} of answered calls opt out")
         rounds = []
         async with aiohttp.ClientSession() as session:
             for dialers in args.dialers:
@@ -507,6 +509,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--ring", type=float, nargs=2, default=(0.5, 2.0), metavar=("MIN", "MAX"))
     parser.add_argument("--ring-timeout", type=int, default=3)
     parser.add_argument("--playback-seconds", type=float, default=3.0)
+    parser.add_argument("--opt-out", type=float, default=0.02,
+                        help="share of answered calls that press the opt-out key")
     parser.add_argument("--log-level", default="info", help="the dialers' log level")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per dialer count; the run with the median rate is shown")

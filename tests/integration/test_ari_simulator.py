@@ -37,12 +37,13 @@ EARLY_HANGUP = 1.0  # seconds into the message the callee hangs up on numbers en
 def fate(number: str, ring_timeout: float) -> Fate:
     return {"1": Fate("busy", 0.3), "2": Fate("no_answer", ring_timeout),
             "3": Fate("failed", 0.02),
-            "4": Fate("answer", 0.3, hangup_after=EARLY_HANGUP)}.get(number[-1],
-                                                                     Fate("answer", 0.4))
+            "4": Fate("answer", 0.3, hangup_after=EARLY_HANGUP),
+            "6": Fate("answer", 0.3, opt_out=True)}.get(number[-1], Fate("answer", 0.4))
 
 
 EXPECTED = {"1": ("failed", "busy", 17), "2": ("no_answer", "no_answer", 16),
-            "3": ("failed", "failed", 1), "4": ("called", "answered", 16)}
+            "3": ("failed", "failed", 1), "4": ("called", "answered", 16),
+            "6": ("opted_out", "answered", 16)}
 
 
 def expected(number: str) -> tuple[str, str, int]:
@@ -95,9 +96,17 @@ async def test_the_real_dialer_completes_a_campaign_on_two_simulated_nodes(
             assert row["answered_at"] is None and row["cost"] == 0
             continue
         assert abs((row["answered_at"] - channel.answered_at).total_seconds()) < 0.01
-        talked = EARLY_HANGUP if row["phone_number"].endswith("4") else rendered.duration_seconds
         assert channel.hung_up_by == ("callee" if row["phone_number"].endswith("4") else "dialer")
-        assert abs(float(row["duration_seconds"]) - talked) < 0.2, row
+        if row["phone_number"].endswith("6"):
+            # The key a second into the message: the confirmation, and the end within 2 s.
+            assert channel.played == [f"{row['id']}-message", f"{row['id']}-optout"]
+            pressed = (row["opted_out_at"] - row["message_started_at"]).total_seconds()
+            assert pressed == pytest.approx(Behaviour().opt_out_after, abs=0.1)
+            assert 0 < (row["ended_at"] - row["opted_out_at"]).total_seconds() <= 2.0
+        else:
+            talked = EARLY_HANGUP if row["phone_number"].endswith("4") else \
+                rendered.duration_seconds
+            assert abs(float(row["duration_seconds"]) - talked) < 0.2, row
         assert row["billed_seconds"] == math.ceil(row["duration_seconds"])
         assert row["cost"] == (Decimal(row["billed_seconds"]) * Decimal("0.02") / 60
                                ).quantize(Decimal("0.0001"))
@@ -114,9 +123,14 @@ async def test_the_real_dialer_completes_a_campaign_on_two_simulated_nodes(
     stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
                                     headers=account.headers)).json()
     tally = Counter(statuses.values())
-    assert (stats["called"], stats["failed"], stats["no_answer"], stats["pending"],
-            stats["queued"]) == (tally["called"], tally["failed"], tally["no_answer"], 0, 0)
+    assert (stats["called"], stats["failed"], stats["no_answer"], stats["opted_out"],
+            stats["pending"], stats["queued"]) == (tally["called"], tally["failed"],
+                                                   tally["no_answer"], tally["opted_out"], 0, 0)
     assert Decimal(stats["total_cost"]) == sum(r["cost"] for r in answered)
+    listed = await conn.fetch("SELECT phone_number, source FROM dnc_entries "
+                              "WHERE customer_id = $1::uuid", account.id)
+    assert {(r["phone_number"], r["source"]) for r in listed} == {
+        (n, "key_press") for n in phone_numbers if n.endswith("6")}
 
 
 async def _completed(conn, campaign_id):
