@@ -52,7 +52,7 @@ from bench.dialer import CALLER, cpu_seconds, finish, wait_until
 from voxlancer import accounts, caller_ids, db, ledger
 from voxlancer.api.app import init_app
 from voxlancer.config import Settings
-from voxlancer.dialer.compliance import spoken_message
+from voxlancer.dialer.compliance import CONFIRMATION, spoken_message
 from voxlancer.localdb import LocalCluster, find_bindir, free_port
 from voxlancer.logs import configure_logging
 from voxlancer.tts.service import TextToSpeech, render_for_call
@@ -458,11 +458,13 @@ async def main(args: argparse.Namespace) -> None:
             "VOXLANCER_RING_TIMEOUT": str(args.ring_timeout),
             "VOXLANCER_LOG_LEVEL": args.log_level, "DATABASE_URL": cluster.url,
         }
-        # Rendered once here, so that every dialer finds the message in the shared cache.
+        # Rendered once here, so that every dialer finds what it plays in the shared cache and
+        # none loads a voice during a round (seconds of CPU a long-running dialer spends once).
         tts = TextToSpeech(Settings.from_env(base_env))
         try:
             # What Media.message() renders: the message behind the compliance preamble.
             await render_for_call(tts, spoken_message(COMPANY, MESSAGE, "9"), "en-US")
+            await render_for_call(tts, CONFIRMATION, "en-US")  # after the opt-out key
         finally:
             tts.close()
         print(f"PostgreSQL on :{cluster.port} (pg_stat_statements: "
