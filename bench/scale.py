@@ -267,7 +267,7 @@ def dialer_env(base: dict[str, str], database_url: str, urls: list[str], args: a
 
 
 async def run_round(cluster: LocalCluster, base_env: dict[str, str], urls: list[str],
-                    sim: subprocess.Popen[bytes], session: aiohttp.ClientSession,
+                    sims: list[subprocess.Popen[bytes]], session: aiohttp.ClientSession,
                     work: Path, dialers: int, run: int, args: argparse.Namespace,
                     with_statements: bool) -> Round:
     name = f"scale_{dialers}_{run}"
@@ -314,7 +314,7 @@ async def run_round(cluster: LocalCluster, base_env: dict[str, str], urls: list[
         before = await conn.fetchrow(_DATABASE)
         pg_before = postgres_cpu(cluster)
         dialer_before = sum(cpu_seconds(c.pid) for c in children)
-        sim_before = cpu_seconds(sim.pid)
+        sim_before = sum(cpu_seconds(sim.pid) for sim in sims)
         for url in urls:
             await session.post(f"{url}/sim/reset")
         with ChannelSampler(session, urls) as sampler:
@@ -325,7 +325,7 @@ async def run_round(cluster: LocalCluster, base_env: dict[str, str], urls: list[
         figures.load = load_average()
         pg_used = postgres_cpu(cluster) - pg_before
         dialer_used = sum(cpu_seconds(c.pid) for c in children) - dialer_before
-        sim_used = cpu_seconds(sim.pid) - sim_before
+        sim_used = sum(cpu_seconds(sim.pid) for sim in sims) - sim_before
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         after = await conn.fetchrow(_DATABASE)
         assert before is not None and after is not None
@@ -427,16 +427,21 @@ def start_cluster(work: Path) -> tuple[LocalCluster, bool]:
     return cluster, library.exists()
 
 
-def start_simulator(ports: list[int], args: argparse.Namespace, work: Path
-                    ) -> subprocess.Popen[bytes]:
-    argv = [PYTHON, str(ROOT / "bench" / "ari_simulator.py"),
-            "--ports", ",".join(str(p) for p in ports),
-            "--ring", str(args.ring[0]), str(args.ring[1]),
-            "--playback-seconds", str(args.playback_seconds), "--opt-out", str(args.opt_out),
-            "--seed", "16"]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE,
-                            stderr=open(work / "simulator.log", "wb"),
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+def start_simulators(ports: list[int], args: argparse.Namespace, work: Path
+                     ) -> list[subprocess.Popen[bytes]]:
+    """The nodes spread over --sim-processes simulator processes (one core each at most)."""
+    processes = []
+    for i in range(args.sim_processes):
+        argv = [PYTHON, str(ROOT / "bench" / "ari_simulator.py"),
+                "--ports", ",".join(str(p) for p in ports[i::args.sim_processes]),
+                "--ring", str(args.ring[0]), str(args.ring[1]),
+                "--playback-seconds", str(args.playback_seconds),
+                "--opt-out", str(args.opt_out), "--seed", str(16 + 100 * i)]
+        processes.append(subprocess.Popen(
+            argv, stdout=subprocess.PIPE,
+            stderr=open(work / f"simulator-{i}.log", "wb"),  # noqa: SIM115 (the process's)
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+    return processes
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -445,11 +450,12 @@ async def main(args: argparse.Namespace) -> None:
     work.chmod(0o755)  # noqa: ASYNC240 (before anything runs)
     cluster, with_statements = start_cluster(work)
     ports = [free_port() for _ in range(args.nodes)]
-    sim = start_simulator(ports, args, work)
+    sims = start_simulators(ports, args, work)
     try:
-        assert sim.stdout is not None
-        ready = json.loads(await asyncio.to_thread(sim.stdout.readline))
-        urls: list[str] = ready["ready"]
+        urls: list[str] = []
+        for sim in sims:
+            assert sim.stdout is not None
+            urls += json.loads(await asyncio.to_thread(sim.stdout.readline))["ready"]
         base_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
             "VOXLANCER_ENV": "dev", "VOXLANCER_DATA_DIR": str(work / "data"),
@@ -468,8 +474,9 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             tts.close()
         print(f"PostgreSQL on :{cluster.port} (pg_stat_statements: "
-              f"{'yes' if with_statements else 'no'}); {args.nodes} simulated nodes; "
-              f"{os.cpu_count()} CPUs; load average {load_average()}")
+              f"{'yes' if with_statements else 'no'}); {args.nodes} simulated nodes "
+              f"in {args.sim_processes} process(es); {os.cpu_count()} CPUs; "
+              f"load average {load_average()}")
         print(f"{args.contacts} contacts in {args.campaigns} campaigns per round; trunk "
               f"{args.cps:g} calls/s per dialer; node limit {args.node_limit}; ring "
               f"{args.ring[0]:g}-{args.ring[1]:g} s, message {args.playback_seconds:g} s, "
@@ -480,7 +487,7 @@ async def main(args: argparse.Namespace) -> None:
                 runs = []
                 for run in range(args.repeat):
                     print(f"{dialers} dialer(s), run {run + 1} ...", flush=True)
-                    runs.append(await run_round(cluster, base_env, urls, sim, session, work,
+                    runs.append(await run_round(cluster, base_env, urls, sims, session, work,
                                                 dialers, run, args, with_statements))
                 # The run with the median rate, whole (its figures belong together).
                 chosen = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
@@ -489,8 +496,9 @@ async def main(args: argparse.Namespace) -> None:
         print()
         print(table(rounds, with_statements))
     finally:
-        sim.terminate()
-        finish(sim, 5)
+        for sim in sims:
+            sim.terminate()
+            finish(sim, 5)
         cluster.stop()
         if args.keep:
             print(f"kept {work}")
@@ -503,6 +511,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--dialers", default="1,2,4", help="dialer counts, one round each")
     parser.add_argument("--nodes", type=int, default=10, help="simulated Asterisk nodes")
     parser.add_argument("--contacts", type=int, default=3000, help="calls per round")
+    parser.add_argument("--sim-processes", type=int, default=1,
+                        help="simulator processes the nodes are spread over")
     parser.add_argument("--campaigns", type=int, default=4)
     parser.add_argument("--max-concurrent", type=int, default=1000, help="per campaign")
     parser.add_argument("--cps", type=float, default=400.0, help="trunk calls/s per dialer")

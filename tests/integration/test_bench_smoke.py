@@ -47,8 +47,8 @@ def test_results_csv_bench_runs() -> None:
 
 
 def test_scale_bench_runs() -> None:
-    out = run_bench("bench/scale.py", "--smoke")
-    assert "pg_stat_statements" in out and "3 simulated nodes" in out
+    out = run_bench("bench/scale.py", "--smoke", "--sim-processes", "2")
+    assert "pg_stat_statements" in out and "3 simulated nodes in 2 process(es)" in out
     for row in ("calls per second", "concurrent calls peak", "round trips per call",
                 "PostgreSQL CPU ms per call", "dialer CPU ms per call (all)"):
         assert row in out
