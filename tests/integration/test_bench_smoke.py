@@ -2,7 +2,8 @@
 
 A bench nobody runs rots silently (one did: bench/dialer_at_noon.py outlived the API it called).
 Each runs as the operator would run it, as its own process with its own PostgreSQL.
-tests/e2e/test_bench_smoke.py does the same for the dialer benchmark, which needs Asterisk.
+tests/e2e/test_bench_smoke.py does the same for the dialer benchmark, which needs Asterisk;
+bench/scale.py runs its dialers against simulated Asterisk nodes, so it is here.
 """
 
 from __future__ import annotations
@@ -43,3 +44,15 @@ def test_results_csv_bench_runs() -> None:
     out = run_bench("bench/results_csv.py", "--contacts", "2000")
     assert "results.csv: 2,000 rows" in out
     assert "API RSS before" in out and "growth" in out
+
+
+def test_scale_bench_runs() -> None:
+    out = run_bench("bench/scale.py", "--smoke", "--sim-processes", "2")
+    assert "pg_stat_statements" in out and "3 simulated nodes in 2 process(es)" in out
+    for row in ("calls per second", "concurrent calls peak", "round trips per call",
+                "PostgreSQL CPU ms per call", "dialer CPU ms per call (all)"):
+        assert row in out
+    # Every round placed its 60 calls (the figures themselves are not judged).
+    assert out.count("'answered'") == 2
+    calls = next(line for line in out.splitlines() if line.startswith("calls (attempts)"))
+    assert calls.split()[2:] == ["60", "60"]
