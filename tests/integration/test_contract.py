@@ -11,7 +11,7 @@ import pytest
 from tests.call_helpers import End, dial
 from tests.campaign_helpers import csv_form, number, ready_campaign
 from tests.contract import Contract
-from tests.factories import bearer, signup
+from tests.factories import PASSWORD, bearer, signup
 from voxlancer.api.state import TTS
 
 
@@ -157,6 +157,15 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.get(f"/media/{audio.key}.wav",
                                  headers={"If-None-Match": f'"{audio.key}"'}))  # 304
     await check(await client.get(f"/media/{'0' * 64}.wav"))  # 404
+
+    # The dashboard's session cookie (signed out again at the end, so it is the last flow).
+    await check(await client.get("/api/auth/session"))  # 401
+    session = await check(await client.post("/api/auth/session", json={
+        "email": account.email, "password": PASSWORD}))
+    await check(await client.get("/api/auth/session"))
+    await check(await client.delete("/api/auth/session"))  # 403: no CSRF token
+    await check(await client.delete("/api/auth/session",
+                                    headers={"X-CSRF-Token": session["csrf_token"]}))
 
     checked = {(m, p) for m, p, _ in contract.checked}
     documented = {(m.upper(), p) for p, ops in contract.document["paths"].items() for m in ops}

@@ -24,11 +24,17 @@ from voxlancer.api import (
     health,
     media,
     openapi,
+    sessions,
     tts,
     uploads,
     webhooks,
 )
-from voxlancer.api.middleware import content_encoding, errors, request_context
+from voxlancer.api.middleware import (
+    content_encoding,
+    errors,
+    request_context,
+    security_headers,
+)
 from voxlancer.api.routes import Route, add_routes
 from voxlancer.api.server import ApiRunner
 from voxlancer.api.state import POOL, PRINCIPAL_CACHE, REGISTRATIONS, ROUTES, SETTINGS, TTS
@@ -45,6 +51,7 @@ def all_routes() -> list[Route]:
     return [
         *health.ROUTES,
         *accounts.ROUTES,
+        *sessions.ROUTES,
         *api_keys.ROUTES,
         *caller_ids.ROUTES,
         *campaigns.ROUTES,
@@ -67,6 +74,7 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
     app = web.Application(middlewares=[request_context, errors, content_encoding],
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
+    app.on_response_prepare.append(security_headers)
     app[TTS] = TextToSpeech(settings, synthesiser)
     app[uploads.UPLOAD_LIMITS] = uploads.UploadLimits(settings)
     # Per process on purpose, like speech previews: it guards this process's CPU from argon2.

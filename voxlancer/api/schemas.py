@@ -169,6 +169,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Login": closed({
         "token": {"type": "string"}, "expires_in": {"type": "integer", "minimum": 1},
         "customer": closed({k: _CUSTOMER[k] for k in ("id", "email", "balance", "status")})}),
+    "Session": closed({
+        "customer": ref("Customer"),
+        "csrf_token": {"type": "string", "description": "send it as X-CSRF-Token with every "
+                                                        "state-changing request"},
+        "expires_at": TIME}),
     "ApiKey": closed(_API_KEY),
     "NewApiKey": closed({**_API_KEY, "key": {
         "type": "string", "description": "the key itself, shown this once"}}),
