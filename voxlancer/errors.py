@@ -67,6 +67,7 @@ CODES: dict[str, str] = {
                        "seconds.",
     "registration_throttled": "Too many registrations from this address; wait Retry-After "
                               "seconds.",
+    "too_many_streams": "The account has the most live event streams open that it may have.",
     "rate_limited": "A per-customer rate limit (e.g. speech previews per minute) was reached.",
     # --- objects and their states -------------------------------------------------------------
     "already_exists": "The object (contact, caller ID, ...) already exists.",

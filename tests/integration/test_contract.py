@@ -169,9 +169,11 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
 
     checked = {(m, p) for m, p, _ in contract.checked}
     documented = {(m.upper(), p) for p, ops in contract.document["paths"].items() for m in ops}
-    # Covered by test_fuzz (a preview synthesis) and test_openapi (the reference's script).
+    # Covered by test_fuzz (a preview synthesis), test_openapi (the reference's script) and
+    # test_progress_streams (streams that stay open).
     elsewhere = {("POST", "/api/tts/preview"),
-                 ("GET", "/api/static/redoc-2.5.4/redoc.standalone.js")}
+                 ("GET", "/api/static/redoc-2.5.4/redoc.standalone.js"),
+                 ("GET", "/api/campaigns/{id}/events"), ("GET", "/api/events/stream")}
     assert documented - checked == elsewhere
     assert {s for _, _, s in contract.checked} >= {200, 201, 202, 204, 304, 400, 401, 403, 404,
                                                    409, 503}

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from voxlancer import auth_cache, db
+from voxlancer import auth_cache, db, progress
 from voxlancer.api import (
     accounts,
     api_keys,
@@ -25,6 +25,7 @@ from voxlancer.api import (
     media,
     openapi,
     sessions,
+    streams,
     tts,
     uploads,
     webhooks,
@@ -37,7 +38,15 @@ from voxlancer.api.middleware import (
 )
 from voxlancer.api.routes import Route, add_routes
 from voxlancer.api.server import ApiRunner
-from voxlancer.api.state import POOL, PRINCIPAL_CACHE, REGISTRATIONS, ROUTES, SETTINGS, TTS
+from voxlancer.api.state import (
+    POOL,
+    PRINCIPAL_CACHE,
+    PROGRESS,
+    REGISTRATIONS,
+    ROUTES,
+    SETTINGS,
+    TTS,
+)
 from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
 from voxlancer.sliding_window import SlidingWindow
@@ -61,6 +70,7 @@ def all_routes() -> list[Route]:
         *compliance.ROUTES,
         *billing.ROUTES,
         *tts.ROUTES,
+        *streams.ROUTES,
         *webhooks.ROUTES,
         *media.ROUTES,
         *openapi.ROUTES_DOC,
@@ -91,6 +101,13 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
             yield
 
     app.cleanup_ctx.append(database)
+    app[PROGRESS] = progress.ProgressHub(settings.streams_per_customer)
+
+    async def live_progress(app: web.Application) -> AsyncIterator[None]:
+        async with progress.running(app[PROGRESS], settings.database_url, app[POOL]):
+            yield
+
+    app.cleanup_ctx.append(live_progress)
 
     async def close_tts(app: web.Application) -> None:
         app[TTS].close()

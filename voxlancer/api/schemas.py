@@ -284,6 +284,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "description": "mono 16-bit PCM WAV"},
     "Metrics": {"type": "string", "description": "Prometheus text exposition format"},
     "Html": {"type": "string", "contentMediaType": "text/html"},
+    "EventStream": {"type": "string", "contentMediaType": "text/event-stream",
+                    "description": "Server-sent events; each `data:` line of an `event: "
+                                   "progress` is a CampaignProgress object in JSON"},
+    "CampaignProgress": closed({
+        "campaign_id": UUID, "name": {"type": "string"}, "status": _CAMPAIGN["status"],
+        "pause_reason": nullable({"type": "string"}), "updated_at": TIME,
+        "stats": closed({
+            "total_contacts": COUNT, "pending": COUNT, "queued": COUNT, "called": COUNT,
+            "failed": COUNT, "no_answer": COUNT, "opted_out": COUNT, "skipped": COUNT,
+            "machine": COUNT, "total_duration_seconds": COUNT, "total_cost": MONEY,
+            "answered_rate": {"type": "number", "minimum": 0, "maximum": 1}})}),
     "ConsentCsv": {"type": "string", "contentMediaType": "text/csv",
                    "description": "header record,phone_number,campaign_id,at,source; record is "
                                   "consent or opt_out"},
