@@ -4,6 +4,7 @@ schema, or a status the document does not list, fails here."""
 
 from __future__ import annotations
 
+import re
 from uuid import uuid4
 
 import pytest
@@ -150,6 +151,10 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.get("/api/health"))
     await check(await client.get("/api/openapi.json"))
     await check(await client.get("/api/docs"))
+    page = await check(await client.get("/"))
+    for asset in re.findall(rb'(?:src|href)="(assets/[^"]+)"', page):
+        await check(await client.get("/" + asset.decode()))
+    await check(await client.get("/assets/0123456789ab/nothing.js"))  # 404
     await check(await client.get("/metrics"))
 
     audio = await client.app[TTS].cache.render("Hello.", "en-US")

@@ -19,6 +19,7 @@ from voxlancer.api import (
     campaigns,
     compliance,
     contacts,
+    dashboard,
     dnc,
     docs,
     health,
@@ -75,6 +76,7 @@ def all_routes() -> list[Route]:
         *media.ROUTES,
         *openapi.ROUTES_DOC,
         *docs.ROUTES,
+        *dashboard.ROUTES,
     ]
 
 

@@ -302,4 +302,5 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                    "description": "one row per contact: " + ",".join(call_results.RESULT_COLUMNS)
                                   + ", then a column per attribute key"},
     "Script": {"type": "string", "contentMediaType": "application/javascript"},
+    "Stylesheet": {"type": "string", "contentMediaType": "text/css"},
 }
