@@ -25,7 +25,7 @@ function summary(event) {
     h('dl', { class: 'counters' }, COUNTERS.map(([key, label]) => h('div', {},
       h('dt', {}, label), h('dd', { 'data-counter': key }, stats[key])))),
     h('p', { class: 'muted' }, `Answered rate ${Math.round(stats.answered_rate * 100)}%, `,
-      `${Math.round(stats.total_duration_seconds / 60)} min, cost $${stats.total_cost}`));
+      `${(stats.total_duration_seconds / 60).toFixed(1)} min, cost $${stats.total_cost}`));
 }
 
 function uploadSection(id, onUploaded) {
@@ -100,6 +100,16 @@ function contactsSection(id) {
     field('Show', status), message.el, list,
     h('div', { class: 'actions pager' }, previous, nextButton));
   section.reload = () => { cursors.length = 1; at = 0; load(); };
+  // Called on every progress event: the first page is read again at most every 3 s, so the
+  // table follows a running campaign without one request per event.
+  let refreshAt = 0;
+  let pendingRefresh = null;
+  section.changed = () => {
+    if (at !== 0 || pendingRefresh) return;
+    const wait = Math.max(0, refreshAt - Date.now());
+    pendingRefresh = setTimeout(() => { pendingRefresh = null; refreshAt = Date.now() + 3000; load(); }, wait);
+  };
+  section.stop = () => clearTimeout(pendingRefresh);
   return section;
 }
 
@@ -133,13 +143,23 @@ export function campaignPage(main, customer, id) {
   }
 
   const contacts = contactsSection(id);
+  const uploads = uploadSection(id, () => contacts.reload());
+  uploads.hidden = true;
   main.append(heading, h('p', {}, h('a', { href: '#/campaigns' }, '← All campaigns')),
-    live, actions, message.el, uploadSection(id, () => contacts.reload()), contacts);
-  return follow(`/api/campaigns/${id}/events`, (event) => {
+    live, actions, message.el, uploads, contacts);
+  let seen = 0;
+  const close = follow(`/api/campaigns/${id}/events`, (event) => {
     heading.textContent = event.name;
     document.title = `${event.name} · Voxlancer`;
     live.replaceChildren(summary(event));
-    if (event.status !== status) { status = event.status; showActions(); }
+    if (event.status !== status) {
+      status = event.status;
+      showActions();
+      // Contacts can be added while the campaign is a draft or paused.
+      uploads.hidden = !['draft', 'paused'].includes(status);
+    }
+    if (seen++) contacts.changed(); // the first event is the state the table was read in
   }, () => message.error('This campaign’s live progress could not be loaded; it may have been ' +
     'deleted, or the session has ended. Reload the page to try again.'));
+  return () => { close(); contacts.stop(); };
 }
