@@ -156,6 +156,23 @@ async def test_a_first_session_from_sign_up_to_sign_out(page: Page, settings: Se
     await screenshot(page, "06-campaign-running")
     await confirm(page, "Pause")
     await expect(status).to_have_text("paused")
+    # The confirmation works from the keyboard: Escape cancels and changes nothing.
+    await page.get_by_role("button", name="Resume", exact=True).focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("dialog[open]")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.locator("dialog[open]")).to_have_count(0)
+    await expect(status).to_have_text("paused")
+
+    # A paused campaign can be edited; the form shows its settings.
+    await page.get_by_role("link", name="Edit").click()
+    await expect(page.get_by_label("Campaign name")).to_have_value("Flu shot reminders")
+    await expect(page.get_by_label("Calls at once")).to_have_value("2")
+    await expect(page.get_by_label("Voicemail message")).to_have_value("Your flu shot is due.")
+    await page.get_by_label("Calls at once").fill("3")
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.get_by_role("heading", name="Flu shot reminders")).to_be_visible()
+    await expect(status).to_have_text("paused")
     await confirm(page, "Resume")
     await expect(status).to_have_text("running")
 

@@ -58,3 +58,12 @@ async def test_the_campaign_page_follows_a_real_run_to_completed(
     await expect(table.get_by_text("pending")).to_have_count(0)
     await expect(table.get_by_text("called")).to_have_count(4)
     await screenshot(page, "11-campaign-completed")
+
+    # Retry the failed and unanswered contacts, then stop the campaign for good.
+    await confirm(page, "Retry failed")
+    await expect(page.get_by_role("status")).to_have_text("2 contacts will be called again.")
+    await expect(page.locator("dd[data-counter=pending]")).to_have_text("2")
+    await expect(status).to_have_text("paused")  # reopened; Resume would call them
+    await confirm(page, "Stop")
+    await expect(status).to_have_text("stopped")
+    await expect(page.get_by_role("button", name="Stop")).to_have_count(0)

@@ -26,6 +26,7 @@ from voxlancer.errors import NotFound
 _DIR = files("voxlancer.api") / "static" / "dashboard"
 _NAME = re.compile(r"^[a-z_]+\.(js|css)$")
 _TYPES = {"js": "application/javascript", "css": "text/css"}
+_VERSION = re.compile(r"^[0-9a-f]{12}$")
 _FOREVER = "public, max-age=31536000, immutable"
 
 
@@ -55,7 +56,7 @@ async def page(request: web.Request) -> web.Response:
 
 def _asset(request: web.Request, kind: str) -> web.Response:
     data = _assets().get(f"{request.match_info['name']}.{kind}")
-    if data is None:
+    if data is None or not _VERSION.fullmatch(request.match_info["version"]):
         raise NotFound("no such file")
     # An old page asking for an older version gets today's file, but not cached for good.
     current = request.match_info["version"] == version()
@@ -71,7 +72,7 @@ async def stylesheet(request: web.Request) -> web.Response:
     return _asset(request, "css")
 
 
-_PARAMS = {"version": Field("string", pattern="^[0-9a-f]{12}$", example="0123456789ab"),
+_PARAMS = {"version": Field("string", pattern=_VERSION.pattern, example="0123456789ab"),
            "name": Field("string", pattern="^[a-z_]+$", example="main")}
 
 

@@ -284,9 +284,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "description": "mono 16-bit PCM WAV"},
     "Metrics": {"type": "string", "description": "Prometheus text exposition format"},
     "Html": {"type": "string", "contentMediaType": "text/html"},
-    "EventStream": {"type": "string", "contentMediaType": "text/event-stream",
-                    "description": "Server-sent events; each `data:` line of an `event: "
-                                   "progress` is a CampaignProgress object in JSON"},
+    # One event of a text/event-stream (OpenAPI 3.2's itemSchema, written as the schema).
+    "EventStream": {"type": "object", "required": ["event", "data"],
+                    "properties": {"event": {"const": "progress"},
+                                   "data": {"type": "string",
+                                            "contentMediaType": "application/json",
+                                            "contentSchema": ref("CampaignProgress")}},
+                    "description": "Server-sent events, one per change: `event: progress` "
+                                   "whose `data:` is a CampaignProgress object in JSON; "
+                                   "`: heartbeat` comments in between"},
     "CampaignProgress": closed({
         "campaign_id": UUID, "name": {"type": "string"}, "status": _CAMPAIGN["status"],
         "pause_reason": nullable({"type": "string"}), "updated_at": TIME,
