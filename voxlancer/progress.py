@@ -25,7 +25,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from voxlancer import listening, money
+from voxlancer import listening, metrics, money
 from voxlancer.api import jsonout
 from voxlancer.db import Conn
 from voxlancer.errors import TooManyRequests
@@ -67,6 +67,11 @@ def event_data(row: asyncpg.Record) -> dict[str, Any]:
             "stats": stats}
 
 
+def frame(data: dict[str, Any]) -> bytes:
+    """One server-sent event, as it goes on the wire."""
+    return b"event: progress\ndata: " + jsonout.dumps(data).encode() + b"\n\n"
+
+
 class Watcher:
     """One open stream: the newest state of each campaign it has not sent yet."""
 
@@ -74,13 +79,13 @@ class Watcher:
         self.customer_id = customer_id
         self.campaign_id = campaign_id  # None: every campaign of the account
         self.ready = asyncio.Event()
-        self._pending: dict[UUID, str] = {}
+        self._pending: dict[UUID, bytes] = {}
 
-    def offer(self, campaign_id: UUID, data: str) -> None:
+    def offer(self, campaign_id: UUID, data: bytes) -> None:
         self._pending[campaign_id] = data  # replaces an unsent older state
         self.ready.set()
 
-    def take(self) -> list[str]:
+    def take(self) -> list[bytes]:
         out = list(self._pending.values())
         self._pending.clear()
         self.ready.clear()
@@ -113,9 +118,11 @@ class ProgressHub:
         key = customer_id if campaign_id is None else campaign_id
         index.setdefault(key, set()).add(watcher)
         self._open[customer_id] += 1
+        metrics.EVENT_STREAMS_OPEN.inc()
         try:
             yield watcher
         finally:
+            metrics.EVENT_STREAMS_OPEN.dec()
             self._open[customer_id] -= 1
             if not self._open[customer_id]:
                 del self._open[customer_id]
@@ -143,7 +150,7 @@ class ProgressHub:
 
     def deliver(self, rows: Sequence[asyncpg.Record]) -> None:
         for row in rows:
-            data = jsonout.dumps(event_data(row))
+            data = frame(event_data(row))  # framed once, whatever the number of watchers
             campaign_id, customer_id = row["campaign_id"], row["customer_id"]
             for watcher in (*self._by_campaign.get(campaign_id, ()),
                             *self._by_account.get(customer_id, ())):
@@ -156,6 +163,7 @@ class ProgressHub:
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
             accounts, self._dirty_accounts = self._dirty_accounts, set()
+            metrics.PROGRESS_READS.inc()
             try:
                 async with pool.acquire() as conn:
                     rows = list(await conn.fetch(_BY_IDS, list(dirty))) if dirty else []
