@@ -7,6 +7,7 @@ import { campaignPage } from './campaign.js';
 import { campaignForm } from './campaign_form.js';
 import { keysPage } from './keys.js';
 import { dncPage } from './dnc.js';
+import { callerIdsPage } from './caller_ids.js';
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
@@ -19,6 +20,7 @@ const routes = [
   [/^#\/campaigns\/([0-9a-f-]{36})$/, (id) => campaignPage(main, customer, id)],
   [/^#\/keys$/, () => keysPage(main)],
   [/^#\/dnc$/, () => dncPage(main)],
+  [/^#\/caller-ids$/, () => callerIdsPage(main)],
   [/^(#\/campaigns)?$/, () => campaignsPage(main)],
 ];
 
@@ -67,6 +69,7 @@ function shell() {
     h('a', { class: 'brand', href: '#/campaigns' }, 'Voxlancer'),
     h('nav', { 'aria-label': 'Main' },
       h('a', { href: '#/campaigns' }, 'Campaigns'),
+      h('a', { href: '#/caller-ids' }, 'Caller IDs'),
       h('a', { href: '#/keys' }, 'API keys'),
       h('a', { href: '#/dnc' }, 'Do-not-call')),
     h('div', { class: 'who' }, h('span', { class: 'muted' }, customer.email),
