@@ -220,6 +220,13 @@ async def test_a_first_session_from_sign_up_to_sign_out(page: Page, settings: Se
     await expect(page.get_by_role("row", name=re.compile(r"\+12025550177"))).to_be_visible()
     await screenshot(page, "10-do-not-call")
 
+    # Billing: the operator's credit is the balance and the ledger's one entry.
+    await page.get_by_role("link", name="Billing").click()
+    await expect(page.locator(".counters dd").first).to_have_text("$20.00")
+    await expect(page.get_by_role("row", name=re.compile("browser test"))).to_contain_text(
+        "20")
+    await screenshot(page, "11-billing")
+
     # A forged request (no CSRF token) made with the signed-in cookie is refused.
     forged = await page.evaluate("""async () => {
         const r = await fetch('/api/dnc', {method: 'POST', headers: {'Content-Type':
