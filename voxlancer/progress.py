@@ -1,4 +1,5 @@
-"""Live campaign progress for event streams: one LISTEN per API process, fanned out in memory.
+"""Live campaign progress for event streams: one listening connection per API process, fanned
+out in memory.
 
 Triggers (sql/017) send `NOTIFY voxlancer_progress, '<customer id> <campaign id>'` when a
 campaign's row or counters change, in the transaction of the change, whoever makes it (the
