@@ -12,7 +12,7 @@ in the last few seconds is served from memory, and stays correct:
   (API, CLI, dialer, psql); each API process drops that customer's entries when it hears it.
 - A principal read from the database is not stored if any eviction happened while it was being
   read (`generation`), so a lookup racing a revocation cannot put the old answer back.
-- The cache only answers while its LISTEN connection is up; when the connection drops it is
+- The cache only answers while its listening connection is up; when the connection drops it is
   emptied and bypassed until the listener is back, so no invalidation can be missed.
 - Entries live at most the configured seconds and never past a login token's expiry.
 
@@ -30,10 +30,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-import asyncpg
 import structlog
 
-from voxlancer import db
+from voxlancer import listening
 from voxlancer.auth import Principal
 
 log = structlog.get_logger(__name__)
@@ -100,36 +99,20 @@ class PrincipalCache:
             keys.discard(key)
 
 
-async def _listen_once(cache: PrincipalCache, url: str) -> None:
-    conn = await db.connect(url)
-    lost = asyncio.Event()
-    try:
-        conn.add_termination_listener(lambda _conn: lost.set())
-        await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: cache.evict(payload))
-        cache.clear()
-        cache.live = True
-        log.info("auth_cache_listening")
-        await lost.wait()
-    finally:
-        cache.live = False
-        cache.clear()
-        if not conn.is_closed():
-            await conn.close()
+def _up(cache: PrincipalCache) -> None:
+    cache.clear()
+    cache.live = True
+
+
+def _down(cache: PrincipalCache) -> None:
+    cache.live = False
+    cache.clear()
 
 
 async def listen(cache: PrincipalCache, url: str) -> None:
     """Keep the invalidation listener connected, with backoff, until cancelled."""
-    delay = 0.5
-    while True:
-        started = time.monotonic()
-        try:
-            await _listen_once(cache, url)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("auth_cache_listener_lost", error=str(exc))
-        if time.monotonic() - started > 30:
-            delay = 0.5
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30)
+    await listening.listen_forever(url, CHANNEL, cache.evict, up=lambda: _up(cache),
+                                   down=lambda: _down(cache))
 
 
 @asynccontextmanager

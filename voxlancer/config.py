@@ -49,6 +49,14 @@ class Settings:
                                "data dir in dev", secret=True)
     jwt_ttl: int = _setting("VOXLANCER_JWT_TTL", 3600, "Lifetime of a login token in seconds")
     jwt_issuer: str = _setting("VOXLANCER_JWT_ISSUER", "voxlancer", "`iss` claim of login tokens")
+    session_ttl: int = _setting("VOXLANCER_SESSION_TTL", 43200, "Lifetime of a dashboard "
+                                "sign-in (its session cookie) in seconds")
+    stream_max_seconds: float = _setting("VOXLANCER_STREAM_MAX_SECONDS", 300.0, "Seconds an "
+                                         "event stream stays open before the server ends it "
+                                         "(browsers reconnect at once, re-checking credentials)")
+    streams_per_customer: int = _setting("VOXLANCER_STREAMS_PER_CUSTOMER", 20, "Live event "
+                                         "streams one customer may have open per API process; "
+                                         "more get 429")
     login_max_failures: int = _setting("VOXLANCER_LOGIN_MAX_FAILURES", 5, "Failed logins allowed "
                                        "per email, and 4x that per client address, per window")
     login_window: int = _setting("VOXLANCER_LOGIN_WINDOW", 900, "Login throttle window in seconds")

@@ -57,12 +57,17 @@ CODES: dict[str, str] = {
     "missing_scope": "The API key lacks the scope the route needs.",
     "scope_not_held": "An API key tried to create a key with a scope it does not hold itself.",
     "account_suspended": "The account is suspended.",
+    "session_expired": "The dashboard's session cookie has ended or was signed out; sign in "
+                       "again.",
+    "csrf_failed": "A state-changing request signed in by the session cookie lacks the "
+                   "X-CSRF-Token header of the signed-in page (a forged request).",
     "account_pending_review": "The account awaits review; campaigns cannot start yet.",
     "email_taken": "Registration: an account with this email already exists.",
     "login_throttled": "Too many failed logins for this email or address; wait Retry-After "
                        "seconds.",
     "registration_throttled": "Too many registrations from this address; wait Retry-After "
                               "seconds.",
+    "too_many_streams": "The account has the most live event streams open that it may have.",
     "rate_limited": "A per-customer rate limit (e.g. speech previews per minute) was reached.",
     # --- objects and their states -------------------------------------------------------------
     "already_exists": "The object (contact, caller ID, ...) already exists.",

@@ -19,6 +19,11 @@ HTTP_REQUESTS = Counter("voxlancer_http_requests_total", "API requests answered"
                         ["method", "route", "status"])
 HTTP_LATENCY = Histogram("voxlancer_http_request_seconds", "API request latency", ["route"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+EVENT_STREAMS_OPEN = Gauge("voxlancer_event_streams_open", "Live progress streams open")
+PROGRESS_READS = Counter("voxlancer_progress_reads_total",
+                         "Queries that read changed campaigns for every stream at once")
+EVENT_STREAMS_DROPPED = Counter("voxlancer_event_streams_dropped_total",
+                                "Streams cut off because their reader stopped taking data")
 
 # --- dialer --------------------------------------------------------------------------------------
 CALLS_STARTED = Counter("voxlancer_calls_started_total", "Calls originated through ARI")

@@ -83,7 +83,7 @@ async def test_the_cache_is_bypassed_while_its_listener_is_down(cached, conn):
     assert cache.get(account.headers["Authorization"]) is not None
     killed = await conn.fetchval("""
         SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-        WHERE datname = current_database() AND query LIKE 'LISTEN%'""")
+        WHERE datname = current_database() AND query = 'LISTEN "voxlancer_principals"'""")
     assert killed == 1
 
     async def down() -> bool:

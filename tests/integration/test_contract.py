@@ -4,6 +4,7 @@ schema, or a status the document does not list, fails here."""
 
 from __future__ import annotations
 
+import re
 from uuid import uuid4
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tests.call_helpers import End, dial
 from tests.campaign_helpers import csv_form, number, ready_campaign
 from tests.contract import Contract
-from tests.factories import bearer, signup
+from tests.factories import PASSWORD, bearer, signup
 from voxlancer.api.state import TTS
 
 
@@ -153,6 +154,10 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.get("/api/health"))
     await check(await client.get("/api/openapi.json"))
     await check(await client.get("/api/docs"))
+    page = await check(await client.get("/"))
+    for asset in re.findall(rb'(?:src|href)="(assets/[^"]+)"', page):
+        await check(await client.get("/" + asset.decode()))
+    await check(await client.get("/assets/0123456789ab/nothing.js"))  # 404
     await check(await client.get("/metrics"))
 
     audio = await client.app[TTS].cache.render("Hello.", "en-US")
@@ -161,11 +166,22 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
                                  headers={"If-None-Match": f'"{audio.key}"'}))  # 304
     await check(await client.get(f"/media/{'0' * 64}.wav"))  # 404
 
+    # The dashboard's session cookie (signed out again at the end, so it is the last flow).
+    await check(await client.get("/api/auth/session"))  # 401
+    session = await check(await client.post("/api/auth/session", json={
+        "email": account.email, "password": PASSWORD}))
+    await check(await client.get("/api/auth/session"))
+    await check(await client.delete("/api/auth/session"))  # 403: no CSRF token
+    await check(await client.delete("/api/auth/session",
+                                    headers={"X-CSRF-Token": session["csrf_token"]}))
+
     checked = {(m, p) for m, p, _ in contract.checked}
     documented = {(m.upper(), p) for p, ops in contract.document["paths"].items() for m in ops}
-    # Covered by test_fuzz (a preview synthesis) and test_openapi (the reference's script).
+    # Covered by test_fuzz (a preview synthesis), test_openapi (the reference's script) and
+    # test_progress_streams (streams that stay open).
     elsewhere = {("POST", "/api/tts/preview"),
-                 ("GET", "/api/static/redoc-2.5.4/redoc.standalone.js")}
+                 ("GET", "/api/static/redoc-2.5.4/redoc.standalone.js"),
+                 ("GET", "/api/campaigns/{id}/events"), ("GET", "/api/events/stream")}
     assert documented - checked == elsewhere
     assert {s for _, _, s in contract.checked} >= {200, 201, 202, 204, 304, 400, 401, 403, 404,
                                                    409, 503}

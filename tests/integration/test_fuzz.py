@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.call_helpers import End, dial
 from tests.campaign_helpers import add_caller_id, make_campaign, number, ready_campaign
-from tests.factories import fund, make_key, signup
+from tests.factories import PASSWORD, fund, make_key, signup
 from tests.stripe_stub import SECRET_KEY, StripeStub
 from voxlancer import webhooks
 from voxlancer.api.app import all_routes, init_app
@@ -59,6 +59,8 @@ def fuzz_settings(database_url: str, tmp_path: Path, stripe: StripeStub) -> Sett
         "STRIPE_SECRET_KEY": SECRET_KEY,
         "STRIPE_API_BASE": stripe.url,
         "STRIPE_WEBHOOK_SECRET": "whsec_fuzz_0123456789abcdef",
+        # Event streams end this soon, so that the fuzzer reads each answer to its end.
+        "VOXLANCER_STREAM_MAX_SECONDS": "0.2",
     })
 
 
@@ -115,6 +117,8 @@ async def _world(client: TestClient, conn, settings: Settings) -> dict[str, Any]
         "deliveries": deliveries,
         "spare_webhooks": [await created("/api/webhooks", {"url": hook}) for _ in range(2)],
         # Values for body fields that name something real.
+        "emails": [account.email],
+        "passwords": [PASSWORD],
         "cards": ["tok_visa", "tok_chargeDeclined", "tok_processing", "pm_card_visa"],
     }
 
@@ -186,6 +190,9 @@ def _config(base_url: str, world: dict[str, Any]) -> str:
         operations("^/api/webhooks/\\{id\\}/deliveries/", "POST",
                    parameters=bound(**{"path.id": "webhooks",
                                        "path.delivery_id": "deliveries"})),
+        # The dashboard's sign-in with the real account's credentials, mostly.
+        operations("^/api/auth/session$", "POST",
+                   parameters=bound(**{"body.email": "emails", "body.password": "passwords"})),
         operations("^/api/billing/add-credit$", "POST",
                    parameters=bound(**{"body.stripe_token": "cards"})),
         *(operations(path, methods, **{"checks.positive_data_acceptance.expected-statuses":

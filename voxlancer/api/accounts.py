@@ -54,7 +54,9 @@ async def register(request: web.Request) -> web.Response:
     return respond(customer.to_api(), 201)
 
 
-async def login(request: web.Request) -> web.Response:
+async def checked_login(request: web.Request) -> accounts.Customer:
+    """The customer whose email and password the LOGIN body carries, throttled; for the JWT
+    login and the dashboard's sign-in alike."""
     data = await body(request, LOGIN)
     settings = request.app[SETTINGS]
     address = client_address(request)
@@ -72,6 +74,12 @@ async def login(request: web.Request) -> web.Response:
         await login_throttle.succeeded(conn, email)
     if customer.status == "suspended":
         raise Forbidden("this account is suspended; contact support", code="account_suspended")
+    return customer
+
+
+async def login(request: web.Request) -> web.Response:
+    customer = await checked_login(request)
+    settings = request.app[SETTINGS]
     api = customer.to_api()
     return respond({"token": auth.issue_token(settings, customer.id),
                     "expires_in": settings.jwt_ttl,

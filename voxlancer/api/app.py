@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from voxlancer import auth_cache, db
+from voxlancer import auth_cache, db, progress
 from voxlancer.api import (
     accounts,
     api_keys,
@@ -19,19 +19,35 @@ from voxlancer.api import (
     campaigns,
     compliance,
     contacts,
+    dashboard,
     dnc,
     docs,
     health,
     media,
     openapi,
+    sessions,
+    streams,
     tts,
     uploads,
     webhooks,
 )
-from voxlancer.api.middleware import content_encoding, errors, request_context
+from voxlancer.api.middleware import (
+    content_encoding,
+    errors,
+    request_context,
+    security_headers,
+)
 from voxlancer.api.routes import Route, add_routes
 from voxlancer.api.server import ApiRunner
-from voxlancer.api.state import POOL, PRINCIPAL_CACHE, REGISTRATIONS, ROUTES, SETTINGS, TTS
+from voxlancer.api.state import (
+    POOL,
+    PRINCIPAL_CACHE,
+    PROGRESS,
+    REGISTRATIONS,
+    ROUTES,
+    SETTINGS,
+    TTS,
+)
 from voxlancer.auth_cache import PrincipalCache
 from voxlancer.config import Settings
 from voxlancer.sliding_window import SlidingWindow
@@ -45,6 +61,7 @@ def all_routes() -> list[Route]:
     return [
         *health.ROUTES,
         *accounts.ROUTES,
+        *sessions.ROUTES,
         *api_keys.ROUTES,
         *caller_ids.ROUTES,
         *campaigns.ROUTES,
@@ -54,10 +71,12 @@ def all_routes() -> list[Route]:
         *compliance.ROUTES,
         *billing.ROUTES,
         *tts.ROUTES,
+        *streams.ROUTES,
         *webhooks.ROUTES,
         *media.ROUTES,
         *openapi.ROUTES_DOC,
         *docs.ROUTES,
+        *dashboard.ROUTES,
     ]
 
 
@@ -67,6 +86,7 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
     app = web.Application(middlewares=[request_context, errors, content_encoding],
                           client_max_size=settings.max_json_bytes)
     app[SETTINGS] = settings
+    app.on_response_prepare.append(security_headers)
     app[TTS] = TextToSpeech(settings, synthesiser)
     app[uploads.UPLOAD_LIMITS] = uploads.UploadLimits(settings)
     # Per process on purpose, like speech previews: it guards this process's CPU from argon2.
@@ -83,6 +103,13 @@ def init_app(settings: Settings, synthesiser: Synthesiser | None = None) -> web.
             yield
 
     app.cleanup_ctx.append(database)
+    app[PROGRESS] = progress.ProgressHub(settings.streams_per_customer)
+
+    async def live_progress(app: web.Application) -> AsyncIterator[None]:
+        async with progress.running(app[PROGRESS], settings.database_url, app[POOL]):
+            yield
+
+    app.cleanup_ctx.append(live_progress)
 
     async def close_tts(app: web.Application) -> None:
         app[TTS].close()

@@ -122,7 +122,7 @@ def _operation(route: Route, settings: Settings | None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": route.summary,
                           "operationId": f"{route.method.lower()}_{route.handler.__name__}",
                           "tags": [route.path.split("/")[2] if route.path.startswith("/api/")
-                                   else route.path.split("/")[1]]}
+                                   else route.path.split("/")[1] or "dashboard"]}
     parameters = _parameters(route, settings)
     if parameters:
         op["parameters"] = parameters

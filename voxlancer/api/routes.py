@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from voxlancer import auth
+from voxlancer import auth, browser_sessions
 from voxlancer.api.state import HANDED_CONN_KEY, POOL, PRINCIPAL_CACHE, PRINCIPAL_KEY, SETTINGS
 from voxlancer.api.validation import Field, Param, Schema
 
@@ -49,14 +49,19 @@ def _guarded(route: Route) -> Handler:
     @functools.wraps(route.handler)
     async def handler(request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization")
+        session = _session(request) if header is None else None
+        # The cache is keyed by credential text; a session's key starts with a NUL, which no
+        # header value may contain, so no Authorization header can stand for a session.
+        key = header if session is None else "\x00session " + session
         cache = request.app.get(PRINCIPAL_CACHE)
-        principal = cache.get(header) if cache is not None else None
+        principal = cache.get(key) if cache is not None else None
         if principal is None:
             generation = cache.generation if cache is not None else 0
             pool = request.app[POOL]
             conn = await pool.acquire()
             try:
-                principal = await auth.resolve(conn, request.app[SETTINGS], header)
+                principal = await (auth.resolve(conn, request.app[SETTINGS], header)
+                                   if session is None else browser_sessions.resolve(conn, session))
             except BaseException:
                 await pool.release(conn)
                 raise
@@ -65,7 +70,7 @@ def _guarded(route: Route) -> Handler:
             else:
                 await pool.release(conn)
             if cache is not None:
-                cache.put(header, principal, generation)
+                cache.put(key, principal, generation)
         try:
             if route.scope:
                 principal.require(route.scope)
@@ -81,6 +86,16 @@ def _guarded(route: Route) -> Handler:
                 await request.app[POOL].release(unused)
 
     return handler
+
+
+def _session(request: web.Request) -> str | None:
+    """The dashboard's session cookie, if the request is signed in by one; a state-changing
+    request must also carry the page's CSRF token (refused before any database work)."""
+    session = request.cookies.get(browser_sessions.COOKIE)
+    if session and request.method not in browser_sessions.SAFE_METHODS:
+        browser_sessions.check_csrf(request.app[SETTINGS], session,
+                                    request.headers.get(browser_sessions.CSRF_HEADER))
+    return session or None
 
 
 def add_routes(app: web.Application, routes: Iterable[Route]) -> None:

@@ -201,6 +201,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Login": closed({
         "token": {"type": "string"}, "expires_in": {"type": "integer", "minimum": 1},
         "customer": closed({k: _CUSTOMER[k] for k in ("id", "email", "balance", "status")})}),
+    "Session": closed({
+        "customer": ref("Customer"),
+        "csrf_token": {"type": "string", "description": "send it as X-CSRF-Token with every "
+                                                        "state-changing request"},
+        "expires_at": TIME}),
     "ApiKey": closed(_API_KEY),
     "NewApiKey": closed({**_API_KEY, "key": {
         "type": "string", "description": "the key itself, shown this once"}}),
@@ -330,6 +335,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "description": "mono 16-bit PCM WAV"},
     "Metrics": {"type": "string", "description": "Prometheus text exposition format"},
     "Html": {"type": "string", "contentMediaType": "text/html"},
+    # One event of a text/event-stream (OpenAPI 3.2's itemSchema, written as the schema).
+    "EventStream": {"type": "object", "required": ["event", "data"],
+                    "properties": {"event": {"const": "progress"},
+                                   "data": {"type": "string",
+                                            "contentMediaType": "application/json",
+                                            "contentSchema": ref("CampaignProgress")}},
+                    "description": "Server-sent events, one per change: `event: progress` "
+                                   "whose `data:` is a CampaignProgress object in JSON; "
+                                   "`: heartbeat` comments in between"},
+    "CampaignProgress": closed({
+        "campaign_id": UUID, "name": {"type": "string"}, "status": _CAMPAIGN["status"],
+        "pause_reason": nullable({"type": "string"}), "updated_at": TIME,
+        "stats": closed({
+            "total_contacts": COUNT, "pending": COUNT, "queued": COUNT, "called": COUNT,
+            "failed": COUNT, "no_answer": COUNT, "opted_out": COUNT, "skipped": COUNT,
+            "machine": COUNT, "total_duration_seconds": COUNT, "total_cost": MONEY,
+            "answered_rate": {"type": "number", "minimum": 0, "maximum": 1}})}),
     "ConsentCsv": {"type": "string", "contentMediaType": "text/csv",
                    "description": "header record,phone_number,campaign_id,at,source; record is "
                                   "consent or opt_out"},
@@ -337,4 +359,5 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                    "description": "one row per contact: " + ",".join(call_results.RESULT_COLUMNS)
                                   + ", then a column per attribute key"},
     "Script": {"type": "string", "contentMediaType": "application/javascript"},
+    "Stylesheet": {"type": "string", "contentMediaType": "text/css"},
 }

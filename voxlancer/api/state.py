@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from voxlancer.api.routes import Route
     from voxlancer.auth import Principal
     from voxlancer.auth_cache import PrincipalCache
+    from voxlancer.progress import ProgressHub
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -30,6 +31,8 @@ TTS = web.AppKey("tts", TextToSpeech)
 REGISTRATIONS = web.AppKey("registrations", SlidingWindow)
 # Present unless VOXLANCER_AUTH_CACHE_SECONDS is 0.
 PRINCIPAL_CACHE: web.AppKey[PrincipalCache] = web.AppKey("principal_cache")
+# Live progress for event streams (api/streams.py).
+PROGRESS: web.AppKey[ProgressHub] = web.AppKey("progress")
 # Per request (request[...]).
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)

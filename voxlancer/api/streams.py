@@ -1,0 +1,115 @@
+"""Server-sent events: live campaign progress for the dashboard and for API users.
+
+GET /api/campaigns/{id}/events streams one campaign, GET /api/events/stream every campaign of
+the account (GET /api/events is the webhook event log, a different thing). Each stream starts
+with the current state, then gets an event whenever status or counters change (coalesced, see
+voxlancer/progress.py), a comment line as a heartbeat when nothing happened for a while, and
+ends after VOXLANCER_STREAM_MAX_SECONDS (EventSource reconnects by itself, and the new request
+checks the credentials again). A stream holds no database connection while it is open; a
+reader that does not take an event within VOXLANCER_BODY_IDLE_TIMEOUT is cut off, and until
+then only the newest state per campaign waits for it, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import structlog
+from aiohttp import web
+
+from voxlancer import metrics, progress
+from voxlancer.api.routes import Route
+from voxlancer.api.state import PROGRESS, SETTINGS, db_conn, principal
+from voxlancer.errors import NotFound
+from voxlancer.ids import parse_id
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_SECONDS = 15.0
+# How soon EventSource reconnects after the server ends a stream (milliseconds).
+_RETRY = b"retry: 2000\n\n"
+_HEARTBEAT = b": heartbeat\n\n"
+
+
+class _SlowReader(Exception):
+    pass
+
+
+async def _send(response: web.StreamResponse, chunk: bytes, patience: float) -> None:
+    # write() waits while the socket's buffer is full; a reader that stays that far behind
+    # is dropped rather than kept (its backlog is at most the transport's buffer).
+    # asyncio.timeout rather than wait_for: no task per write, which with a thousand streams
+    # is most of the cost of an event.
+    try:
+        async with asyncio.timeout(patience):
+            await response.write(chunk)
+    except TimeoutError:
+        raise _SlowReader from None
+
+
+async def _stream(request: web.Request, watcher: progress.Watcher,
+                  first: list[dict[str, Any]]) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no"})  # nginx: pass events on as they come
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.stream_max_seconds
+    timeout = settings.body_idle_timeout
+    try:
+        await _send(response, b"".join([_RETRY, *map(progress.frame, first)]), timeout)
+        while (left := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(min(HEARTBEAT_SECONDS, left)):
+                    await watcher.ready.wait()
+            except TimeoutError:
+                if deadline - loop.time() > 0:
+                    await _send(response, _HEARTBEAT, timeout)
+                continue
+            await _send(response, b"".join(watcher.take()), timeout)
+    except _SlowReader:
+        log.info("stream_dropped_slow_reader", customer_id=str(watcher.customer_id))
+        metrics.EVENT_STREAMS_DROPPED.inc()
+        response.force_close()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the reader went away
+    return response
+
+
+async def _watch(request: web.Request, campaign_id: UUID | None) -> web.StreamResponse:
+    customer_id = principal(request).customer.id
+    # Registered before the first read, so no change can fall between the two.
+    with request.app[PROGRESS].watch(customer_id, campaign_id) as watcher:
+        async with db_conn(request) as conn:
+            first = await progress.snapshot(conn, customer_id, campaign_id)
+        if campaign_id is not None and not first:
+            raise NotFound("no such campaign")
+        return await _stream(request, watcher, first)
+
+
+async def campaign_events(request: web.Request) -> web.StreamResponse:
+    return await _watch(request, parse_id(request.match_info["id"],
+                                          NotFound("no such campaign")))
+
+
+async def account_events(request: web.Request) -> web.StreamResponse:
+    return await _watch(request, None)
+
+
+_HOW = ("Server-sent events (text/event-stream): `event: progress` with a CampaignProgress "
+        "object as `data`, first the current state, then on every change (at most about four "
+        "a second per campaign); `: heartbeat` comments every 15 s; the server ends the stream "
+        "after VOXLANCER_STREAM_MAX_SECONDS and EventSource reconnects. At most "
+        "VOXLANCER_STREAMS_PER_CUSTOMER open per API process (429)")
+ROUTES = [
+    Route("GET", "/api/campaigns/{id}/events", campaign_events, "Live progress of one "
+          "campaign. " + _HOW, scope="campaigns:read", responses={200: "EventStream"},
+          produces="text/event-stream", errors=(429,)),
+    Route("GET", "/api/events/stream", account_events, "Live progress of every campaign of "
+          "the account (first: the running and paused ones). " + _HOW,
+          scope="campaigns:read", responses={200: "EventStream"},
+          produces="text/event-stream", errors=(429,)),
+]
