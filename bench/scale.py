@@ -469,8 +469,9 @@ async def main(args: argparse.Namespace) -> None:
         tts = TextToSpeech(Settings.from_env(base_env))
         try:
             # What Media.message() renders: the message behind the compliance preamble.
-            await render_for_call(tts, spoken_message(COMPANY, MESSAGE, "9"), "en-US")
-            await render_for_call(tts, CONFIRMATION, "en-US")  # after the opt-out key
+            await render_for_call(tts, spoken_message(COMPANY, MESSAGE, "9").text, "en-US")
+            # After the opt-out key, without the lead-in silence.
+            await render_for_call(tts, CONFIRMATION, "en-US", lead_in=False)
         finally:
             tts.close()
         print(f"PostgreSQL on :{cluster.port} (pg_stat_statements: "

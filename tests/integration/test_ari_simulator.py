@@ -75,7 +75,8 @@ async def test_the_real_dialer_completes_a_campaign_on_two_simulated_nodes(
     assert statuses == {n: expected(n)[0] for n in phone_numbers}
 
     spoken = spoken_message("Acme Clinic", campaign["tts_message"], "9")
-    rendered = await render_for_call(TextToSpeech(dsettings, synthesiser), spoken, "en-US")
+    rendered = await render_for_call(TextToSpeech(dsettings, synthesiser), spoken.text,
+                                     "en-US")
     rows = await attempts(conn, campaign["id"])
     assert len(rows) == len(phone_numbers)
     # What each simulated Asterisk did with each channel (its id is the attempt id).
