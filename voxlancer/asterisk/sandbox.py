@@ -423,13 +423,29 @@ def stop_sandbox(settings: Settings, instance: Instance | None = None, *,
                 if not _wait_gone(processes, 5.0):
                     log.error("asterisk_not_stopped", instance=instance.name,
                               pids=sorted(p for p, s in processes.items() if _alive(p, s)))
-        for pid in processes:  # reap the ones this process spawned
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
+        for pid in processes:
+            _reap(pid)
         log.info("asterisk_stopped", instance=instance.name, pids=sorted(processes))
     _unmount_recorded(state / "mounts.json")
     _pidfile(settings, instance).unlink(missing_ok=True)
     return bool(processes)
+
+
+def _reap(pid: int, timeout: float = 5.0) -> None:
+    """Collect the exit status of a process this one spawned (others are not ours to reap).
+
+    Its leader shows as a zombie while Asterisk's other threads are still exiting, and cannot be
+    reaped until they have: one WNOHANG then found nothing, and the zombie stayed for the life
+    of the process that started it (the lifecycle e2e test saw its /proc entry)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reaped, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if reaped or time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
 
 
 def _process_root(processes: dict[int, int]) -> Path | None:
