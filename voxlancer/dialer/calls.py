@@ -24,6 +24,7 @@ from voxlancer.dialer.media import Media
 from voxlancer.dialer.nodes import Node, Nodes
 from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
 from voxlancer.dialer.pacing import TokenBucket
+from voxlancer.dialer.phone_test_calls import PhoneTestCaller
 from voxlancer.dialer.settlement import Settlement
 from voxlancer.dialer.supervision import Supervisor
 from voxlancer.dialer.verification_calls import VerificationCaller
@@ -89,6 +90,9 @@ class Calls:
         self.bucket = TokenBucket(settings.trunk_cps)
         # Verification calls go out on the first node and are neither billed nor settled.
         self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
+        # So are test calls, which ring a dashboard user's browser phone (on the first node,
+        # where the API creates its endpoint).
+        self.tester = PhoneTestCaller(settings, pool, nodes.first.ari, media, settlement)
 
     def __len__(self) -> int:
         return len(self.live)
@@ -159,6 +163,9 @@ class Calls:
         kind = event.get("type", "")
         if self.verifier.follows(event):
             self._run(self.verifier.on_event(event), kind)
+            return
+        if self.tester.follows(event):
+            self._run(self.tester.on_event(event), kind)
             return
         at = ari_time(event.get("timestamp"))
         if kind in ("PlaybackStarted", "PlaybackFinished"):
