@@ -80,6 +80,7 @@ async def test_a_test_call_rings_the_browser_and_its_opt_out_lists_the_number(
     status = phone.locator(".phone-status")
     await expect(status).to_contain_text("Ready", timeout=15_000)
     endpoint = f"web-{UUID(account.id).hex}"
+    await screenshot(page, "14-phone-ready")
 
     async with running_dialer(dsettings, synthesiser):
         await phone.get_by_label("Test number").fill(TEST_NUMBER)

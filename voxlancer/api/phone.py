@@ -44,6 +44,10 @@ def page_policy(settings: Settings) -> str:
 
 
 async def registration(request: web.Request) -> web.Response:
+    # Asterisk may be slow or away: the connection the guard authenticated on goes back to the
+    # pool first instead of waiting on it.
+    async with db_conn(request):
+        pass
     registered = await browser_phone.register(request.app[SETTINGS],
                                               principal(request).customer.id)
     return respond(registered.to_api())

@@ -117,7 +117,8 @@ export function phoneSection(campaignId) {
   const section = h('section', { class: 'phone', 'aria-labelledby': 'phone-h' },
     h('h2', { id: 'phone-h' }, 'Test call'),
     h('p', { class: 'muted' }, 'Hear this campaign’s call exactly as a contact would, on this browser.'),
-    status, h('div', { class: 'actions' }, openButton, answer, hangup), meter, keypad, audio, form, message.el);
+    status, h('div', { class: 'actions' }, openButton), form, message.el,
+    h('div', { class: 'actions' }, answer, hangup), meter, keypad, audio);
   section.stop = () => { clearInterval(timer); timer = null; };
   return section;
 }
