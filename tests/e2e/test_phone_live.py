@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.browser.conftest import CHROMIUM, DESKTOP, screenshot
 from tests.conftest import ApiTestServer
-from tests.e2e.dialing import campaign_with, numbers, running_dialer
+from tests.e2e.dialing import campaign_with, numbers, running_dialer, wait_for
 from tests.factories import PASSWORD
 from voxlancer.api.app import init_app
 from voxlancer.config import Settings
@@ -100,6 +100,11 @@ async def test_a_test_call_rings_the_browser_and_its_opt_out_lists_the_number(
         await screenshot(page, "13-phone-in-call")
         await phone.get_by_role("button", name="Key 9").click()  # the campaign's opt-out key
         await expect(status).to_contain_text("Call ended", timeout=20_000)
+
+        async def settled() -> bool:  # the dialer records the end once Asterisk reports it
+            return await conn.fetchval("SELECT status FROM test_calls WHERE campaign_id = $1",
+                                       campaign["id"]) != "calling"
+        await wait_for(settled, 10, "the test call's end to be recorded")
 
     row = await conn.fetchrow("SELECT status, opted_out, endpoint FROM test_calls "
                               "WHERE campaign_id = $1", campaign["id"])
