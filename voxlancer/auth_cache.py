@@ -12,7 +12,7 @@ in the last few seconds is served from memory, and stays correct:
   (API, CLI, dialer, psql); each API process drops that customer's entries when it hears it.
 - A principal read from the database is not stored if any eviction happened while it was being
   read (`generation`), so a lookup racing a revocation cannot put the old answer back.
-- The cache only answers while its LISTEN connection is up; when the connection drops it is
+- The cache only answers while its listening connection is up; when the connection drops it is
   emptied and bypassed until the listener is back, so no invalidation can be missed.
 - Entries live at most the configured seconds and never past a login token's expiry.
 

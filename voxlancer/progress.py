@@ -1,4 +1,5 @@
-"""Live campaign progress for event streams: one LISTEN per API process, fanned out in memory.
+"""Live campaign progress for event streams: one listening connection per API process, fanned
+out in memory.
 
 Triggers (sql/017) send `NOTIFY voxlancer_progress, '<customer id> <campaign id>'` when a
 campaign's row or counters change, in the transaction of the change, whoever makes it (the
@@ -191,12 +192,21 @@ async def snapshot(conn: Conn, customer_id: UUID,
     return [event_data(r) for r in rows]
 
 
+def _ended(task: asyncio.Task[None]) -> None:
+    # Both loops catch what they expect; anything else is a bug that stops live progress while
+    # the API goes on serving, so it must at least be loud.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("progress_task_died", task=task.get_name(), error=repr(task.exception()))
+
+
 @asynccontextmanager
 async def running(hub: ProgressHub, url: str, pool: asyncpg.Pool) -> AsyncIterator[None]:
     """The listener and the flusher, for the life of the API process."""
     listener = listening.listen_forever(url, CHANNEL, hub.notified, up=hub.resync)
     tasks = [asyncio.create_task(listener, name="progress_listener"),
              asyncio.create_task(hub.flush_forever(pool), name="progress_flusher")]
+    for task in tasks:
+        task.add_done_callback(_ended)
     try:
         yield
     finally:

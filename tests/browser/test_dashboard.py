@@ -95,7 +95,7 @@ async def test_a_first_session_from_sign_up_to_sign_out(page: Page, settings: Se
     await page.get_by_label("Phone number").fill("+12025550199")
     await page.get_by_role("button", name="Add", exact=True).click()
     row = page.get_by_role("row", name=re.compile(r"\+12025550199"))
-    await expect(row).to_contain_text("unverified")
+    await expect(row.locator(".badge")).to_have_text("unverified")
     await row.get_by_role("button", name="Verify by call").click()
     await expect(page.get_by_text("We are calling +12025550199")).to_be_visible()
     await expect(page.get_by_label("Code")).to_be_focused()
@@ -105,7 +105,7 @@ async def test_a_first_session_from_sign_up_to_sign_out(page: Page, settings: Se
     await screenshot(page, "04-caller-ids")
     await operator(settings, "verify-caller-id", EMAIL, "+12025550199")
     await page.reload()
-    await expect(row).to_contain_text("verified")
+    await expect(row.locator(".badge")).to_have_text("verified")
     await expect(row.get_by_role("button", name="Verify by call")).to_have_count(0)
     await page.get_by_role("link", name="Campaigns", exact=True).click()
 
@@ -133,7 +133,10 @@ async def test_a_first_session_from_sign_up_to_sign_out(page: Page, settings: Se
     assert response.status == 200 and response.headers["content-type"] == "audio/wav"
     audio = page.locator("audio")
     await expect(audio).to_be_visible()
-    await page.wait_for_function("document.querySelector('audio').readyState >= 1")
+    # Not wait_for_function: it evaluates a string, which the page's CSP (rightly) refuses.
+    # HAVE_METADATA (1): the browser parsed the WAV.
+    await audio.evaluate("""a => a.readyState >= 1 || new Promise(
+        done => a.addEventListener('loadedmetadata', done, {once: true}))""")
     assert await audio.evaluate("a => a.duration") > 2
     await screenshot(page, "05-campaign-form")
     await page.get_by_role("button", name="Create campaign").click()
@@ -216,6 +219,13 @@ async def test_a_first_session_from_sign_up_to_sign_out(page: Page, settings: Se
     await page.get_by_role("button", name="Add", exact=True).click()
     await expect(page.get_by_role("row", name=re.compile(r"\+12025550177"))).to_be_visible()
     await screenshot(page, "10-do-not-call")
+
+    # Billing: the operator's credit is the balance and the ledger's one entry.
+    await page.get_by_role("link", name="Billing").click()
+    await expect(page.locator(".counters dd").first).to_have_text("$20.00")
+    await expect(page.get_by_role("row", name=re.compile("browser test"))).to_contain_text(
+        "20")
+    await screenshot(page, "11-billing")
 
     # A forged request (no CSRF token) made with the signed-in cookie is refused.
     forged = await page.evaluate("""async () => {

@@ -40,7 +40,7 @@ async def test_the_campaign_page_follows_a_real_run_to_completed(
             await expect(status).to_have_text("running")
             await expect(page.locator("dd[data-counter=queued]")).not_to_have_text("0",
                                                                                timeout=30_000)
-            await screenshot(page, "11-campaign-calling")
+            await screenshot(page, "12-campaign-calling")
             await expect(status).to_have_text("completed", timeout=120_000)
         assert sipp.finish() == 0, sipp.tail()
     finally:
@@ -57,7 +57,7 @@ async def test_the_campaign_page_follows_a_real_run_to_completed(
     table = page.get_by_role("region", name="Contacts table")
     await expect(table.get_by_text("pending")).to_have_count(0)
     await expect(table.get_by_text("called")).to_have_count(4)
-    await screenshot(page, "12-campaign-completed")
+    await screenshot(page, "13-campaign-completed")
 
     # Retry the failed and unanswered contacts, then stop the campaign for good.
     await confirm(page, "Retry failed")

@@ -10,10 +10,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "voxlancer"
 
 # pattern -> files (relative to voxlancer/) where it is known to be harmless, and why.
 SESSION_STATE = {
-    # LISTEN: the auth cache has its own connection; the dialer and the webhook worker hold
-    # their listener connection for their whole life and remove the listener (UNLISTEN) before
-    # releasing it.
-    r"add_listener\(|\bLISTEN\s+\w": {"auth_cache.py", "dialer/daemon.py",
+    # LISTEN: the API process's listeners (auth cache, live progress) open a connection of
+    # their own (listening.py); the dialer and the webhook worker hold their listener
+    # connection for their whole life and remove the listener (UNLISTEN) before releasing it.
+    r"add_listener\(|\bLISTEN\s+\w": {"listening.py", "dialer/daemon.py",
                                         "webhooks_worker.py"},
     # Session advisory locks: only the migration lock, on migrate_url's own connection.
     r"pg_(try_)?advisory_lock(_shared)?\(": {"db.py"},

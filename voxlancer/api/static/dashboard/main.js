@@ -8,6 +8,7 @@ import { campaignForm } from './campaign_form.js';
 import { keysPage } from './keys.js';
 import { dncPage } from './dnc.js';
 import { callerIdsPage } from './caller_ids.js';
+import { billingPage } from './billing.js';
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
@@ -21,6 +22,7 @@ const routes = [
   [/^#\/keys$/, () => keysPage(main)],
   [/^#\/dnc$/, () => dncPage(main)],
   [/^#\/caller-ids$/, () => callerIdsPage(main)],
+  [/^#\/billing$/, () => billingPage(main)],
   [/^(#\/campaigns)?$/, () => campaignsPage(main)],
 ];
 
@@ -71,7 +73,8 @@ function shell() {
       h('a', { href: '#/campaigns' }, 'Campaigns'),
       h('a', { href: '#/caller-ids' }, 'Caller IDs'),
       h('a', { href: '#/keys' }, 'API keys'),
-      h('a', { href: '#/dnc' }, 'Do-not-call')),
+      h('a', { href: '#/dnc' }, 'Do-not-call'),
+      h('a', { href: '#/billing' }, 'Billing')),
     h('div', { class: 'who' }, h('span', { class: 'muted' }, customer.email),
       h('button', { type: 'button', onclick: signOut }, 'Sign out')));
   if (customer.status === 'pending_review') {
