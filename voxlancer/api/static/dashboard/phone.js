@@ -55,7 +55,7 @@ async function inboundLevel(session) {
 
 export function phoneSection(campaignId) {
   const message = messageBox();
-  const status = h('p', { class: 'phone-status', role: 'status' }, 'The phone is closed.');
+  const status = h('p', { class: 'phone-status', 'aria-live': 'polite' }, 'The phone is closed.');
   const openButton = h('button', { type: 'button' }, 'Open phone');
   const number = h('input', { type: 'tel', name: 'test_number', autocomplete: 'off', placeholder: '+12025550143' });
   const testButton = h('button', { type: 'submit', class: 'primary', disabled: true }, 'Test call');
