@@ -58,11 +58,18 @@ def endpoint_id(customer_id: UUID) -> str:
     return f"{PREFIX}{customer_id.hex}"
 
 
+def ari_url(settings: Settings) -> str:
+    """The Asterisk that holds browser endpoints: the dialer's first node, which rings them
+    (the first of VOXLANCER_ARI_NODES when set, else VOXLANCER_ARI_URL)."""
+    first = next(filter(None, (e.strip() for e in settings.ari_nodes.split(","))), "")
+    return first.partition("=")[0].strip() or settings.ari_url
+
+
 def ws_url(settings: Settings) -> str:
     """Where the browser opens its SIP WebSocket (also allowed by the page's CSP)."""
     if settings.phone_ws_url:
         return settings.phone_ws_url
-    parts = urlsplit(settings.ari_url)
+    parts = urlsplit(ari_url(settings))
     scheme = "wss" if parts.scheme == "https" else "ws"
     return f"{scheme}://{parts.netloc}/ws"
 
@@ -82,7 +89,7 @@ async def register(settings: Settings, customer_id: UUID) -> Registration:
     name = endpoint_id(customer_id)
     password = secrets.token_urlsafe(24)
     host = urlsplit(ws_url(settings)).hostname or "127.0.0.1"
-    config = AriConfig(settings.ari_url, settings.ari_user, settings.ari_password,
+    config = AriConfig(ari_url(settings), settings.ari_user, settings.ari_password,
                        settings.ari_app)
     try:
         async with AriClient(config) as ari:
