@@ -7,6 +7,7 @@ is on the do-not-call list."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -97,6 +98,10 @@ async def test_a_test_call_rings_the_browser_and_its_opt_out_lists_the_number(
                 break
             await asyncio.sleep(0.25)
         assert heard > 0.01, f"no audio arrived from Asterisk (total energy {heard})"
+        # WebRTC media is DTLS-SRTP: the browser's transport says which cipher it agreed.
+        await expect(phone.locator(".phone-media")).to_contain_text(
+            re.compile(r"DTLS connected SRTP_AE\w+"))
+        secured = await phone.locator(".phone-media").text_content()
         await screenshot(page, "13-phone-in-call")
         await phone.get_by_role("button", name="Key 9").click()  # the campaign's opt-out key
         await expect(status).to_contain_text("Call ended", timeout=20_000)
@@ -117,5 +122,5 @@ async def test_a_test_call_rings_the_browser_and_its_opt_out_lists_the_number(
     table = page.get_by_role("region", name="Do-not-call numbers table")
     await expect(table.get_by_role("rowheader", name=TEST_NUMBER)).to_be_visible()
     await expect(table.get_by_text("key press")).to_be_visible()
-    print(f"inbound audio energy after answering: {heard:.3f}")
+    print(f"inbound audio energy after answering: {heard:.3f}; {secured}")
     assert not problems, problems

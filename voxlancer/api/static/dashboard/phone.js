@@ -47,10 +47,14 @@ async function inboundLevel(session) {
   const pc = session && session.connection;
   if (!pc) return null;
   const stats = await pc.getStats();
+  let got = null;
+  let secured = '';
   for (const s of stats.values()) {
-    if (s.type === 'inbound-rtp' && s.kind === 'audio') return { level: s.audioLevel || 0, energy: s.totalAudioEnergy || 0 };
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') got = { level: s.audioLevel || 0, energy: s.totalAudioEnergy || 0 };
+    // How the media is protected: DTLS state and the SRTP cipher it agreed (shown to testers).
+    if (s.type === 'transport' && s.dtlsState) secured = `${s.dtlsState} ${s.srtpCipher || ''}`.trim();
   }
-  return null;
+  return got && { ...got, secured };
 }
 
 export function phoneSection(campaignId) {
@@ -63,6 +67,7 @@ export function phoneSection(campaignId) {
   const hangup = h('button', { type: 'button', class: 'danger', disabled: true }, 'Hang up');
   const meter = h('meter', { min: 0, max: 1, value: 0, 'aria-label': 'Incoming audio level', 'data-energy': '0' });
   const audio = h('audio', { autoplay: true });
+  const media = h('p', { class: 'muted phone-media' });
   const keypad = h('div', { class: 'keypad', role: 'group', 'aria-label': 'Keypad' },
     KEYS.map((key) => h('button', {
       type: 'button', 'aria-label': `Key ${key}`, disabled: true,
@@ -83,7 +88,11 @@ export function phoneSection(campaignId) {
     if (up && !timer) {
       timer = setInterval(async () => {
         const got = await inboundLevel(phone && phone.session);
-        if (got) { meter.value = got.level; meter.dataset.energy = String(got.energy); }
+        if (got) {
+          meter.value = got.level;
+          meter.dataset.energy = String(got.energy);
+          media.textContent = got.secured ? `Media: DTLS ${got.secured}` : '';
+        }
       }, 250);
     } else if (!up && timer) { clearInterval(timer); timer = null; meter.value = 0; }
   }
@@ -118,7 +127,7 @@ export function phoneSection(campaignId) {
     h('h2', { id: 'phone-h' }, 'Test call'),
     h('p', { class: 'muted' }, 'Hear this campaign’s call exactly as a contact would, on this browser.'),
     status, h('div', { class: 'actions' }, openButton), form, message.el,
-    h('div', { class: 'actions' }, answer, hangup), meter, keypad, audio);
+    h('div', { class: 'actions' }, answer, hangup), meter, media, keypad, audio);
   section.stop = () => { clearInterval(timer); timer = null; };
   return section;
 }
