@@ -102,7 +102,7 @@ async def test_a_test_call_rings_the_browser_and_its_opt_out_lists_the_number(
         await expect(phone.locator(".phone-media")).to_contain_text(
             re.compile(r"DTLS connected SRTP_AE\w+"))
         secured = await phone.locator(".phone-media").text_content()
-        await screenshot(page, "13-phone-in-call")
+        await screenshot(page, "15-phone-in-call")
         await phone.get_by_role("button", name="Key 9").click()  # the campaign's opt-out key
         await expect(status).to_contain_text("Call ended", timeout=20_000)
 
