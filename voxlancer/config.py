@@ -200,6 +200,15 @@ class Settings:
                                        "Required for the sandbox in production; in dev generated "
                                        "and kept in <data dir>/asterisk/softphone-password",
                                        secret=True)
+    phone_ws_url: str = _setting("VOXLANCER_PHONE_WS_URL", "", "Where browsers reach Asterisk's "
+                                 "SIP WebSocket for the dashboard's phone (wss://pbx.example.com"
+                                 ":8089/ws behind TLS); empty: VOXLANCER_ARI_URL's host and port "
+                                 "with ws:// and /ws, right for the localhost sandbox")
+    phone_ice_servers: str = _setting("VOXLANCER_PHONE_ICE_SERVERS", "", "STUN/TURN servers "
+                                      "for the browser phone, as a JSON list of RTCIceServer "
+                                      "objects ([{\"urls\": \"turn:turn.example.com:3478\", "
+                                      "\"username\": ..., \"credential\": ...}]); empty on "
+                                      "localhost", secret=True)
     sip_bind: str = _setting("VOXLANCER_SIP_BIND", "127.0.0.1", "Address the sandbox's SIP "
                              "transport listens on; a LAN address lets a softphone register")
 

@@ -107,6 +107,11 @@ CODES: dict[str, str] = {
                                      "Idempotency-Key.",
     "invalid_signature": "The Stripe webhook signature is missing or does not match.",
     "speech_busy": "Speech synthesis is busy; wait Retry-After seconds.",
+    # --- the browser phone and test calls -------------------------------------------------------
+    "phone_unavailable": "The browser phone could not be set up: Asterisk is not reachable or "
+                         "refused the endpoint.",
+    "test_calls_exhausted": "Too many test calls for this account in the last hour; wait "
+                            "Retry-After seconds.",
     # --- webhooks ------------------------------------------------------------------------------
     "url_not_allowed": "The webhook URL is not allowed: not https (http only in development), "
                        "credentials in it, a host that does not resolve, or one that resolves "

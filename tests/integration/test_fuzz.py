@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.ari_config_stub import AriConfigStub
 from tests.call_helpers import End, dial
 from tests.campaign_helpers import add_caller_id, make_campaign, number, ready_campaign
 from tests.factories import PASSWORD, fund, make_key, signup
@@ -48,7 +49,15 @@ async def stripe() -> AsyncIterator[StripeStub]:
 
 
 @pytest.fixture
-def fuzz_settings(database_url: str, tmp_path: Path, stripe: StripeStub) -> Settings:
+async def ari_config() -> AsyncIterator[AriConfigStub]:
+    stub = await AriConfigStub().start()
+    yield stub
+    await stub.close()
+
+
+@pytest.fixture
+def fuzz_settings(database_url: str, tmp_path: Path, stripe: StripeStub,
+                  ari_config: AriConfigStub) -> Settings:
     return Settings.from_env({
         "DATABASE_URL": database_url,
         "VOXLANCER_DATA_DIR": str(tmp_path / "data"),
@@ -59,6 +68,8 @@ def fuzz_settings(database_url: str, tmp_path: Path, stripe: StripeStub) -> Sett
         "STRIPE_SECRET_KEY": SECRET_KEY,
         "STRIPE_API_BASE": stripe.url,
         "STRIPE_WEBHOOK_SECRET": "whsec_fuzz_0123456789abcdef",
+        # The browser phone's endpoint is made through ARI: a stand-in answers (no Asterisk).
+        "VOXLANCER_ARI_URL": ari_config.url,
         # Event streams end this soon, so that the fuzzer reads each answer to its end.
         "VOXLANCER_STREAM_MAX_SECONDS": "0.2",
     })

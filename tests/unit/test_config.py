@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from voxlancer import browser_phone
 from voxlancer.config import ConfigError, Settings, settings_table
 from voxlancer.money import show
 
@@ -105,3 +106,13 @@ def test_production_refuses_webhooks_to_private_addresses(tmp_path):
     assert "VOXLANCER_WEBHOOK_ALLOW_PRIVATE" in str(err.value)
     assert Settings.from_env({"VOXLANCER_DATA_DIR": str(tmp_path),
                               "VOXLANCER_WEBHOOK_ALLOW_PRIVATE": "true"}).webhook_allow_private
+
+
+def test_browser_endpoints_live_on_the_dialers_first_node():
+    one = Settings.from_env({"VOXLANCER_ARI_URL": "http://127.0.0.1:8188"})
+    assert browser_phone.ari_url(one) == "http://127.0.0.1:8188"
+    assert browser_phone.ws_url(one) == "ws://127.0.0.1:8188/ws"
+    two = Settings.from_env({"VOXLANCER_ARI_NODES": " http://10.0.0.5:8088=500, http://10.0.0.6:8088",
+                             "VOXLANCER_PHONE_WS_URL": "wss://pbx.example.com:8089/ws"})
+    assert browser_phone.ari_url(two) == "http://10.0.0.5:8088"
+    assert browser_phone.ws_url(two) == "wss://pbx.example.com:8089/ws"

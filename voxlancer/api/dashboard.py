@@ -19,7 +19,9 @@ from importlib.resources import files
 
 from aiohttp import web
 
+from voxlancer.api.phone import page_policy
 from voxlancer.api.routes import Route
+from voxlancer.api.state import SETTINGS
 from voxlancer.api.validation import Field
 from voxlancer.errors import NotFound
 
@@ -50,8 +52,10 @@ def _page() -> str:
 
 
 async def page(request: web.Request) -> web.Response:
+    # The phone (phone.js) connects to Asterisk's SIP WebSocket, another origin.
     return web.Response(text=_page(), content_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
+                        headers={"Cache-Control": "no-cache",
+                                 "Content-Security-Policy": page_policy(request.app[SETTINGS])})
 
 
 def _asset(request: web.Request, kind: str) -> web.Response:

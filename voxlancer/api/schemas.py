@@ -358,6 +358,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ResultsCsv": {"type": "string", "contentMediaType": "text/csv",
                    "description": "one row per contact: " + ",".join(call_results.RESULT_COLUMNS)
                                   + ", then a column per attribute key"},
+    "PhoneRegistration": closed({
+        "ws_url": {"type": "string", "description": "the SIP WebSocket to connect to"},
+        "sip_uri": {"type": "string", "description": "the address to register"},
+        "username": {"type": "string", "description": "SIP user and authentication name"},
+        "password": {"type": "string", "description": "SIP password, replaced at the next "
+                                                      "registration request"},
+        "ice_servers": {"type": "array", "items": {"type": "object"},
+                        "description": "RTCIceServer objects (STUN/TURN) for the browser"},
+        "register_expires": {"type": "integer", "minimum": 1,
+                             "description": "seconds a REGISTER should ask for"}}),
+    "TestCall": closed({
+        "id": UUID, "campaign_id": UUID,
+        "phone_number": {"type": "string", "description": "the number the call stands for"},
+        "status": {"type": "string", "enum": ["pending", "calling", "answered", "failed"]},
+        "result": nullable({"type": "string"}), "opted_out": {"type": "boolean"},
+        "created_at": TIME, "ended_at": nullable(TIME)}),
     "Script": {"type": "string", "contentMediaType": "application/javascript"},
     "Stylesheet": {"type": "string", "contentMediaType": "text/css"},
 }

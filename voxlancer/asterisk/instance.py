@@ -35,8 +35,8 @@ class Instance:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", self.name):
             raise SandboxError(f"instance name {self.name!r}: use lowercase letters, digits, -")
-        if not 0 <= self.index < 9:
-            raise SandboxError("instance index must be 0..8")
+        if not 0 <= self.index < 10:
+            raise SandboxError("instance index must be 0..9")
 
     # Paths inside the root. astdatadir (sounds) is shared by every instance.
     @property

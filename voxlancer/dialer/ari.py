@@ -158,6 +158,13 @@ class AriClient:
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self._call("DELETE", f"/bridges/{bridge_id}", ok_missing=True)
+    async def configure(self, config_class: str, object_type: str, object_id: str,
+                        fields: dict[str, str]) -> None:
+        """Create or replace a configuration object (ARI's dynamic configuration, e.g.
+        res_pjsip/endpoint/<id>); its type needs a writable sorcery wizard (sorcery.conf)."""
+        path = f"/asterisk/config/dynamic/{config_class}/{object_type}/{object_id}"
+        await self._call("PUT", path, body={
+            "fields": [{"attribute": k, "value": v} for k, v in fields.items()]})
 
     async def channels(self) -> list[dict[str, Any]]:
         channels: list[dict[str, Any]] = await self._call("GET", "/channels")

@@ -24,6 +24,7 @@ from voxlancer.dialer.media import Media
 from voxlancer.dialer.nodes import Node, Nodes
 from voxlancer.dialer.outcomes import MACHINE, NOT_PLACED, classify
 from voxlancer.dialer.pacing import TokenBucket
+from voxlancer.dialer.phone_test_calls import PhoneTestCaller
 from voxlancer.dialer.responses import Dialog, Keypad
 from voxlancer.dialer.settlement import Settlement
 from voxlancer.dialer.supervision import Supervisor
@@ -113,6 +114,9 @@ class Calls:
         self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
         self.keypad = Keypad(media, settlement, self._run, self._hang_up_after,
                              self.transfers.start)
+        # So are test calls, which ring a dashboard user's browser phone (on the first node,
+        # where the API creates its endpoint).
+        self.tester = PhoneTestCaller(settings, pool, nodes.first.ari, media, settlement)
 
     def __len__(self) -> int:
         return len(self.live)
@@ -184,6 +188,9 @@ class Calls:
         kind = event.get("type", "")
         if self.verifier.follows(event):
             self._run(self.verifier.on_event(event), kind)
+            return
+        if self.tester.follows(event):
+            self._run(self.tester.on_event(event), kind)
             return
         at = ari_time(event.get("timestamp"))
         if self.transfers.follows(event):

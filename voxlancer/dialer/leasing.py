@@ -94,6 +94,7 @@ class Leasing:
             return
         async with self.pool.acquire() as conn:
             await self.calls.verifier.dial_due(conn)
+            await self.calls.tester.dial_due(conn)
             running = await store.running_campaigns(conn)
             metrics.QUEUE_DEPTH.clear()
             for campaign in running:

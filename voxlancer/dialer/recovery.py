@@ -36,11 +36,13 @@ class Recovery:
         whose channel is gone are settled; a call answered meanwhile gets its message; a call
         whose message ended meanwhile is hung up."""
         verifier = self.calls.verifier
-        if not self.calls.live and not verifier.calls:
+        tester = self.calls.tester
+        if not self.calls.live and not verifier.calls and not tester.calls:
             return
         channels = {c["id"]: c for c in await node.ari.channels()}
         if node is self.nodes.first:
             await verifier.reconcile(set(channels))
+            await tester.reconcile(set(channels))
         ended_at = node.ari.lost_at or utcnow()
         for channel_id, call in list(self.calls.live.items()):
             if call.node is not node:

@@ -68,12 +68,12 @@ class VerificationCaller:
                                                  ok=False)
 
     def follows(self, event: dict[str, Any]) -> bool:
-        return _channel_of(event) in self.calls
+        return channel_of(event) in self.calls
 
     async def on_event(self, event: dict[str, Any]) -> bool:
         """Handle the event if it belongs to a verification call."""
         kind = event.get("type")
-        channel_id = _channel_of(event)
+        channel_id = channel_of(event)
         call = self.calls.get(channel_id)
         if call is None:
             return False
@@ -101,7 +101,8 @@ class VerificationCaller:
                                                  "lost while the ARI link was down", ok=False)
 
 
-def _channel_of(event: dict[str, Any]) -> str:
+def channel_of(event: dict[str, Any]) -> str:
+    """The channel an ARI event is about (a playback's through its target)."""
     channel_id: str = (event.get("channel") or {}).get("id") or \
         (event.get("playback") or {}).get("target_uri", "").partition(":")[2]
     return channel_id

@@ -2,6 +2,7 @@
 import { api, apiPage, upload } from './api.js';
 import { badge, busy, confirmAction, field, h, messageBox, select, table, when } from './dom.js';
 import { follow, progressBar } from './campaigns.js';
+import { phoneSection } from './phone.js';
 
 const STATUSES = ['pending', 'queued', 'called', 'failed', 'no_answer', 'opted_out', 'skipped'];
 const COUNTERS = [['pending', 'Waiting'], ['queued', 'Calling now'], ['called', 'Answered'],
@@ -145,8 +146,9 @@ export function campaignPage(main, customer, id) {
   const contacts = contactsSection(id);
   const uploads = uploadSection(id, () => contacts.reload());
   uploads.hidden = true;
+  const phone = phoneSection(id);
   main.append(heading, h('p', {}, h('a', { href: '#/campaigns' }, '← All campaigns')),
-    live, actions, message.el, uploads, contacts);
+    live, actions, message.el, uploads, phone, contacts);
   let seen = 0;
   const close = follow(`/api/campaigns/${id}/events`, (event) => {
     heading.textContent = event.name;
@@ -161,5 +163,5 @@ export function campaignPage(main, customer, id) {
     if (seen++) contacts.changed(); // the first event is the state the table was read in
   }, () => message.error('This campaign’s live progress could not be loaded; it may have been ' +
     'deleted, or the session has ended. Reload the page to try again.'));
-  return () => { close(); contacts.stop(); };
+  return () => { close(); contacts.stop(); phone.stop(); };
 }
