@@ -301,3 +301,18 @@ async def test_render_ahead_looks_only_at_campaigns_with_placeholders(client, co
     plain = await running_campaign(client, conn, contacts=2, max_concurrent=10)
     found = [c.id for c in await store.campaigns_to_render(conn, 50)]
     assert personal in found and plain not in found
+
+
+async def test_a_test_call_stands_in_for_the_contact_with_its_number(client, conn):
+    account = await signup(client, conn)
+    campaign = await make_campaign(client, account, tts_message="Hello {first_name|there}.")
+    ann = number()
+    resp = await upload(client, account, campaign["id"],
+                        f"phone_number,first_name\n{ann},Ann\n".encode())
+    assert resp.status == 200, await resp.text()
+    campaign_id = UUID(campaign["id"])
+    found = await store.stand_in(conn, campaign_id, ann)
+    assert store.attributes(found.attributes) == {"first_name": "Ann"}
+    # A number the campaign does not hold: no attributes, so the fallbacks are said.
+    stranger = await store.stand_in(conn, campaign_id, number())
+    assert store.attributes(stranger.attributes) == {}

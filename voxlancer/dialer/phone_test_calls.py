@@ -2,9 +2,10 @@
 
 The API records the request (voxlancer.campaign_test_calls); the dialer claims it and follows
 the call with the same parts a contact's call uses: the message the campaign's contacts hear
-(Media.message), the opt-out key with its confirmation, and the opt-out written by settlement
-(the number goes on the customer's do-not-call list as a key press). It is not billed and
-touches no contact's attempts or the campaign's counters: nobody was called.
+(Media.message; a personalised one with the attributes of the campaign's contact that has the
+test number, if any), the opt-out key with its confirmation, and the opt-out written by
+settlement (the number goes on the customer's do-not-call list as a key press). It is not billed
+and touches no contact's attempts or the campaign's counters: nobody was called.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ class PhoneTestCaller:
                 await campaign_test_calls.finished(conn, due.id, "campaign deleted", ok=False)
                 continue
             campaign = found[0]
+            # What that contact would hear: a personalised message with its own values.
+            contact = await store.stand_in(conn, campaign.id, due.phone_number)
             call = PhoneTest(str(uuid.uuid4()), due.id, campaign, due.phone_number,
-                             await self.media.message(campaign))
+                             await self.media.message(campaign, contact))
             self.calls[call.channel_id] = call
             log.info("test_call_ringing", test_call_id=str(due.id),
                      campaign_id=str(campaign.id))

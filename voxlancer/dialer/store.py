@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -437,6 +438,22 @@ async def lease(conn: Conn, campaign_id: UUID, most: int, owner: str,
         rows = await conn.fetch(_LEASE_RENDERED, campaign_id, most, owner,
                                 float(lease_seconds), rendered)
     return [from_row(Lease, r) for r in rows]
+
+
+_CONTACT_BY_NUMBER = """
+SELECT id, phone_number, attempts, attributes, consent_at FROM contacts
+WHERE campaign_id = $1 AND phone_number = $2
+LIMIT 1
+"""
+
+
+async def stand_in(conn: Conn, campaign_id: UUID, phone_number: str) -> Lease:
+    """The contact a test call stands for: the campaign's contact with that number (its own
+    attributes fill the template), else one with no attributes (fallbacks are said)."""
+    row = await conn.fetchrow(_CONTACT_BY_NUMBER, campaign_id, phone_number)
+    if row is not None:
+        return from_row(Lease, row)
+    return Lease(uuid.uuid4(), phone_number, 0, {}, None)
 
 
 async def render_window(conn: Conn, campaign_id: UUID, signature: str, ahead: int,
