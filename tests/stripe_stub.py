@@ -11,6 +11,14 @@ Cards, by token or payment method:
   tok_threeDSecure2Required                     requires_action
   tok_processing (stub only)                    processing
   anything else                                 400 resource_missing ("No such token")
+
+It also answers POST /v1/payment_methods as Stripe does for Stripe.js in a browser (the card's
+fields and the publishable key in a form body, a CORS answer), for the test card numbers:
+  4242 4242 4242 4242   pm_card_visa
+  4000 0000 0000 0002   pm_card_chargeDeclined
+  anything else         402 incorrect_number
+(Stripe makes a new pm_... each time; the stub answers the test ids above, which its payment
+intents know.)
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 SECRET_KEY = "sk_test_stub_0123456789"
+PUBLISHABLE_KEY = "pk_test_stub0123456789"
 _ids = itertools.count(1)
 
 _DECLINES = {
@@ -32,6 +41,10 @@ _DECLINES = {
     "tok_chargeDeclinedInsufficientFunds": ("card_declined", "insufficient_funds",
                                             "Your card has insufficient funds."),
 }
+_CARD_NUMBERS = {"4242424242424242": ("pm_card_visa", "visa"),
+                 "4000000000000002": ("pm_card_chargeDeclined", "visa")}
+# Stripe answers browsers from any origin.
+_CORS = {"Access-Control-Allow-Origin": "*"}
 _STATUSES = {
     "tok_visa": "succeeded",
     "pm_card_visa": "succeeded",
@@ -63,6 +76,7 @@ class StripeStub:
         app = web.Application()
         app.router.add_post("/v1/payment_intents", self._create_intent)
         app.router.add_get("/v1/payment_intents/{id}", self._get_intent)
+        app.router.add_post("/v1/payment_methods", self._create_payment_method)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -118,6 +132,21 @@ class StripeStub:
         self.intents[intent["id"]] = intent
         return 200, intent
 
+    async def _create_payment_method(self, request: web.Request) -> web.Response:
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        self.requests.append((request.method, request.path, form, dict(request.headers)))
+        if form.get("key") != PUBLISHABLE_KEY:
+            return _error(401, "invalid_request_error", "Invalid API Key provided", _CORS)
+        number = form.get("card[number]", "").replace(" ", "")
+        if form.get("type") != "card" or number not in _CARD_NUMBERS:
+            status, body = _error_body(402, "card_error", "Your card number is incorrect.",
+                                       code="incorrect_number")
+            return web.json_response(body, status=status, headers=_CORS)
+        pm, brand = _CARD_NUMBERS[number]
+        return web.json_response({"id": pm, "object": "payment_method", "type": "card",
+                                  "card": {"brand": brand, "last4": number[-4:]}},
+                                 headers=_CORS)
+
     async def _get_intent(self, request: web.Request) -> web.Response:
         intent = self.intents.get(request.match_info["id"])
         if intent is None:
@@ -130,6 +159,8 @@ def _error_body(status: int, type_: str, message: str, **extra: Any
     return status, {"error": {"type": type_, "message": message, **extra}}
 
 
-def _error(status: int, type_: str, message: str) -> web.Response:
+def _error(status: int, type_: str, message: str,
+           headers: dict[str, str] | None = None) -> web.Response:
     status, body = _error_body(status, type_, message)
-    return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+    return web.Response(text=json.dumps(body), status=status, content_type="application/json",
+                        headers=headers)

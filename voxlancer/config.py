@@ -119,6 +119,11 @@ class Settings:
                                           "Stripe webhook endpoint", secret=True)
     stripe_api_base: str = _setting("STRIPE_API_BASE", "", "Override of Stripe's API address "
                                     "(tests point it at a local stub)")
+    stripe_publishable_key: str = _setting("STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable "
+                                           "key (pk_live_... or pk_test_...): with "
+                                           "STRIPE_SECRET_KEY, the dashboard's billing page "
+                                           "takes cards (Stripe Elements); empty: it says to "
+                                           "ask the operator")
     # --- text-to-speech ---------------------------------------------------------------------
     voice_dir: str = _setting("VOXLANCER_VOICE_DIR", "", "Directory of Piper voices "
                               "(<name>.onnx + <name>.onnx.json); the bundled en_US-joe-medium "
@@ -233,6 +238,12 @@ class Settings:
         return Path(self.media_dir or Path(self.data_dir) / "media")
 
     @property
+    def card_payments(self) -> bool:
+        """Whether the dashboard takes cards: Stripe.js needs the publishable key, the top-up
+        it sends needs the secret one."""
+        return bool(self.stripe_publishable_key and self.stripe_secret_key)
+
+    @property
     def outbound_trunk(self) -> str:
         return self.trunk or "sim"
 
@@ -260,6 +271,10 @@ class Settings:
                                                         self.platform_caller_id):
             raise ConfigError("VOXLANCER_PLATFORM_CALLER_ID must be an E.164 number such as "
                               "+12025550100, or empty")
+        if self.stripe_publishable_key and not re.fullmatch(r"pk_(live|test)_[A-Za-z0-9]+",
+                                                            self.stripe_publishable_key):
+            raise ConfigError("STRIPE_PUBLISHABLE_KEY must be a Stripe publishable key "
+                              "(pk_live_... or pk_test_...), or empty")
         if self.production:
             problems = []
             if len(self.jwt_secret) < 32:

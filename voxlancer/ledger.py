@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -68,6 +68,18 @@ WHERE customer_id = $1 AND type = 'call_charge'
   AND ($3::timestamptz IS NULL OR created_at < $3)
 GROUP BY campaign_id
 ORDER BY campaign_id NULLS LAST
+"""
+# The same call charges per UTC day (the day the daily spend limit counts), days with charges
+# only; served by the transactions_call_charges index (customer_id, created_at).
+_DAILY_USAGE = """
+SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS calls,
+       coalesce(sum(seconds), 0) AS seconds, coalesce(-sum(amount), 0) AS spent
+FROM transactions
+WHERE customer_id = $1 AND type = 'call_charge'
+  AND ($2::timestamptz IS NULL OR created_at >= $2)
+  AND ($3::timestamptz IS NULL OR created_at < $3)
+GROUP BY 1
+ORDER BY 1
 """
 
 
@@ -315,6 +327,25 @@ async def usage(conn: Conn, customer_id: UUID, start: datetime | None = None,
                   sum(u.seconds for u in per_campaign),
                   sum((u.spent for u in per_campaign), Decimal(0)))
     return total, per_campaign
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    day: date
+    calls: int
+    seconds: int
+    spent: Decimal
+
+    def to_api(self) -> dict[str, Any]:
+        return {"day": self.day.isoformat(),
+                **Usage(None, self.calls, self.seconds, self.spent).to_api()}
+
+
+async def daily_usage(conn: Conn, customer_id: UUID, start: datetime | None = None,
+                      end: datetime | None = None) -> list[DailyUsage]:
+    """Calls, billed seconds and spend in [start, end) per UTC day that had any, oldest first."""
+    return [from_row(DailyUsage, r)
+            for r in await conn.fetch(_DAILY_USAGE, customer_id, start, end)]
 
 
 async def find(conn: Conn, type_: str, reference: str) -> Entry | None:

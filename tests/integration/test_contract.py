@@ -103,6 +103,9 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.get(f"{one}/calls?outcome=lost", headers=headers))  # 400
     await check(await client.get(f"/api/campaigns/{uuid4()}/calls", headers=headers))  # 404
     await check(await client.get(f"{one}/results.csv", headers=headers))
+    await check(await client.get(f"{one}/timeline?bucket=day", headers=headers))
+    await check(await client.get(f"{one}/timeline?bucket=minute", headers=headers))  # 400
+    await check(await client.get(f"/api/campaigns/{uuid4()}/timeline", headers=headers))  # 404
     await check(await client.get(f"/api/campaigns/{uuid4()}/results.csv",
                                  headers=headers))  # 404
     await check(await client.get("/api/events?type=call.completed", headers=headers))
@@ -128,6 +131,10 @@ async def test_responses_of_the_main_flows_match_the_document(client, conn, cont
     await check(await client.get("/api/billing/usage?from=2026-03-01&to=2026-03-31T00:00:00Z",
                                  headers=headers))
     await check(await client.get("/api/billing/usage?from=yesterday", headers=headers))  # 400
+    await check(await client.get("/api/billing/usage/daily?from=2026-03-01", headers=headers))
+    await check(await client.get("/api/billing/usage/daily?to=2026-02-30",
+                                 headers=headers))  # 400
+    await check(await client.get("/api/billing/card-payments", headers=headers))
     await check(await client.post("/api/billing/add-credit", headers=headers, json={
         "amount": 10, "stripe_token": "tok_visa"}))  # 503: payments not configured
     await check(await client.post("/api/billing/stripe-webhook", data=b"{}"))  # 503

@@ -143,19 +143,41 @@ def _instant(value: date | datetime | None) -> datetime | None:
     return datetime.combine(value, time(), UTC)
 
 
-async def usage(request: web.Request) -> web.Response:
+def _usage_range(request: web.Request) -> tuple[datetime | None, datetime | None]:
+    """[from, to) of a usage query, as instants."""
     wanted = query(request, USAGE_QUERY)
     start, end = _instant(wanted.get("from")), _instant(wanted.get("to"))
     if start and end and start > end:
         raise BadRequest("from must not be after to", code="invalid_query")
     if end and not isinstance(wanted["to"], datetime):
         end += timedelta(days=1)  # a date alone as `to` includes that whole day
+    return start, end
+
+
+async def usage(request: web.Request) -> web.Response:
+    start, end = _usage_range(request)
     async with db_conn(request) as conn:
         total, campaigns = await ledger.usage(conn, principal(request).customer.id, start, end)
     out: dict[str, Any] = total.to_api()
     out["from"], out["to"] = start, end
     out["campaigns"] = [{"campaign_id": u.campaign_id, **u.to_api()} for u in campaigns]
     return respond(out)
+
+
+async def daily_usage(request: web.Request) -> web.Response:
+    start, end = _usage_range(request)
+    async with db_conn(request) as conn:
+        days = await ledger.daily_usage(conn, principal(request).customer.id, start, end)
+    return respond({"from": start, "to": end, "days": [d.to_api() for d in days]})
+
+
+async def card_payments(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    enabled = settings.card_payments
+    return respond({"enabled": enabled,
+                    "publishable_key": settings.stripe_publishable_key if enabled else None,
+                    "currency": payments.CURRENCY, "minimum": show(settings.topup_min),
+                    "maximum": show(settings.topup_max)})
 
 
 async def stripe_webhook(request: web.Request) -> web.Response:
@@ -183,6 +205,12 @@ ROUTES = [
           scope="billing:read", responses={200: "LedgerPage"}, query=TRANSACTIONS_QUERY),
     Route("GET", "/api/billing/usage", usage, "Calls, billed minutes and spend, in total and per "
           "campaign", scope="billing:read", responses={200: "Usage"}, query=USAGE_QUERY),
+    Route("GET", "/api/billing/usage/daily", daily_usage, "Calls, billed minutes and spend per "
+          "UTC day (days with calls only, oldest first)", scope="billing:read",
+          responses={200: "DailyUsage"}, query=USAGE_QUERY),
+    Route("GET", "/api/billing/card-payments", card_payments, "Whether cards can be taken in "
+          "the browser (Stripe Elements), with the Stripe publishable key and the top-up range",
+          scope="billing:read", responses={200: "CardPayments"}),
     Route("POST", "/api/billing/stripe-webhook", stripe_webhook, "Stripe webhook endpoint "
           "(signed with STRIPE_WEBHOOK_SECRET)", public=True, headers=(STRIPE_SIGNATURE,),
           responses={200: "WebhookReceipt"}, errors=(400, 408, 413, 503)),

@@ -1,4 +1,4 @@
-"""/api/campaigns/{id}/calls and /results.csv: what the campaign's calls did."""
+"""/api/campaigns/{id}/calls, /timeline and /results.csv: what the campaign's calls did."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from uuid import UUID
 
 from aiohttp import web
 
-from voxlancer import call_results, keyset
+from voxlancer import call_results, campaign_timeline, keyset
 from voxlancer.api.campaigns import RESPONSE_LABEL
 from voxlancer.api.downloads import send_csv
+from voxlancer.api.jsonout import respond
 from voxlancer.api.pages import PAGE_QUERY, requested, respond_page
 from voxlancer.api.routes import Route
 from voxlancer.api.state import db_conn, principal
@@ -19,6 +20,11 @@ from voxlancer.ids import parse_id
 CALLS_QUERY = (*PAGE_QUERY, Param("outcome", Field("string", enum=call_results.OUTCOMES,
                                                    doc="only calls that ended so")),
                Param("response", RESPONSE_LABEL))
+TIMELINE_QUERY = (Param("bucket", Field(
+    "string", enum=campaign_timeline.BUCKETS, example="hour",
+    doc="hour, day, or auto (the default): by the hour while the calls span at most "
+        f"{campaign_timeline.AUTO_HOURS_UP_TO.days * 24} hours, else by the day; hours and days "
+        "of the campaign's time zone")),)
 
 
 def _campaign_id(request: web.Request) -> UUID:
@@ -39,6 +45,15 @@ async def list_calls(request: web.Request) -> web.Response:
     return response
 
 
+async def timeline(request: web.Request) -> web.Response:
+    campaign_id = _campaign_id(request)
+    wanted = query(request, TIMELINE_QUERY)
+    async with db_conn(request) as conn:
+        found = await campaign_timeline.timeline(conn, principal(request).customer.id,
+                                                 campaign_id, wanted.get("bucket", "auto"))
+    return respond(found.to_api())
+
+
 async def results_csv(request: web.Request) -> web.StreamResponse:
     campaign_id = _campaign_id(request)
     customer_id = principal(request).customer.id
@@ -56,6 +71,10 @@ ROUTES = [
           "answering machine verdict, key-press response and transfer to a person (the object "
           "call.completed webhooks carry)",
           scope="campaigns:read", responses={200: "CallPage"}, query=CALLS_QUERY),
+    Route("GET", _ONE + "/timeline", timeline, "The campaign's calls over time, for charts: per "
+          "hour or day with calls (oldest first), the attempts placed, those answered by a "
+          "person and by a machine, billed seconds and cost; one aggregate on the server",
+          scope="campaigns:read", responses={200: "CampaignTimeline"}, query=TIMELINE_QUERY),
     Route("GET", _ONE + "/results.csv", results_csv, "One CSV row per contact with its status "
           "and latest call (outcome, times, billed seconds, cost, transfer status), its "
           "response (key, label, time), why it was held back or skipped, and a column per "

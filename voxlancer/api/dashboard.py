@@ -23,6 +23,7 @@ from voxlancer.api.phone import page_policy
 from voxlancer.api.routes import Route
 from voxlancer.api.state import SETTINGS
 from voxlancer.api.validation import Field
+from voxlancer.config import Settings
 from voxlancer.errors import NotFound
 
 _DIR = files("voxlancer.api") / "static" / "dashboard"
@@ -51,11 +52,38 @@ def _page() -> str:
     return (_DIR / "index.html").read_text().replace("{{assets}}", f"assets/{version()}")
 
 
-async def page(request: web.Request) -> web.Response:
+# Stripe.js must be loaded from Stripe's own origin (Stripe forbids bundling or hosting a copy);
+# its card fields are frames of js.stripe.com (3-D Secure pages come from hooks.stripe.com) and
+# it sends the card to api.stripe.com, as Stripe's CSP guidance lists. Allowed only when card
+# payments are configured: otherwise the billing page never loads it.
+_STRIPE_SOURCES = (("script-src", "https://js.stripe.com"),
+                   ("frame-src", "https://js.stripe.com https://hooks.stripe.com"),
+                   ("connect-src", "https://api.stripe.com"))
+
+
+def widen(policy: str, sources: tuple[tuple[str, str], ...]) -> str:
+    """The policy with each (directive, sources) added: to the directive when it is there,
+    as a new directive when it is not."""
+    directives = [d.strip() for d in policy.split(";")]
+    for name, added in sources:
+        at = next((i for i, d in enumerate(directives) if d.split(" ", 1)[0] == name), None)
+        if at is None:
+            directives.append(f"{name} {added}")
+        else:
+            directives[at] = f"{directives[at]} {added}"
+    return "; ".join(directives)
+
+
+def _policy(settings: Settings) -> str:
     # The phone (phone.js) connects to Asterisk's SIP WebSocket, another origin.
+    policy = page_policy(settings)
+    return widen(policy, _STRIPE_SOURCES) if settings.card_payments else policy
+
+
+async def page(request: web.Request) -> web.Response:
     return web.Response(text=_page(), content_type="text/html",
                         headers={"Cache-Control": "no-cache",
-                                 "Content-Security-Policy": page_policy(request.app[SETTINGS])})
+                                 "Content-Security-Policy": _policy(request.app[SETTINGS])})
 
 
 def _asset(request: web.Request, kind: str) -> web.Response:

@@ -262,6 +262,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Usage": closed({**_USAGE, "from": nullable(TIME), "to": nullable(TIME),
                      "campaigns": {"type": "array",
                                    "items": closed({"campaign_id": nullable(UUID), **_USAGE})}}),
+    "DailyUsage": closed({"from": nullable(TIME), "to": nullable(TIME), "days": {
+        "type": "array", "description": "UTC days with call charges, oldest first",
+        "items": closed({"day": DATE, **_USAGE})}}),
+    "CardPayments": closed({
+        "enabled": {"type": "boolean", "description": "cards can be taken in the browser "
+                                                      "(both Stripe keys are configured)"},
+        "publishable_key": {**nullable({"type": "string", "pattern": "^pk_(live|test)_"}),
+                            "description": "for Stripe.js; null when not enabled"},
+        "currency": {"type": "string", "enum": ["usd"]},
+        "minimum": MONEY, "maximum": MONEY}),
     "WebhookReceipt": closed({"received": {"type": "boolean"}, "duplicate": {"type": "boolean"}}),
     "Voices": closed({
         "voices": {"type": "array", "items": {"type": "string", "enum": list(API_VOICES)}},
@@ -307,6 +317,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Call": closed(_CALL, description="One call attempt, as GET /api/campaigns/{id}/calls "
                                       "lists it and the call.completed event carries it"),
     "CallPage": page_of("Call"),
+    "CampaignTimeline": closed({
+        "campaign_id": UUID,
+        "bucket": {"type": "string", "enum": ["hour", "day"],
+                   "description": "the bucket used (auto resolves to one of these)"},
+        "timezone": {"type": "string", "description": "the campaign's time zone, whose hours "
+                                                      "and midnights the buckets start at"},
+        "buckets": {"type": "array", "description": "buckets with calls only, oldest first",
+                    "items": closed({
+                        "start": {**TIME, "description": "the bucket's first instant"},
+                        "attempts": {**COUNT, "description": "calls placed"},
+                        "answered": {**COUNT, "description": "answered by a person"},
+                        "machine": {**COUNT, "description": "answered by a machine"},
+                        "billed_seconds": {**COUNT, "description": "with transfer legs"},
+                        "cost": {**MONEY, "description": "the calls' price at the rate, with "
+                                                         "transfer legs"}})}}),
     "CallTransfer": closed(_TRANSFER, description="The second leg of a call transferred to a "
                                                   "person, billed per second on its own"),
     "BalanceLow": closed(_BALANCE_LOW),
