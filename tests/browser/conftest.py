@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import ApiTestServer
+from tests.factories import PASSWORD
 from voxlancer.api.app import init_app
 from voxlancer.config import Settings
 from voxlancer.tts.synth import Synthesiser
@@ -53,6 +54,23 @@ async def dashboard(settings: Settings, synthesiser: Synthesiser) -> AsyncIterat
     await server.start_server()
     yield server
     await server.close()
+
+
+@pytest.fixture
+async def api(dashboard: TestServer) -> AsyncIterator[TestClient]:
+    """A client of the same server, for what a test prepares through the API."""
+    async with TestClient(dashboard) as client:
+        yield client
+
+
+async def sign_in(page: Page, email: str) -> None:
+    """Through the sign-in form, as a person does (tests.factories.PASSWORD)."""
+    await page.goto("/")
+    form = page.locator("form", has=page.get_by_role("heading", name="Sign in"))
+    await form.get_by_label("Email").fill(email)
+    await form.get_by_label("Password").fill(PASSWORD)
+    await form.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 @pytest.fixture

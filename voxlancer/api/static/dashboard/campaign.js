@@ -1,8 +1,10 @@
-// One campaign: live status and counters, the lifecycle buttons, CSV upload, its contacts.
+// One campaign: live status and counters, the lifecycle buttons, CSV upload, key-press
+// responses, its contacts.
 import { api, apiPage, upload } from './api.js';
 import { badge, busy, confirmAction, field, h, messageBox, select, table, when } from './dom.js';
 import { follow, progressBar } from './campaigns.js';
 import { phoneSection } from './phone.js';
+import { responseLabels, responsesChart } from './results.js';
 
 const STATUSES = ['pending', 'queued', 'called', 'failed', 'no_answer', 'opted_out', 'skipped'];
 const COUNTERS = [['pending', 'Waiting'], ['queued', 'Calling now'], ['called', 'Answered'],
@@ -68,9 +70,24 @@ function uploadSection(id, onUploaded) {
   return h('section', { 'aria-labelledby': 'upload-h' }, h('h2', { id: 'upload-h' }, 'Upload contacts'), form);
 }
 
+// Contacts by the key they pressed, read again (at most every 3 s) as calls settle.
+function responsesSection() {
+  const body = h('div');
+  const section = h('section', { 'aria-labelledby': 'responses-h', hidden: true },
+    h('h2', { id: 'responses-h' }, 'Key-press responses'), body);
+  section.show = (campaign, stats) => {
+    section.hidden = !responseLabels(campaign, stats).length;
+    body.replaceChildren(responsesChart(campaign, stats));
+  };
+  return section;
+}
+
 function contactsSection(id) {
   const message = messageBox();
   const status = select('status', [['', 'All'], ...STATUSES.map((s) => [s, s.replace('_', ' ')])], '');
+  const response = select('response', [['', 'Any']], '');
+  const responseField = field('Response', response);
+  responseField.hidden = true;
   const list = h('div');
   const previous = h('button', { type: 'button' }, 'Previous');
   const nextButton = h('button', { type: 'button' }, 'Next');
@@ -81,24 +98,31 @@ function contactsSection(id) {
   async function load() {
     const query = new URLSearchParams({ limit: '25' });
     if (status.value) query.set('status', status.value);
+    if (response.value) query.set('response', response.value);
     if (cursors[at]) query.set('cursor', cursors[at]);
     try {
       const page = await apiPage(`/api/campaigns/${id}/contacts?${query}`);
       next = page.next;
       previous.disabled = at === 0;
       nextButton.disabled = !next;
-      list.replaceChildren(page.items.length ? table('Contacts', ['Number', 'Status', 'Attempts', 'Last result', 'Last call'],
+      const filtered = response.value ? 'No contacts match these filters.'
+        : status.value ? 'No contacts with this status.' : 'No contacts yet: upload a CSV file above.';
+      list.replaceChildren(page.items.length ? table('Contacts', ['Number', 'Status', 'Attempts', 'Last result', 'Response', 'Last call'],
         page.items.map((c) => h('tr', {}, h('td', {}, c.phone_number), h('td', {}, badge(c.status)),
-          h('td', {}, c.attempts), h('td', {}, c.last_result || '—'), h('td', {}, when(c.last_attempt_at)))))
-        : h('p', { class: 'empty' }, status.value ? 'No contacts with this status.' : 'No contacts yet: upload a CSV file above.'));
+          h('td', {}, c.attempts), h('td', {}, c.last_result || '—'),
+          h('td', {}, c.response ? `${c.response.label} (key ${c.response.key})` : '—'),
+          h('td', {}, when(c.last_attempt_at)))))
+        : h('p', { class: 'empty' }, filtered));
     } catch (err) { message.error(err); }
   }
-  status.addEventListener('change', () => { cursors.length = 1; at = 0; load(); });
+  for (const filter of [status, response]) {
+    filter.addEventListener('change', () => { cursors.length = 1; at = 0; load(); });
+  }
   previous.addEventListener('click', () => { at -= 1; load(); });
   nextButton.addEventListener('click', () => { cursors[at + 1] = next; at += 1; load(); });
   load();
   const section = h('section', { 'aria-labelledby': 'contacts-h' }, h('h2', { id: 'contacts-h' }, 'Contacts'),
-    field('Show', status), message.el, list,
+    h('div', { class: 'row' }, field('Show', status), responseField), message.el, list,
     h('div', { class: 'actions pager' }, previous, nextButton));
   section.reload = () => { cursors.length = 1; at = 0; load(); };
   // Called on every progress event: the first page is read again at most every 3 s, so the
@@ -111,6 +135,13 @@ function contactsSection(id) {
     pendingRefresh = setTimeout(() => { pendingRefresh = null; refreshAt = Date.now() + 3000; load(); }, wait);
   };
   section.stop = () => clearTimeout(pendingRefresh);
+  // The campaign's response labels (and any its contacts recorded) become the filter's options.
+  section.labels = (labels) => {
+    const chosen = response.value;
+    response.replaceChildren(...[['', 'Any'], ...labels.map((l) => [l, l])].map(([v, text]) =>
+      h('option', { value: v, selected: v === chosen }, text)));
+    responseField.hidden = !labels.length;
+  };
   return section;
 }
 
@@ -147,8 +178,30 @@ export function campaignPage(main, customer, id) {
   const uploads = uploadSection(id, () => contacts.reload());
   uploads.hidden = true;
   const phone = phoneSection(id);
-  main.append(heading, h('p', {}, h('a', { href: '#/campaigns' }, '← All campaigns')),
-    live, actions, message.el, uploads, phone, contacts);
+  const responses = responsesSection();
+  main.append(heading, h('p', { class: 'actions' }, h('a', { href: '#/campaigns' }, '← All campaigns'),
+    h('a', { href: `#/campaigns/${id}/results` }, 'Results and charts')),
+  live, actions, message.el, uploads, responses, phone, contacts);
+  let campaign = null;
+  async function readResponses() {
+    try {
+      const stats = await api('GET', `/api/campaigns/${id}/stats`);
+      if (!campaign) campaign = await api('GET', `/api/campaigns/${id}`);
+      responses.show(campaign, stats);
+      contacts.labels(responseLabels(campaign, stats));
+    } catch (err) { message.error(err); }
+  }
+  readResponses();
+  const changed = contacts.changed;
+  contacts.changed = () => { changed(); responsesLater(); };
+  // Like the contacts table: read again at most every 3 s while progress events arrive.
+  let responsesAt = 0;
+  let pendingResponses = null;
+  function responsesLater() {
+    if (pendingResponses) return;
+    const wait = Math.max(0, responsesAt - Date.now());
+    pendingResponses = setTimeout(() => { pendingResponses = null; responsesAt = Date.now() + 3000; readResponses(); }, wait);
+  }
   let seen = 0;
   const close = follow(`/api/campaigns/${id}/events`, (event) => {
     heading.textContent = event.name;
@@ -163,5 +216,5 @@ export function campaignPage(main, customer, id) {
     if (seen++) contacts.changed(); // the first event is the state the table was read in
   }, () => message.error('This campaign’s live progress could not be loaded; it may have been ' +
     'deleted, or the session has ended. Reload the page to try again.'));
-  return () => { close(); contacts.stop(); phone.stop(); };
+  return () => { close(); contacts.stop(); phone.stop(); clearTimeout(pendingResponses); };
 }

@@ -4,6 +4,7 @@ import { clear, h } from './dom.js';
 import { signInPage } from './auth.js';
 import { campaignsPage } from './campaigns.js';
 import { campaignPage } from './campaign.js';
+import { resultsPage } from './results.js';
 import { campaignForm } from './campaign_form.js';
 import { keysPage } from './keys.js';
 import { dncPage } from './dnc.js';
@@ -19,6 +20,7 @@ const routes = [
   [/^#\/campaigns\/new$/, () => campaignForm(main, customer, null)],
   [/^#\/campaigns\/([0-9a-f-]{36})\/edit$/, (id) => campaignForm(main, customer, id)],
   [/^#\/campaigns\/([0-9a-f-]{36})$/, (id) => campaignPage(main, customer, id)],
+  [/^#\/campaigns\/([0-9a-f-]{36})\/results$/, (id) => resultsPage(main, customer, id)],
   [/^#\/keys$/, () => keysPage(main)],
   [/^#\/dnc$/, () => dncPage(main)],
   [/^#\/caller-ids$/, () => callerIdsPage(main)],
