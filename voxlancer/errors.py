@@ -36,7 +36,7 @@ CODES: dict[str, str] = {
     "field_required": "A required field is missing.",
     "field_invalid": "A field has the wrong type or a value the route refuses; the message "
                      "names the field.",
-    "invalid_query": "A query parameter (limit, from, to, type, status) is not valid.",
+    "invalid_query": "A query parameter (limit, from, to, type, status, bucket) is not valid.",
     "invalid_cursor": "The cursor was not issued by this list (tampered, truncated or out of "
                       "range); start again from the first page.",
     "invalid_body_encoding": "The body does not decode as its Content-Encoding says "
