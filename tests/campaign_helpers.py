@@ -65,6 +65,18 @@ async def ready_campaign(client: TestClient, conn: asyncpg.Connection, account: 
     return campaign
 
 
+async def started_campaign(client: TestClient, conn: asyncpg.Connection, account: Account,
+                           contacts: int, **fields: Any) -> dict[str, Any]:
+    """A running campaign of `contacts` contacts, 50 calls at once, with these settings."""
+    campaign = await ready_campaign(client, conn, account, contacts)
+    resp = await client.put(f"/api/campaigns/{campaign['id']}", headers=account.headers,
+                            json={"max_concurrent": 50, **fields})
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(f"/api/campaigns/{campaign['id']}/start", headers=account.headers)
+    assert resp.status == 200, await resp.text()
+    return campaign
+
+
 def csv_form(data: bytes, filename: str = "contacts.csv",
              content_type: str = "text/csv") -> aiohttp.FormData:
     form = aiohttp.FormData()

@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
 
+from tests.stripe_stub import StripeStub
 from voxlancer import db
 from voxlancer.api.app import init_app
 from voxlancer.api.server import ApiRunner
@@ -130,3 +131,11 @@ def synthesiser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesise
 async def tts_client(settings: Settings, synthesiser: Synthesiser) -> AsyncIterator[TestClient]:
     async with TestClient(ApiTestServer(init_app(settings, synthesiser))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def stripe() -> AsyncIterator[StripeStub]:
+    """The local stand-in for api.stripe.com (tests/stripe_stub.py)."""
+    stub = await StripeStub().start()
+    yield stub
+    await stub.close()

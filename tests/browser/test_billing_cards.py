@@ -32,13 +32,6 @@ FAKE_STRIPE = Path(__file__).parent / "fake_stripe"
 
 
 @pytest.fixture
-async def stripe() -> AsyncIterator[StripeStub]:
-    stub = await StripeStub().start()
-    yield stub
-    await stub.close()
-
-
-@pytest.fixture
 async def dashboard(settings: Settings, synthesiser: Synthesiser,
                     stripe: StripeStub) -> AsyncIterator[TestServer]:
     """The dashboard with card payments on (overrides conftest's)."""

@@ -19,7 +19,13 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from tests.call_helpers import Call, End, dial
-from tests.campaign_helpers import make_campaign, number, ready_campaign, upload
+from tests.campaign_helpers import (
+    make_campaign,
+    number,
+    ready_campaign,
+    started_campaign,
+    upload,
+)
 from tests.factories import Account, signup
 from voxlancer import call_results, money
 from voxlancer.api.app import start_api
@@ -40,17 +46,6 @@ ENDS: list[End | None] = [
     End(answered_seconds=8.0, amd_status="MACHINE"),
     None,
 ]
-
-
-async def started(client: TestClient, conn: Any, account: Account, contacts: int,
-                  **fields: Any) -> dict[str, Any]:
-    campaign = await ready_campaign(client, conn, account, contacts)
-    resp = await client.put(f"/api/campaigns/{campaign['id']}", headers=account.headers,
-                            json={"max_concurrent": 50, **fields})
-    assert resp.status == 200, await resp.text()
-    resp = await client.post(f"/api/campaigns/{campaign['id']}/start", headers=account.headers)
-    assert resp.status == 200, await resp.text()
-    return campaign
 
 
 def expected(call: Call) -> dict[str, Any]:
@@ -105,7 +100,7 @@ def without_created_at(item: dict[str, Any]) -> dict[str, Any]:
 
 async def test_calls_lists_every_attempt_as_it_was_settled(client, conn, settings: Settings):
     account = await signup(client, conn)
-    campaign = await started(client, conn, account, len(ENDS), max_attempts=1)
+    campaign = await started_campaign(client, conn, account, len(ENDS), max_attempts=1)
     before = datetime.now(UTC).replace(microsecond=0)
     calls = await dial(conn, settings, campaign["id"], ENDS)
     after = datetime.now(UTC)
@@ -142,7 +137,7 @@ async def test_calls_lists_every_attempt_as_it_was_settled(client, conn, setting
 
 async def test_a_webhook_call_object_equals_the_listed_call(client, conn, settings):
     account = await signup(client, conn)
-    campaign = await started(client, conn, account, 3, max_attempts=1)
+    campaign = await started_campaign(client, conn, account, 3, max_attempts=1)
     await dial(conn, settings, campaign["id"], [End(answered_seconds=4.25), End(cause=17),
                                                 End(answered_seconds=9, opted_out=True)])
     listed = await get_json(client, account, f"/api/campaigns/{campaign['id']}/calls")
@@ -154,7 +149,7 @@ async def test_a_webhook_call_object_equals_the_listed_call(client, conn, settin
 
 async def test_calls_are_paged_with_a_cursor_and_filtered_by_outcome(client, conn, settings):
     account = await signup(client, conn)
-    campaign = await started(client, conn, account, 7, max_attempts=1)
+    campaign = await started_campaign(client, conn, account, 7, max_attempts=1)
     # Three rounds, so that the pages cross attempts with different created_at.
     await dial(conn, settings, campaign["id"], [End(answered_seconds=5), End(cause=17)])
     await dial(conn, settings, campaign["id"], [End(answered_seconds=6), End(cause=19),
@@ -180,7 +175,7 @@ async def test_calls_are_paged_with_a_cursor_and_filtered_by_outcome(client, con
 
 async def test_another_accounts_campaign_is_not_found(client, conn, settings):
     owner = await signup(client, conn)
-    campaign = await started(client, conn, owner, 1)
+    campaign = await started_campaign(client, conn, owner, 1)
     await dial(conn, settings, campaign["id"], [End(answered_seconds=3)])
     stranger = await signup(client, conn)
     for path in (f"/api/campaigns/{campaign['id']}/calls",
@@ -278,7 +273,7 @@ async def test_results_csv_has_one_row_per_contact_with_its_latest_call(client, 
 
 async def test_results_csv_lists_contacts_never_called_and_held_back(client, conn, settings):
     account = await signup(client, conn)
-    campaign = await started(client, conn, account, 3)
+    campaign = await started_campaign(client, conn, account, 3)
     [call] = await dial(conn, settings, campaign["id"], [End(answered_seconds=2)])
     # The dialer held one back and skipped another (voxlancer/dialer/store.py defer, skip).
     leases = await store.lease(conn, UUID(campaign["id"]), 2, "dialer", 60)

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.call_helpers import End, dial
-from tests.campaign_helpers import make_campaign, ready_campaign
+from tests.campaign_helpers import make_campaign, started_campaign
 from tests.conftest import ApiTestServer
 from tests.factories import Account, signup
 from tests.stripe_stub import PUBLISHABLE_KEY, SECRET_KEY
@@ -24,17 +24,6 @@ from voxlancer.api.app import init_app
 from voxlancer.config import ConfigError, Settings
 
 HOUR = timedelta(hours=1)
-
-
-async def running(client: TestClient, conn: Any, account: Account, contacts: int,
-                  **fields: Any) -> dict[str, Any]:
-    campaign = await ready_campaign(client, conn, account, contacts)
-    resp = await client.put(f"/api/campaigns/{campaign['id']}", headers=account.headers,
-                            json={"max_concurrent": 50, **fields})
-    assert resp.status == 200, await resp.text()
-    resp = await client.post(f"/api/campaigns/{campaign['id']}/start", headers=account.headers)
-    assert resp.status == 200, await resp.text()
-    return campaign
 
 
 async def placed_at(conn: Any, calls: list[Any], when: datetime) -> None:
@@ -54,7 +43,7 @@ async def timeline(client: TestClient, account: Account, campaign_id: str,
 
 async def test_a_campaigns_calls_by_the_hour_and_by_the_day(client, conn, settings):
     account = await signup(client, conn)
-    campaign = await running(client, conn, account, 7, timezone="America/New_York")
+    campaign = await started_campaign(client, conn, account, 7, timezone="America/New_York")
     # Three hours of calls: answered, machine and busy in the first; one answered and
     # transferred (the leg is charged too) in the second; none in the third; one unanswered
     # and one still ringing in the fourth.
