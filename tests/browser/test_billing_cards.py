@@ -132,7 +132,7 @@ async def test_adding_credit_with_a_card_through_stripe_elements(
     confirmed = [r for r in stripe.requests if r[1] == "/v1/payment_intents"]
     assert confirmed[-1][2]["payment_method"] == "pm_card_visa"
     assert "4242" not in str([r[2] for r in confirmed])  # no card number on our side
-    await screenshot(page, "16-billing-card")
+    await screenshot(page, "24-billing-card")
 
     # Refused requests are the expected ones (the declined card: 402 from the stub and from the
     # API; the wrong number: 402 from the stub); nothing was refused by the page's

@@ -152,7 +152,7 @@ SEMANTIC_REFUSALS = [
     # A webhook URL must resolve to public addresses (no JSON Schema keyword can say so).
     ("^/api/webhooks(/\\{id\\})?$", "POST|PATCH", ["400"]),
     # from after to.
-    ("^/api/billing/usage$", "GET", ["400"]),
+    ("^/api/billing/usage(/daily)?$", "GET", ["400"]),
     # The card: Stripe (here its stand-in) knows only real tokens (400) and may decline (402).
     ("^/api/billing/add-credit$", "POST", ["400", "402"]),
     # The Stripe-Signature must sign the body.
