@@ -4,7 +4,7 @@ Why modules and not server templates: every page is a client of the same JSON AP
 developers use (no second back end to keep in step), and what the pages need most happens in
 the browser anyway (EventSource for live progress, XHR for upload progress, audio previews).
 Browsers load ES modules natively, so there is no bundler, no node_modules and nothing to
-vendor: the files in static/dashboard/ are what is served, about 55 KB of JS and CSS in all.
+vendor: the files in static/dashboard/ are what is served, about 85 KB of JS and CSS in all.
 
 Asset URLs carry a digest of all the assets, so they are cached for a year and a new release
 is a new URL; the page itself is revalidated on every load.
