@@ -1,164 +1,114 @@
-"""Live progress streams under load (issue 15): many event-stream watchers on one campaign
-while its calls are settled at full speed.
+"""Live progress streams under load (issue 15): 1,000 event-stream watchers on one campaign that
+the real dialer calls at full rate, against the same run without watchers.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/progress_streams.py [--watchers 1000] [--contacts N]
+    sudo PYTHONPATH=$PWD .venv/bin/python bench/progress_streams.py [--watchers 1000]
+        [--contacts N] [--cps R] [--instance NAME:INDEX]
 
-Starts its own PostgreSQL (LocalCluster) and an API process (`python -m voxlancer.cli api`),
-makes a running campaign, and settles its contacts through the dialer's own store functions
-(lease, begin_attempts, settle_many: the statements, triggers and NOTIFY of a real dialer, in
-batches of --batch) as fast as one connection can, twice: first with no watcher, then with
---watchers clients connected to GET /api/campaigns/{id}/events. No Asterisk: what watchers could
-slow down is the database path every settled call takes, which is what this isolates.
-Prints settled calls/s of both runs (goal from the issue: with watchers >= 0.95 x without), the
-API process's CPU over the run, the events each watcher got, and how long after the last commit
-the last watcher saw the final counters.
+Starts its own PostgreSQL and Asterisk sandbox (bench/dialer.py's bench_run; instance `bench:2`
+unless --instance) and the API as its own process (`python -m voxlancer.cli api`), then runs the
+real dialer (bench/dialer_at_noon.py, bench/dialer.py's run_dialer) twice, one after the other,
+with sipp answering every call, each run a campaign of N contacts with max_concurrent 1,000 at
+the trunk's full rate (--cps):
+
+1. without watchers;
+2. with --watchers clients connected to that campaign's GET /api/campaigns/{id}/events before
+   it starts, each reading until it sees the campaign `completed`.
+
+The watchers are produced by one separate process (this script with --watchers-of, as browsers
+would be separate): plain asyncio sockets that send the request and count events in what they
+read, no HTTP client library, so that the load is the API's and the kernel's, not a client's
+parsing. They share the machine's two cores with the dialer, Asterisk, PostgreSQL and the API:
+what they cost is part of what is measured.
+
+Calls/s is bench/dialer.py's: channels seen by Asterisk from the first to the last appearing.
+Prints both runs' calls/s and the ratio (goal from the issue: with watchers >= 0.95 x without),
+the API process's CPU in each run, the events each watcher got, and how long after the
+campaign's completion (its finished_at) the last watcher saw it.
 """
 
-# The benchmark drives processes from one coroutine on purpose; nothing else runs.
-# ruff: noqa: ASYNC110, ASYNC220, ASYNC240
+# The benchmark drives processes from one coroutine on purpose.
+# ruff: noqa: ASYNC220, ASYNC230
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
-import shutil
+import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
-from uuid import UUID
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from bench.common import account_and_campaigns, api_env, bench_database, wait_up
-from voxlancer import caller_ids, db, ledger
-from voxlancer.config import Settings
-from voxlancer.dialer import store
-from voxlancer.dialer.outcomes import classify
-from voxlancer.localdb import LocalCluster, free_port
+from bench.common import wait_up
+from bench.dialer import (
+    INSTANCE,
+    PASSWORD,
+    CampaignSpec,
+    Figures,
+    bench_run,
+    cpu_seconds,
+    finish,
+    run_dialer,
+    wait_until,
+)
+from voxlancer import db
+from voxlancer.asterisk.instance import Instance
+from voxlancer.localdb import free_port
 
-CALLER = "+12025550100"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def running_campaign(base: str, token: str, campaign_id: str, database_url: str,
-                           contacts: int, offset: int) -> None:
-    """Contacts, credit, a verified caller ID and consent, then start: as a customer would."""
-    headers = {"Authorization": f"Bearer {token}"}
-    conn = await db.connect(database_url)
-    async with aiohttp.ClientSession(base, headers=headers) as s:
-        customer = await (await s.get("/api/auth/me")).json()
-        await ledger.credit(conn, UUID(customer["id"]), Decimal(10_000), "benchmark credit")
-        listed = await (await s.get("/api/caller-ids")).json()
-        caller = listed[0] if listed else await (await s.post(
-            "/api/caller-ids", json={"phone_number": CALLER})).json()
-        await caller_ids.verify(conn, customer["email"], CALLER, "US")
-        await conn.close()
-        resp = await s.put(f"/api/campaigns/{campaign_id}", json={
-            "caller_id": caller["id"], "tcpa_consent": True, "max_attempts": 1,
-            "max_concurrent": 1000, "calling_hours_start": "00:00",
-            "calling_hours_end": "23:59"})
-        assert resp.status == 200, await resp.text()
-        csv = "phone_number\n" + "".join(f"+1202555{offset + i:04d}\n" for i in range(contacts))
-        form = aiohttp.FormData()
-        form.add_field("file", csv.encode(), filename="c.csv", content_type="text/csv")
-        resp = await s.post(f"/api/campaigns/{campaign_id}/contacts/upload", data=form)
-        assert resp.status == 200, await resp.text()
-        resp = await s.post(f"/api/campaigns/{campaign_id}/start")
-        assert resp.status == 200, await resp.text()
+GOAL_RATIO = 0.95
+COMPLETED = b'"status":"completed"'
 
 
-async def settle_all(database_url: str, campaign_id: str, batch: int) -> tuple[int, float]:
-    """Every contact of the campaign leased, called and settled, the dialer's way; how many and
-    how long it took."""
-    settings = Settings.from_env({"DATABASE_URL": database_url})
-    conn = await db.connect(database_url)
-    settled = 0
-    started = time.perf_counter()
+@dataclass
+class Watched:
+    """What the watchers of one run saw, and what the API spent meanwhile."""
+
+    api_cpu: float = 0.0  # seconds, start of the dialer's run to its end
+    events: tuple[int, int] = (0, 0)  # fewest and most `progress` events one watcher got
+    lag_ms: float = 0.0  # last watcher's sight of `completed` after the campaign's finished_at
+
+
+async def watch(host: str, port: int, request: bytes, seen: list[float],
+                counts: list[int]) -> None:
+    """One watcher: until the campaign is completed; when it saw that, and how many events."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(request)
+    events, pending = 0, b""
     try:
-        campaign = (await store.campaigns_by_id(conn, [UUID(campaign_id)]))[0]
-        while leases := await store.lease(conn, campaign.id, batch, "bench", 60):
-            attempts = [(uuid.uuid4(), lease) for lease in leases]
-            await store.begin_attempts(conn, attempts, campaign, "bench", "node")
-            ended_at = datetime.now(UTC)
-            await store.settle_many(conn, settings, [store.Ended(
-                attempt_id, lease.contact_id, campaign, ended_at - timedelta(seconds=20),
-                ended_at, classify(True, 16), 16, "Normal Clearing", lease.attempts + 1)
-                for attempt_id, lease in attempts])
-            settled += len(leases)
+        while chunk := await reader.read(65536):
+            # Events end with a blank line; each event is one write, so chunked encoding's
+            # size lines fall between events, never inside one.
+            *whole, pending = (pending + chunk).split(b"\n\n")
+            for event in whole:
+                if b"event: progress" in event:
+                    events += 1
+                    if COMPLETED in event:
+                        seen.append(time.time())
+                        counts.append(events)
+                        return
+        raise RuntimeError("a stream ended before the campaign completed")
     finally:
-        await conn.close()
-    return settled, time.perf_counter() - started
+        writer.close()
 
 
-async def watch(session: aiohttp.ClientSession, url: str, total: int,
-                seen: list[float], counts: list[int]) -> None:
-    """One watcher: until it sees every contact settled; when it did, and how many events."""
-    events = 0
-    async with session.get(url) as resp:
-        assert resp.status == 200, await resp.text()
-        async for line in resp.content:
-            if line.startswith(b"data: "):
-                events += 1
-                if json.loads(line[6:])["stats"]["called"] == total:
-                    break
-    seen.append(time.time())
-    counts.append(events)
-
-
-async def watchers_process(url: str, token: str, total: int, count: int) -> None:
-    """--watchers-of: the watchers, in a process of their own (as browsers would be), so that
-    reading their events does not take the settling loop's CPU; prints what they saw."""
+async def watchers_process(url: str, token: str, count: int) -> None:
+    """--watchers-of: `count` watchers of `url`; prints when the last saw the end and the
+    events each got."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = (f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+               f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n").encode()
     seen: list[float] = []
     counts: list[int] = []
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"},
-                                     connector=aiohttp.TCPConnector(limit=0),
-                                     timeout=aiohttp.ClientTimeout(total=None)) as session:
-        await asyncio.gather(*(watch(session, url, total, seen, counts) for _ in range(count)))
+    await asyncio.gather(*(watch(host, port, request, seen, counts) for _ in range(count)))
     print(json.dumps({"last_seen": max(seen), "events": [min(counts), max(counts)]}))
 
 
-async def run(base: str, token: str, database_url: str, campaign_id: str, contacts: int,
-              batch: int, watchers: int, api_pid: int) -> float:
-    url = f"{base}/api/campaigns/{campaign_id}/events"
-    child = None
-    async with aiohttp.ClientSession() as session:
-        if watchers:
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--watchers-of", url, token, str(contacts),
-                str(watchers), stdout=asyncio.subprocess.PIPE)
-            # Every watcher connected before the calls start.
-            while await _metric(session, base, "voxlancer_event_streams_open") < watchers:
-                await asyncio.sleep(0.2)
-        reads_before = await _metric(session, base, "voxlancer_progress_reads_total")
-        cpu_before = cpu_seconds(api_pid)
-        settled, took = await settle_all(database_url, campaign_id, batch)
-        done = time.time()
-        line = f"{watchers:>5} watchers: {settled:,} calls settled in {took:.2f}s = " \
-               f"{settled / took:,.0f}/s"
-        if child is not None:
-            out, _ = await asyncio.wait_for(child.communicate(), 120)
-            seen = json.loads(out)
-            cpu = cpu_seconds(api_pid) - cpu_before
-            reads = await _metric(session, base, "voxlancer_progress_reads_total") - reads_before
-            line += (f"; API CPU {cpu:.2f}s; {reads:.0f} progress reads for all watchers; "
-                     f"events per watcher {seen['events'][0]}-{seen['events'][1]}; the last "
-                     f"watcher saw the end {(seen['last_seen'] - done) * 1000:.0f} ms after "
-                     "the last commit")
-    print(line)
-    return settled / took
-
-
-async def _metric(session: aiohttp.ClientSession, base: str, name: str) -> float:
+async def metric(session: aiohttp.ClientSession, base: str, name: str) -> float:
     async with session.get(f"{base}/metrics") as resp:
         for line in (await resp.text()).splitlines():
             if line.startswith(name + " "):
@@ -166,47 +116,136 @@ async def _metric(session: aiohttp.ClientSession, base: str, name: str) -> float
     raise RuntimeError(f"no {name} in /metrics")
 
 
-async def main(watchers: int, contacts: int, batch: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="voxlancer-bench-"))
-    work.chmod(0o755)
-    cluster = LocalCluster(work / "cluster", free_port())
-    api: subprocess.Popen[bytes] | None = None
-    try:
-        cluster.start()
-        database_url = await bench_database(cluster)
+async def token_of(session: aiohttp.ClientSession, base: str, email: str) -> str:
+    """Sign in through the API process, as a dashboard user would."""
+    async with session.post(f"{base}/api/auth/login",
+                            json={"email": email, "password": PASSWORD}) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+        return str(body["token"])
+
+
+class Watchers:
+    """The watcher process of one run: started once the campaign exists (before the dialer
+    and the start), read once the campaign completed."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, email: str,
+                 count: int) -> None:
+        self.session, self.base, self.email, self.count = session, base, email, count
+        self.campaign_id = ""
+        self.child: asyncio.subprocess.Process | None = None
+
+    async def connect(self, campaign_id: str) -> None:
+        self.campaign_id = campaign_id
+        token = await token_of(self.session, self.base, self.email)
+        url = f"{self.base}/api/campaigns/{campaign_id}/events"
+        self.child = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--watchers-of", url, token, str(self.count),
+            stdout=asyncio.subprocess.PIPE)
+
+        async def all_open() -> bool:
+            if self.child is not None and self.child.returncode is not None:
+                raise RuntimeError("the watcher process exited")
+            opened = await metric(self.session, self.base, "voxlancer_event_streams_open")
+            return opened >= self.count
+        await wait_until(all_open, 120, f"{self.count} event streams to open")
+
+    async def outcome(self, database_url: str) -> tuple[float, tuple[int, int]]:
+        """The last watcher's lag after the campaign's completion (ms), and events per
+        watcher (fewest, most)."""
+        assert self.child is not None
+        out, _ = await asyncio.wait_for(self.child.communicate(), 120)
+        assert self.child.returncode == 0, "the watcher process failed"
+        seen = json.loads(out)
+        conn = await db.connect(database_url)
+        try:
+            finished = await conn.fetchval("SELECT extract(epoch FROM finished_at) FROM "
+                                           "campaigns WHERE id = $1::uuid", self.campaign_id)
+        finally:
+            await conn.close()
+        return (seen["last_seen"] - float(finished)) * 1000, tuple(seen["events"])
+
+
+async def measured(api_pid: int, run: Callable[[], Awaitable[Figures]]) -> tuple[Figures, float]:
+    """A run's figures and the API process's CPU seconds over it."""
+    before = cpu_seconds(api_pid)
+    figures = await run()
+    return figures, cpu_seconds(api_pid) - before
+
+
+def table(alone: Figures, watched: Figures, alone_cpu: float, seen: Watched,
+          watchers: int, cps: float) -> str:
+    ratio = watched.rate / alone.rate if alone.rate else 0.0
+    verdict = "ok" if ratio >= GOAL_RATIO else "MISSED"
+    rows = [
+        ("calls seen by Asterisk", f"{alone.calls}", f"{watched.calls}", ""),
+        ("sipp successful / failed", f"{alone.sipp_ok} / {alone.sipp_failed}",
+         f"{watched.sipp_ok} / {watched.sipp_failed}", ""),
+        ("calls per second", f"{alone.rate:.1f}", f"{watched.rate:.1f}",
+         f">= {GOAL_RATIO} x without: {ratio:.3f} {verdict}"),
+        ("peak concurrent calls", f"{alone.peak}", f"{watched.peak}", ""),
+        ("dialer CPU ms per call", f"{alone.cpu_ms:.2f}", f"{watched.cpu_ms:.2f}", ""),
+        ("API CPU seconds over the run", f"{alone_cpu:.2f}", f"{seen.api_cpu:.2f}", ""),
+        ("progress events per watcher", "", f"{seen.events[0]}-{seen.events[1]}", ""),
+        ("last watcher saw completed (ms)", "", f"{seen.lag_ms:.0f}",
+         "after finished_at"),
+    ]
+    lines = [f"trunk rate for both: {cps:g} calls/s; {watchers:,} watchers in the second run",
+             f"{'':34}{'no watchers':>14}{'watched':>14}   goal"]
+    lines += [f"{name:34}{a:>14}{b:>14}   {goal}" for name, a, b, goal in rows]
+    lines.append(f"ratio with/without watchers: {ratio:.3f} (goal >= {GOAL_RATIO})")
+    return "\n".join(lines)
+
+
+async def main(watchers: int, count: int, cps: float, keep: bool, instance: Instance) -> None:
+    async with bench_run(cps, keep, instance, "progress") as bench:
         port = free_port()
-        env = {**api_env(database_url, work),
+        env = {**bench.env, "VOXLANCER_LOG_LEVEL": "warning",
                "VOXLANCER_STREAMS_PER_CUSTOMER": str(watchers + 10)}
-        api = subprocess.Popen([sys.executable, "-m", "voxlancer.cli", "api", "--port",
-                                str(port)], env=env)
+        log = open(bench.work / "api.log", "wb")  # noqa: SIM115 (closed below)
+        api = subprocess.Popen([sys.executable, "-m", "voxlancer.cli", "api", "--host",
+                                "127.0.0.1", "--port", str(port)], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, cwd=bench.work)
         base = f"http://127.0.0.1:{port}"
-        await wait_up(base + "/api/health")
-        token, (alone, watched) = await account_and_campaigns(
-            base, database_url, ("no watchers", "watched"))
-        await running_campaign(base, token, alone, database_url, contacts, 0)
-        await running_campaign(base, token, watched, database_url, contacts, contacts)
-        without = await run(base, token, database_url, alone, contacts, batch, 0, api.pid)
-        with_watchers = await run(base, token, database_url, watched, contacts, batch,
-                                  watchers, api.pid)
-        print(f"ratio with/without watchers: {with_watchers / without:.3f} (goal >= 0.95)")
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait(timeout=30)
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            await wait_up(base + "/api/health")
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+                print(f"without watchers: {count} contacts at {cps:g} calls/s ...")
+                alone, alone_cpu = await measured(api.pid, lambda: run_dialer(
+                    bench.settings, bench.env, bench.sandbox, session, bench.work, count,
+                    spec=CampaignSpec(email="alone@example.com")))
+                await asyncio.sleep(2)  # let Asterisk settle between the runs
+                print(f"with {watchers:,} watchers: {count} contacts at {cps:g} calls/s ...")
+                group = Watchers(session, base, "watched@example.com", watchers)
+                watched, api_cpu = await measured(api.pid, lambda: run_dialer(
+                    bench.settings, bench.env, bench.sandbox, session, bench.work, count,
+                    before_start=group.connect, spec=CampaignSpec(email="watched@example.com")))
+                lag_ms, events = await group.outcome(bench.settings.database_url)
+        finally:
+            api.send_signal(signal.SIGTERM)
+            finish(api)
+            log.close()
+    print()
+    print(table(alone, watched, alone_cpu, Watched(api_cpu, events, lag_ms), watchers, cps))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--watchers", type=int, default=1000)
-    parser.add_argument("--contacts", type=int, default=5000)
-    parser.add_argument("--batch", type=int, default=50, help="calls settled per transaction")
-    parser.add_argument("--watchers-of", nargs=4, metavar=("URL", "TOKEN", "TOTAL", "COUNT"),
+    parser.add_argument("--contacts", type=int, default=2000)
+    parser.add_argument("--cps", type=float, default=120.0,
+                        help="VOXLANCER_TRUNK_CPS, as bench/dialer.py: the full rate")
+    parser.add_argument("--keep", action="store_true", help="keep logs, sipp output, database")
+    parser.add_argument("--instance", default=INSTANCE, metavar="NAME:INDEX",
+                        help=f"the Asterisk sandbox instance to start (default {INSTANCE}; "
+                        "each index moves every port by 100)")
+    parser.add_argument("--watchers-of", nargs=3, metavar=("URL", "TOKEN", "COUNT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.watchers_of:
-        url, token, total, count = args.watchers_of
-        asyncio.run(watchers_process(url, token, int(total), int(count)))
+        url, token, watcher_count = args.watchers_of
+        asyncio.run(watchers_process(url, token, int(watcher_count)))
     else:
-        asyncio.run(main(args.watchers, args.contacts, args.batch))
+        name, _, index = args.instance.partition(":")
+        asyncio.run(main(args.watchers, args.contacts, args.cps, args.keep,
+                         Instance(name=name, index=int(index or 0))))

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/integration/test_fuzz.py (loaded through SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for tests/e2e/test_fuzz.py (loaded through SCHEMATHESIS_HOOKS).
 
 The document's own string formats `phone` and `e164` (voxlancer/api/validation.py FORMATS) mean
 a dialable number, which no JSON Schema keyword states; without a strategy the fuzzer would

@@ -57,9 +57,3 @@ def test_scale_bench_runs() -> None:
     calls = next(line for line in out.splitlines() if line.startswith("calls (attempts)"))
     assert calls.split()[2:] == ["60", "60"]
 
-
-def test_progress_streams_bench_runs() -> None:
-    out = run_bench("bench/progress_streams.py", "--watchers", "5", "--contacts", "100",
-                    "--batch", "10")
-    assert "0 watchers: 100 calls settled" in out and "5 watchers: 100 calls settled" in out
-    assert "ratio with/without watchers" in out

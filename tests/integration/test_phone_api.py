@@ -1,17 +1,12 @@
 """The browser phone's API without Asterisk: test-call requests, their limit and the dialer's
-claim, the registration refusing cleanly when ARI is away, and the page's CSP for the phone."""
+claim, the registration refusing cleanly when ARI is away, and the page's CSP for the phone.
+The endpoint the registration makes in a real Asterisk: tests/e2e/test_phone_registration.py."""
 
-import dataclasses
 from uuid import uuid4
 
-from aiohttp.test_utils import TestClient
-
-from tests.ari_config_stub import AriConfigStub
 from tests.campaign_helpers import make_campaign
-from tests.conftest import ApiTestServer
 from tests.factories import signup
 from voxlancer import campaign_test_calls
-from voxlancer.api.app import init_app
 
 
 async def _test_call(client, account, campaign_id: str, number: str = "+12025550177"):
@@ -73,33 +68,3 @@ async def test_the_page_may_open_only_the_phone_websocket_besides_itself(client)
     assert script.status == 200 and script.content_type == "application/javascript"
     assert b"JsSIP" in await script.read()
 
-
-async def test_each_opening_makes_the_endpoint_with_a_new_password(settings, conn):
-    stub = await AriConfigStub().start()
-    url = stub.url
-    try:
-        app = init_app(dataclasses.replace(settings, ari_url=url))
-        async with TestClient(ApiTestServer(app)) as client:
-            account = await signup(client, conn)
-            first = await (await client.post("/api/phone/registration",
-                                             headers=account.headers)).json()
-            again = await client.post("/api/phone/registration", headers=account.headers)
-            assert again.status == 200
-            second = await again.json()
-            other = await signup(client, conn)
-            theirs = await (await client.post("/api/phone/registration",
-                                              headers=other.headers)).json()
-    finally:
-        await stub.close()
-    name = f"web-{account.id.replace('-', '')}"
-    port = url.rsplit(":", 1)[1]
-    assert first["username"] == second["username"] == name
-    assert first["sip_uri"] == f"sip:{name}@127.0.0.1"
-    assert first["ws_url"] == f"ws://127.0.0.1:{port}/ws"
-    assert first["password"] != second["password"] and len(second["password"]) >= 32
-    assert theirs["username"] != name
-    # What Asterisk holds for this customer is the latest password, a WebRTC endpoint.
-    assert stub.objects[("auth", name)]["password"] == second["password"]
-    endpoint = stub.objects[("endpoint", name)]
-    assert (endpoint["webrtc"], endpoint["transport"], endpoint["dtmf_mode"],
-            endpoint["context"]) == ("yes", "transport-ws", "rfc4733", "voxlancer-browser")

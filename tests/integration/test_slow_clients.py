@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import io
 import json
+import socket
+import termios
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from unittest.mock import ANY
+from uuid import UUID
 
 import aiohttp
 import pytest
@@ -21,9 +26,12 @@ from aiohttp import web
 
 from tests.campaign_helpers import csv_form, make_campaign
 from tests.factories import Account, signup
+from voxlancer import metrics
 from voxlancer.api.app import start_api
-from voxlancer.api.state import POOL
+from voxlancer.api.state import POOL, PROGRESS
+from voxlancer.api.streams import SEND_BUFFER
 from voxlancer.api.uploads import UPLOAD_LIMITS
+from voxlancer.campaign_checks import MAX_NAME
 from voxlancer.localdb import free_port
 from voxlancer.logs import configure_logging
 
@@ -40,9 +48,13 @@ class Served:
     app: web.Application
     port: int
     session: aiohttp.ClientSession  # requests of the well-behaved customers
+    runner: web.AppRunner
 
     def get(self, path: str, **kwargs):
         return self.session.get(path, **kwargs)
+
+    def put(self, path: str, **kwargs):
+        return self.session.put(path, **kwargs)
 
     def post(self, path: str, **kwargs):
         return self.session.post(path, **kwargs)
@@ -61,7 +73,7 @@ async def served(settings, **changes) -> AsyncIterator[Served]:
     runner = await start_api(tuned, "127.0.0.1", port)
     try:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
-            yield Served(runner.app, port, session)
+            yield Served(runner.app, port, session, runner)
     finally:
         # After an early answer aiohttp keeps reading the rest of the body for up to 10 s
         # (lingering_time), even from a socket the client closed, and shutting down waits for
@@ -267,3 +279,109 @@ async def test_a_client_that_disconnects_mid_upload_is_logged_as_an_abort(roomy,
     [request] = [e for e in events if e["event"] == "request" and e["route"].endswith("upload")]
     assert request["status"] == 499
     assert await conn.fetchval("SELECT count(*) FROM contacts") == 0
+
+
+# Campaigns in the stalled reader's account stream, each renamed to MAX_NAME characters: about
+# 30 KB of events for every quarter second in which all of them change.
+STREAMED_CAMPAIGNS = 60
+# What the server may hold for one stream's reader (voxlancer/api/streams.py): the kernel's
+# send buffer (SEND_BUFFER, doubled by Linux), asyncio's high-water mark (64 KB), aiohttp's
+# 64 KB between drains, and one write of every campaign's event.
+STREAM_BUFFER_BOUND = 2 * SEND_BUFFER + 3 * 64 * 1024
+
+
+def _held_for(connections, port: int) -> int | None:
+    """Bytes the server holds for the client connected from `port`, not yet taken by it: in
+    the connection's asyncio transport and in its socket's kernel send queue. None once the
+    server has no such connection."""
+    for handler in connections:
+        transport = handler.transport
+        if transport is not None and transport.get_extra_info("peername")[1] == port:
+            sock = transport.get_extra_info("socket")
+            queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            return transport.get_write_buffer_size() + int.from_bytes(queued, "little")
+    return None
+
+
+async def test_a_stalled_event_stream_reader_is_cut_off_and_others_keep_streaming(settings,
+                                                                                  conn):
+    async with served(settings) as client:
+        account = await signup(client, conn)
+        campaigns = [await make_campaign(client, account, name=f"{i:02d} " + "n" * (MAX_NAME - 3))
+                     for i in range(STREAMED_CAMPAIGNS)]
+        hub = client.app[PROGRESS]
+        loop = asyncio.get_running_loop()
+        # The stalled reader: a tiny receive buffer, a request, and never a read.
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.setblocking(False)
+        await loop.sock_connect(stalled, ("127.0.0.1", client.port))
+        await loop.sock_sendall(stalled, (
+            "GET /api/events/stream HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: {account.headers['Authorization']}\r\n\r\n").encode())
+        stalled_port = stalled.getsockname()[1]
+        healthy = await client.get("/api/events/stream", headers=account.headers)
+        assert healthy.status == 200
+        received = 0
+
+        async def read_healthy() -> None:
+            nonlocal received
+            async for chunk in healthy.content.iter_any():
+                received += len(chunk)
+
+        reading = asyncio.create_task(read_healthy())
+        assert client.runner.server is not None
+        connections = client.runner.server.connections
+        try:
+            await _until(lambda: hub.watchers == 2)
+            dropped = metrics.EVENT_STREAMS_DROPPED._value.get()
+            started, peak = loop.time(), 0
+            log = io.StringIO()
+            configure_logging("info", stream=log)
+            try:
+                # Every campaign changes, over and over (as an operator's UPDATE would): the
+                # stalled reader's share of events grows far past what the server may hold.
+                while (held := _held_for(connections, stalled_port)) is not None:
+                    assert loop.time() - started < 20, "the stalled reader was never cut off"
+                    peak = max(peak, held)
+                    await conn.execute("UPDATE campaigns SET updated_at = now() "
+                                       "WHERE customer_id = $1", UUID(account.id))
+                    await asyncio.sleep(0.05)
+            finally:
+                configure_logging("warning")
+            cut_after = loop.time() - started
+            assert hub.watchers == 1
+            assert metrics.EVENT_STREAMS_DROPPED._value.get() == dropped + 1
+            events = [json.loads(line) for line in log.getvalue().splitlines()]
+            assert [e for e in events if e["event"] == "stream_dropped_slow_reader"] == [{
+                "event": "stream_dropped_slow_reader", "customer_id": account.id,
+                "level": "info", "timestamp": ANY}]
+            assert account.token not in log.getvalue()
+            # The server closed the connection: the client reads what its buffer held, then
+            # the end (or a reset).
+            async with asyncio.timeout(PROMPT):
+                try:
+                    while await loop.sock_recv(stalled, 65536):
+                        pass
+                except ConnectionResetError:
+                    pass
+
+            # The other watcher and the API go on as before.
+            # What the server held for the stalled reader stayed within its bound while the
+            # events it was offered (as many as the healthy reader took) grew well past it.
+            assert peak <= STREAM_BUFFER_BOUND, peak
+            assert received > 2 * peak, (received, peak)
+            before = received
+            renamed = await _prompt(client.put(f"/api/campaigns/{campaigns[0]['id']}",
+                                               headers=account.headers,
+                                               json={"name": "Renamed after the cut"}))
+            assert renamed.status == 200
+            await _until(lambda: received > before, PROMPT * 2)
+            health = await _prompt(client.get("/api/health"))
+            assert (await health.json())["database"] == "ok"
+            print(f"stalled reader cut off after {cut_after:.1f} s; the server held at most "
+                  f"{peak:,} bytes for it while the healthy reader got {before:,}")
+        finally:
+            reading.cancel()
+            healthy.close()
+            stalled.close()

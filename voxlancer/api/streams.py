@@ -5,14 +5,21 @@ the account (GET /api/events is the webhook event log, a different thing). Each 
 with the current state, then gets an event whenever status or counters change (coalesced, see
 voxlancer/progress.py), a comment line as a heartbeat when nothing happened for a while, and
 ends after VOXLANCER_STREAM_MAX_SECONDS (EventSource reconnects by itself, and the new request
-checks the credentials again). A stream holds no database connection while it is open; a
-reader that does not take an event within VOXLANCER_BODY_IDLE_TIMEOUT is cut off, and until
-then only the newest state per campaign waits for it, so memory stays bounded.
+checks the credentials again). A stream holds no database connection while it is open.
+
+A reader that stops reading costs a bounded amount and is then cut off: its socket's kernel send
+buffer is fixed at SEND_BUFFER (not grown by the kernel's autotuning, up to 4 MB), asyncio
+buffers at most its high-water mark (64 KB) beyond that, and only the newest state per campaign
+waits in the Watcher. Once those are full a write waits; one that waits
+VOXLANCER_BODY_IDLE_TIMEOUT drops the stream: the connection is aborted (its unsent bytes
+discarded, not flushed to a reader that will never take them) and `stream_dropped_slow_reader`
+is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +38,10 @@ HEARTBEAT_SECONDS = 15.0
 # How soon EventSource reconnects after the server ends a stream (milliseconds).
 _RETRY = b"retry: 2000\n\n"
 _HEARTBEAT = b": heartbeat\n\n"
+# The kernel's send buffer of a stream's socket (Linux doubles it for its bookkeeping). An
+# event is about half a kilobyte and goes out at most four times a second per campaign, so this
+# never slows a reader that reads; it bounds what a stalled one holds in the kernel.
+SEND_BUFFER = 32 * 1024
 
 
 class _SlowReader(Exception):
@@ -38,8 +49,8 @@ class _SlowReader(Exception):
 
 
 async def _send(response: web.StreamResponse, chunk: bytes, patience: float) -> None:
-    # write() waits while the socket's buffer is full; a reader that stays that far behind
-    # is dropped rather than kept (its backlog is at most the transport's buffer).
+    # write() waits while the socket's buffers are full; a reader that stays that far behind
+    # is dropped rather than kept (its backlog is at most those buffers).
     # asyncio.timeout rather than wait_for: no task per write, which with a thousand streams
     # is most of the cost of an event.
     try:
@@ -55,6 +66,9 @@ async def _stream(request: web.Request, watcher: progress.Watcher,
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store",
         "X-Accel-Buffering": "no"})  # nginx: pass events on as they come
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
     await response.prepare(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.stream_max_seconds
@@ -73,7 +87,9 @@ async def _stream(request: web.Request, watcher: progress.Watcher,
     except _SlowReader:
         log.info("stream_dropped_slow_reader", customer_id=str(watcher.customer_id))
         metrics.EVENT_STREAMS_DROPPED.inc()
-        response.force_close()
+        # close() would wait to flush what the reader is not taking; abort drops it.
+        if request.transport is not None:
+            request.transport.abort()
     except (ConnectionResetError, ConnectionError):
         pass  # the reader went away
     return response

@@ -1,8 +1,10 @@
 """Schemathesis against the real app: every operation, positive and negative examples, all checks.
 
-The app runs on a real port against the test PostgreSQL with an active, funded account, an API
-key with every scope, a verified caller ID, a campaign with contacts and a do-not-call entry, so
-that generated requests reach the handlers' logic instead of stopping at a 404. The fuzzer runs
+The app runs on a real port against the test PostgreSQL and the session's Asterisk sandbox (its
+ARI makes the browser phone's endpoints: no stand-in for Asterisk, so this is an e2e test), with
+an active, funded account, an API key with every scope, a verified caller ID, a campaign with
+contacts and a do-not-call entry, so that generated requests reach the handlers' logic instead
+of stopping at a 404. The fuzzer runs
 as its own process (its CLI), the way a client would meet the API, and reads the document from
 /api/openapi.json. The run is bounded by examples per operation so it stays within minutes.
 """
@@ -21,13 +23,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.ari_config_stub import AriConfigStub
 from tests.call_helpers import End, dial
 from tests.campaign_helpers import add_caller_id, make_campaign, number, ready_campaign
 from tests.factories import PASSWORD, fund, make_key, signup
 from tests.stripe_stub import SECRET_KEY, StripeStub
 from voxlancer import webhooks
 from voxlancer.api.app import all_routes, init_app
+from voxlancer.asterisk.sandbox import SandboxInfo
 from voxlancer.auth import SCOPES
 from voxlancer.config import Settings
 from voxlancer.tts.synth import Synthesiser
@@ -49,15 +51,8 @@ async def stripe() -> AsyncIterator[StripeStub]:
 
 
 @pytest.fixture
-async def ari_config() -> AsyncIterator[AriConfigStub]:
-    stub = await AriConfigStub().start()
-    yield stub
-    await stub.close()
-
-
-@pytest.fixture
 def fuzz_settings(database_url: str, tmp_path: Path, stripe: StripeStub,
-                  ari_config: AriConfigStub) -> Settings:
+                  sandbox: SandboxInfo) -> Settings:
     return Settings.from_env({
         "DATABASE_URL": database_url,
         "VOXLANCER_DATA_DIR": str(tmp_path / "data"),
@@ -68,8 +63,10 @@ def fuzz_settings(database_url: str, tmp_path: Path, stripe: StripeStub,
         "STRIPE_SECRET_KEY": SECRET_KEY,
         "STRIPE_API_BASE": stripe.url,
         "STRIPE_WEBHOOK_SECRET": "whsec_fuzz_0123456789abcdef",
-        # The browser phone's endpoint is made through ARI: a stand-in answers (no Asterisk).
-        "VOXLANCER_ARI_URL": ari_config.url,
+        # The browser phone's endpoint is made through the sandbox's ARI.
+        "VOXLANCER_ARI_URL": sandbox.ari_url,
+        "VOXLANCER_ARI_USER": sandbox.ari_user,
+        "VOXLANCER_ARI_PASSWORD": sandbox.ari_password,
         # Event streams end this soon, so that the fuzzer reads each answer to its end.
         "VOXLANCER_STREAM_MAX_SECONDS": "0.2",
     })
