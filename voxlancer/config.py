@@ -139,6 +139,9 @@ class Settings:
                               "before previews get 429")
     preview_per_minute: int = _setting("VOXLANCER_PREVIEW_PER_MINUTE", 20, "TTS previews per "
                                        "customer per minute")
+    preview_queue: int = _setting("VOXLANCER_PREVIEW_QUEUE", 16, "TTS previews one customer may "
+                                  "have waiting or playing at once (the process: 4 times that) "
+                                  "before 429 preview_queue_full")
     # --- Asterisk and the dialer -------------------------------------------------------------
     ari_url: str = _setting("VOXLANCER_ARI_URL", "http://127.0.0.1:8088", "Asterisk REST "
                             "Interface base address")
