@@ -135,8 +135,9 @@ class Settings:
     tts_workers: int = _setting("VOXLANCER_TTS_WORKERS", 1, "Synthesis threads per process")
     tts_threads: int = _setting("VOXLANCER_TTS_THREADS", 0, "onnxruntime threads per synthesis "
                                 "thread; 0: CPU cores / VOXLANCER_TTS_WORKERS")
-    tts_queue: int = _setting("VOXLANCER_TTS_QUEUE", 16, "Syntheses that may wait for a worker "
-                              "before previews get 429")
+    tts_queue: int = _setting("VOXLANCER_TTS_QUEUE", 16, "Renders for calls queued for a worker "
+                              "(more wait their turn); previews are bounded by "
+                              "VOXLANCER_PREVIEW_QUEUE")
     preview_per_minute: int = _setting("VOXLANCER_PREVIEW_PER_MINUTE", 20, "TTS previews per "
                                        "customer per minute")
     preview_queue: int = _setting("VOXLANCER_PREVIEW_QUEUE", 16, "TTS previews one customer may "

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.factories import Account, signup
 from voxlancer.api.app import init_app
 from voxlancer.api.state import TTS as TTS_KEY
-from voxlancer.tts.preview import preview_pieces
+from voxlancer.tts.preview import PreviewScheduler, preview_pieces
 
 SENTENCES = " ".join(f"Sentence number {n} is spoken now." for n in range(1, 9))
 THREE = "The first sentence is short. A second one follows it. The third one ends here."
@@ -26,7 +26,7 @@ SLOW_FIRST = ("This first sentence goes on and on without any pause so that the 
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(2000):
+    for _ in range(6000):  # 30 s: the machine may be busy
         if condition():
             return
         await asyncio.sleep(0.005)
@@ -168,3 +168,27 @@ async def test_a_preview_whose_listener_left_is_dropped_unspoken(tts_client, con
     streamed_wav(await speaking)
     assert scheduler.syntheses - before == len(preview_pieces(SLOW_FIRST))
     assert scheduler.open_previews(account.id) == 0
+
+
+async def test_a_listener_that_reads_slowly_does_not_hold_the_worker(synthesiser):
+    scheduler = PreviewScheduler(synthesiser, per_customer=4)
+    scheduler.buffer_bytes = 1  # one piece unsent is already too much: it parks
+    slow = scheduler.open("slow", THREE, "en-US")
+    await until(lambda: slow.state == "parked", "the unread preview parked")
+    assert scheduler.speaking == 0
+    quick = scheduler.open("quick", THREE, "en-US")
+    heard = []
+    while (chunk := await scheduler.next_audio(quick)) is not None:
+        heard.append(chunk)
+    assert len(heard) == len(preview_pieces(THREE))
+    # The slow one waited all along with one piece said and two to go ...
+    assert slow.state == "parked"
+    assert len(slow.todo) == len(preview_pieces(THREE)) - 1
+    # ... and goes on as its listener catches up.
+    rest = []
+    while (chunk := await scheduler.next_audio(slow)) is not None:
+        rest.append(chunk)
+    assert len(rest) == len(preview_pieces(THREE))
+    for preview in (slow, quick):
+        scheduler.close(preview)
+    assert scheduler.open_previews("slow") == scheduler.open_previews("quick") == 0

@@ -91,7 +91,6 @@ async def stream_preview(request: web.Request, preview: Preview) -> web.StreamRe
             while chunk is not None:
                 async with asyncio.timeout(idle):
                     await response.write(chunk)
-                scheduler.taken(preview)
                 chunk = await _next_audio(request, preview)
             await response.write_eof()
         except (Exception, asyncio.CancelledError) as exc:
@@ -112,7 +111,7 @@ async def _next_audio(request: web.Request, preview: Preview) -> bytes | None:
     while True:
         try:
             async with asyncio.timeout(0.1):
-                return await preview.next_audio()
+                return await request.app[TTS].scheduler.next_audio(preview)
         except TimeoutError:
             transport = request.transport
             if transport is None or transport.is_closing():

@@ -186,6 +186,7 @@ class PreviewScheduler:
         self.slots = synthesiser.workers
         self.per_customer = max(1, per_customer)
         self.total = 4 * self.per_customer
+        self.buffer_bytes = BUFFER_BYTES
         self.cache = PreviewCache()
         self._open: dict[str, int] = {}  # customer -> previews open
         self._ready: dict[str, list[Preview]] = {}  # customer -> previews with a piece to run
@@ -240,11 +241,14 @@ class PreviewScheduler:
     def open_previews(self, customer: str) -> int:
         return self._open.get(customer, 0)
 
-    def taken(self, preview: Preview) -> None:
-        """The handler sent some audio: a parked preview may run again."""
-        if preview.state == "parked" and preview.buffered < BUFFER_BYTES:
+    async def next_audio(self, preview: Preview) -> bytes | None:
+        """The preview's next PCM to send (None at its end); a preview parked because its
+        listener was behind runs again once this leaves room in its buffer."""
+        chunk = await preview.next_audio()
+        if preview.state == "parked" and preview.buffered < self.buffer_bytes:
             self._make_ready(preview)
             self._pump()
+        return chunk
 
     # --- scheduling -----------------------------------------------------------------------
     def _make_ready(self, preview: Preview) -> None:
@@ -310,7 +314,7 @@ class PreviewScheduler:
                     preview.whole = None
         if not preview.todo:
             self._finish(preview)
-        elif preview.buffered >= BUFFER_BYTES:
+        elif preview.buffered >= self.buffer_bytes:
             preview.state = "parked"
         else:
             self._make_ready(preview)

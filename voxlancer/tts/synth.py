@@ -3,7 +3,7 @@
 One `Synthesiser` per process (the API app and the dialer each make one). Piper models load
 lazily, once, in a worker thread. onnxruntime releases the GIL while it runs, so the event loop
 keeps serving while a message is synthesised. Work beyond `tts_workers` running plus
-`tts_queue` waiting is refused at once (`wait=False`, previews: 429) or waits its turn
+`tts_queue` waiting is refused at once (`wait=False`: 429) or waits its turn
 (`wait=True`, renders for calls).
 """
 
