@@ -17,6 +17,7 @@ import asyncio
 import os
 import shutil
 import statistics
+import struct
 import tempfile
 import time
 from collections import Counter
@@ -97,8 +98,9 @@ def message_for(n: int) -> str:
 @dataclass
 class Heard:
     status: int
-    first: float  # seconds to the first byte of audio (after the 44-byte header)
+    first: float  # seconds to the first bytes (the header leaves with the first audio)
     last: float  # seconds to the last byte
+    gap: float  # the longest silence a listener playing as it arrives would have heard
 
 
 async def listen(session: aiohttp.ClientSession, token: str, text: str) -> Heard:
@@ -107,10 +109,18 @@ async def listen(session: aiohttp.ClientSession, token: str, text: str) -> Heard
                             json={"text": text}) as resp:
         first = await resp.content.readany()
         first_at = time.perf_counter() - started
-        rest = await resp.read()
-        if resp.status == 200:
-            assert len(first) + len(rest) > 44, "a preview without audio"
-        return Heard(resp.status, first_at, time.perf_counter() - started)
+        if resp.status != 200:
+            await resp.read()
+            return Heard(resp.status, first_at, time.perf_counter() - started, 0.0)
+        rate = struct.unpack_from("<I", first, 24)[0]
+        received, gap = len(first) - 44, 0.0
+        async for chunk in resp.content.iter_any():
+            # Playback of what had arrived ends at first_at + received audio's duration.
+            arrived = time.perf_counter() - started
+            gap = max(gap, arrived - (first_at + received / 2 / rate))
+            received += len(chunk)
+        assert received > 0, "a preview without audio"
+        return Heard(resp.status, first_at, time.perf_counter() - started, gap)
 
 
 def spread(values: list[float]) -> str:
@@ -152,6 +162,8 @@ async def preview_latency(base: str, tokens: tuple[str, str], smoke: bool) -> No
         print(f"    first audio byte: {spread([h.first for h in crowd])}")
         print(f"    whole WAV:        {spread(last)}   goal p95 <= {CONCURRENT_GOAL:.0f} s  "
               f"{verdict}")
+        print(f"    longest silence a listener heard after the first audio: "
+              f"{max(h.gap for h in crowd) * 1000:.0f} ms")
 
         burst_size = 2 if smoke else 15
         burst = [asyncio.ensure_future(listen(session, token, message_for(200 + n)))

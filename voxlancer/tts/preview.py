@@ -55,8 +55,8 @@ BUFFER_BYTES = 512 * 1024  # about 12 s of 22 kHz audio waiting for a slow liste
 CACHE_BYTES = 32 * 1024 * 1024
 CACHE_ITEM_BYTES = 1024 * 1024  # about 23 s of audio; longer previews are not kept
 _SILENT = 1e-4
-# RIFF and data sizes unknown when the header is sent: the largest value, which FFmpeg (so
-# Chromium), SoX and Python's wave read as "until the end of the stream".
+# RIFF and data sizes unknown when the header is sent: the largest value, which Chromium (FFmpeg's
+# WAV reader) and Python's wave read as "until the end of the stream".
 _UNKNOWN_SIZE = 0xFFFFFFFF
 
 
