@@ -286,21 +286,20 @@ class PreviewScheduler:
         started = time.perf_counter()
         try:
             samples = await self.synthesiser.speak(piece, preview.voice)
+            if preview.state == "speaking":
+                self._deliver(preview, samples)
         except Exception as exc:  # handed to the handler, which decides what the client sees
             log.exception("tts_preview_failed", customer=preview.customer)
             preview.error = exc
-            samples = None
+            if preview.state == "speaking":
+                preview.state = "done"
         finally:
             self.speaking -= 1
             self.syntheses += 1
             elapsed = time.perf_counter() - started
             self._piece_seconds = 0.8 * self._piece_seconds + 0.2 * elapsed
-        if preview.state == "speaking" and samples is not None:
-            self._deliver(preview, samples)
-        elif preview.state == "speaking":
-            preview.state = "done"
-        preview._tell()
-        self._pump()
+            preview._tell()
+            self._pump()
 
     def _deliver(self, preview: Preview, samples: np.ndarray) -> None:
         pcm = preview.loudness.shape(samples)
