@@ -64,8 +64,8 @@ async def preview(request: web.Request) -> web.StreamResponse:
     if len(text) > MAX_TEXT_CHARS:
         raise BadRequest(f"text: filled with these attributes it is {len(text):,} characters, "
                          f"over {MAX_TEXT_CHARS:,}", code="field_invalid")
-    customer, voice, text = str(principal(request).customer.id), data.get("voice", DEFAULT_VOICE), \
-        clean_text(text)
+    customer = str(principal(request).customer.id)
+    voice, text = data.get("voice", DEFAULT_VOICE), clean_text(text)
     cached = tts.scheduler.cache.get(tts.scheduler.cache_key(customer, text, voice))
     if cached is not None:
         return web.Response(body=cached, content_type="audio/wav", headers=NO_STORE)
