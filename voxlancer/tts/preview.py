@@ -118,7 +118,7 @@ class Preview:
     loudness: Loudness
     arrived: float = field(default_factory=time.monotonic)
     state: str = "waiting"  # waiting | speaking | parked (listener behind) | done | dropped
-    started: float | None = None  # when its first audio was handed to the listener
+    started: float | None = None  # when its first audio was ready
     audio_seconds: float = 0.0  # audio made so far
     outbox: deque[bytes] = field(default_factory=deque)
     buffered: int = 0
@@ -147,8 +147,6 @@ class Preview:
             await self._news.wait()
         chunk = self.outbox.popleft()
         self.buffered -= len(chunk)
-        if self.started is None:
-            self.started = time.monotonic()
         return chunk
 
     def _tell(self) -> None:
@@ -305,6 +303,10 @@ class PreviewScheduler:
         pcm = preview.loudness.shape(samples)
         preview.audio_seconds += len(samples) / preview.rate
         if pcm:
+            # Its listener starts playing about now. Stamped here, not when the handler takes
+            # the audio: the next piece is chosen before the handler runs.
+            if preview.started is None:
+                preview.started = time.monotonic()
             preview.outbox.append(pcm)
             preview.buffered += len(pcm)
             if preview.whole is not None:
