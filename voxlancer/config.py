@@ -140,10 +140,14 @@ class Settings:
     tts_workers: int = _setting("VOXLANCER_TTS_WORKERS", 1, "Synthesis threads per process")
     tts_threads: int = _setting("VOXLANCER_TTS_THREADS", 0, "onnxruntime threads per synthesis "
                                 "thread; 0: CPU cores / VOXLANCER_TTS_WORKERS")
-    tts_queue: int = _setting("VOXLANCER_TTS_QUEUE", 16, "Syntheses that may wait for a worker "
-                              "before previews get 429")
+    tts_queue: int = _setting("VOXLANCER_TTS_QUEUE", 16, "Renders for calls queued for a worker "
+                              "(more wait their turn); previews are bounded by "
+                              "VOXLANCER_PREVIEW_QUEUE")
     preview_per_minute: int = _setting("VOXLANCER_PREVIEW_PER_MINUTE", 20, "TTS previews per "
                                        "customer per minute")
+    preview_queue: int = _setting("VOXLANCER_PREVIEW_QUEUE", 16, "TTS previews one customer may "
+                                  "have waiting or playing at once (the process: 4 times that) "
+                                  "before 429 preview_queue_full")
     # --- Asterisk and the dialer -------------------------------------------------------------
     ari_url: str = _setting("VOXLANCER_ARI_URL", "http://127.0.0.1:8088", "Asterisk REST "
                             "Interface base address")

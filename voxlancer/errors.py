@@ -107,6 +107,8 @@ CODES: dict[str, str] = {
                                      "Idempotency-Key.",
     "invalid_signature": "The Stripe webhook signature is missing or does not match.",
     "speech_busy": "Speech synthesis is busy; wait Retry-After seconds.",
+    "preview_queue_full": "This customer already has VOXLANCER_PREVIEW_QUEUE speech previews "
+                          "waiting or playing; wait Retry-After seconds.",
     # --- the browser phone and test calls -------------------------------------------------------
     "phone_unavailable": "The browser phone could not be set up: Asterisk is not reachable or "
                          "refused the endpoint.",

@@ -37,7 +37,10 @@ def test_tts_bench_runs() -> None:
     out = run_bench("bench/tts.py", "--smoke")
     assert "RTF   150 chars" in out
     assert "cache hit" in out
-    assert "preview x 2 concurrent (4 requests, statuses {200: 4})" in out
+    assert "first audio byte (streamed)" in out and "whole WAV (baseline" in out
+    assert "identical preview again (cache)" in out
+    assert "2 previews at once (one customer; statuses {200: 2})" in out
+    assert "fairness: customer A sends 2 at once" in out and "B first audio" in out
 
 
 def test_results_csv_bench_runs() -> None:

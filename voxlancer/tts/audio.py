@@ -54,14 +54,22 @@ def speech_rms(samples: np.ndarray, rate: int) -> float:
     return float(np.sqrt(np.mean(active)))
 
 
+def peak(samples: np.ndarray) -> float:
+    return float(np.max(np.abs(samples))) if len(samples) else 0.0
+
+
+def gain(samples: np.ndarray, rate: int) -> float:
+    """The gain toward -18 dBFS RMS that keeps the peak at or under -1 dBFS (0 for silence)."""
+    highest = peak(samples)
+    if highest < 1e-6:
+        return 0.0
+    return min(db_to_amplitude(TARGET_RMS_DBFS) / max(speech_rms(samples, rate), 1e-9),
+               db_to_amplitude(PEAK_CEILING_DBFS) / highest)
+
+
 def normalise(samples: np.ndarray, rate: int) -> np.ndarray:
     """One gain for the whole message: toward -18 dBFS RMS, never past the -1 dBFS peak."""
-    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
-    if peak < 1e-6:
-        return np.zeros_like(samples, dtype=np.float32)
-    gain = min(db_to_amplitude(TARGET_RMS_DBFS) / max(speech_rms(samples, rate), 1e-9),
-               db_to_amplitude(PEAK_CEILING_DBFS) / peak)
-    return (samples * gain).astype(np.float32)
+    return (samples * gain(samples, rate)).astype(np.float32)
 
 
 def to_pcm16(samples: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The text-to-speech service one process holds: synthesiser, render cache, preview quota.
+"""The text-to-speech service one process holds: synthesiser, render cache, preview quota and
+scheduler.
 
 The API app makes one in init_app and keeps it under an AppKey; the dialer makes its own.
 """
@@ -7,9 +8,9 @@ from __future__ import annotations
 
 from voxlancer.config import Settings
 from voxlancer.sliding_window import SlidingWindow
-from voxlancer.tts import audio
 from voxlancer.tts.cache import RenderCache, RenderedAudio
-from voxlancer.tts.synth import Synthesiser, clean_text
+from voxlancer.tts.preview import PreviewScheduler
+from voxlancer.tts.synth import Synthesiser
 from voxlancer.tts.voices import VoiceChoice
 
 MAX_TEXT_CHARS = 3000
@@ -22,15 +23,11 @@ class TextToSpeech:
         self.synthesiser = synthesiser or Synthesiser(settings)
         self.cache = RenderCache(settings, self.synthesiser)
         self.previews = SlidingWindow(settings.preview_per_minute, 60.0)
+        self.scheduler = PreviewScheduler(self.synthesiser, settings.preview_queue)
 
     @property
     def voices(self) -> dict[str, VoiceChoice]:
         return self.synthesiser.voices
-
-    async def preview(self, text: str, voice: str) -> bytes:
-        """WAV at the voice's native rate; 429 at once when the synthesis queue is full."""
-        return await self.synthesiser.run(clean_text(text), voice, audio.preview_wav,
-                                          wait=False)
 
     def close(self) -> None:
         if self._owns_synthesiser:

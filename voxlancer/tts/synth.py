@@ -3,7 +3,7 @@
 One `Synthesiser` per process (the API app and the dialer each make one). Piper models load
 lazily, once, in a worker thread. onnxruntime releases the GIL while it runs, so the event loop
 keeps serving while a message is synthesised. Work beyond `tts_workers` running plus
-`tts_queue` waiting is refused at once (`wait=False`, previews: 429) or waits its turn
+`tts_queue` waiting is refused at once (`wait=False`: 429) or waits its turn
 (`wait=True`, renders for calls).
 """
 
@@ -128,15 +128,8 @@ class Synthesiser:
         self._slots.release()
 
     def _work(self, text: str, model: VoiceModel, finish: Callable[[np.ndarray, int], T]) -> T:
-        from piper.config import SynthesisConfig
-
         started = time.perf_counter()
-        voice = self._voice(model)
-        # One gain for the whole message is applied later (audio.normalise), not per sentence.
-        raw = SynthesisConfig(normalize_audio=False)
-        chunks = [chunk.audio_float_array for piece in pieces(text)
-                  for chunk in voice.synthesize(piece, raw)]
-        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        samples = self.samples(pieces(text), model)
         if not np.any(np.abs(samples) > 1e-4):
             raise BadRequest("text: there is nothing to say in it")
         result = finish(samples, model.sample_rate)
@@ -146,6 +139,27 @@ class Synthesiser:
                  audio_seconds=round(len(samples) / model.sample_rate, 2),
                  seconds=round(elapsed, 3))
         return result
+
+    def samples(self, texts: list[str], model: VoiceModel) -> np.ndarray:
+        """Piper's float samples for these pieces, one after another (in a worker thread)."""
+        from piper.config import SynthesisConfig
+
+        voice = self._voice(model)
+        # One gain for the whole message is applied later (audio.normalise), not per sentence.
+        raw = SynthesisConfig(normalize_audio=False)
+        chunks = [chunk.audio_float_array for piece in texts
+                  for chunk in voice.synthesize(piece, raw)]
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+    async def speak(self, piece: str, voice: str) -> np.ndarray:
+        """One piece's float samples at the voice's rate, synthesised in a worker thread now.
+
+        No admission here: the caller bounds how many it runs at once (previews, see
+        voxlancer.tts.preview). A caller that stops waiting does not stop the thread."""
+        model = self.voices[voice].model
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, "tts")
+        return await asyncio.wrap_future(self._pool.submit(self.samples, [piece], model))
 
     # --- models -----------------------------------------------------------------------------
     def _voice(self, model: VoiceModel) -> PiperVoice:
