@@ -3,8 +3,8 @@ made by customers (the dialer changes their status through its own module). A nu
 customer's do-not-call list (voxlancer.dnc) is stored `opted_out`, never `pending`.
 
 An upload is one transaction: the campaign row is share-locked (a start waits for the upload),
-records are streamed in batches: each batch is COPYed into a temporary staging table and moved
-into `contacts` by `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, which skips numbers the
+records are streamed in batches: each batch goes to PostgreSQL as arrays in one
+`INSERT ... SELECT ... FROM unnest(...) ON CONFLICT DO NOTHING`, which skips numbers the
 campaign already has (from before or from an earlier batch) and repeats within the batch. While
 PostgreSQL stores one batch the next one is parsed, so the two cores work at once. Any error
 rolls all of it back.
@@ -102,9 +102,9 @@ CREATE TEMP TABLE contact_upload (phone_number text NOT NULL, attributes text,
                                   consent_at timestamptz, consent_source text)
 ON COMMIT DROP
 """
-# One statement per batch; it counts what it inserted and how many of those were on the
-# do-not-call list (stored opted_out) without sending the rows back.
-_FROM_STAGING = """
+# One batch of an upload, sent as arrays: one round trip. It counts what it inserted and how
+# many of those were on the do-not-call list (stored opted_out) without sending rows back.
+_FROM_BATCH = """
 WITH inserted AS (
     INSERT INTO contacts (campaign_id, phone_number, attributes, status, consent_at,
                           consent_source)
@@ -112,14 +112,14 @@ WITH inserted AS (
            CASE WHEN EXISTS (SELECT 1 FROM dnc_entries d WHERE d.customer_id = $2
                                                            AND d.phone_number = s.phone_number)
                 THEN 'opted_out' ELSE 'pending' END, s.consent_at, s.consent_source
-    FROM contact_upload s
+    FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::text[])
+         AS s (phone_number, attributes, consent_at, consent_source)
     ON CONFLICT (campaign_id, phone_number) DO NOTHING
     RETURNING status
 )
 SELECT count(*) AS uploaded, count(*) FILTER (WHERE status = 'opted_out') AS opted_out
 FROM inserted
 """
-_EMPTY_STAGING = "TRUNCATE contact_upload"
 # JIT compiles for about 0.5 s per statement, more than a batch's INSERT takes to run.
 _NO_JIT = "SET LOCAL jit = off"
 # Do-not-call: only pending contacts change; a queued one is in a call (the dialer settles it),
@@ -335,16 +335,18 @@ async def upload(conn: Conn, customer_id: UUID, campaign_id: UUID,
 async def stage_csv(conn: Conn, chunks: AsyncIterator[bytes], region: str,
                     used: tuple[str, ...] = (), store: Store | None = None) -> RowReader:
     """Stream a CSV's valid numbers into the temporary table `contact_upload` (phone_number,
-    attributes), dropped at commit; the reader counts valid and invalid records, and the
-    valid ones that lack an attribute in `used` (those the campaign's messages read).
-    `store`, if given, is called with each batch instead of the plain COPY (see _Mover).
+    attributes), dropped at commit, or, if `store` is given, hand it each batch instead (see
+    _Mover); the reader counts valid and invalid records, and the valid ones that lack an
+    attribute in `used` (those the campaign's messages read).
 
     Call inside a transaction. Also used by the do-not-call import (voxlancer.dnc).
     """
-    await conn.execute(_STAGING)
+    if store is None:
+        await conn.execute(_STAGING)
+        store = functools.partial(_copy, conn)
     rows = RowReader(region, used)
     stream = CsvStream()
-    copier = _Copier(store or functools.partial(_copy, conn))
+    copier = _Copier(store)
     try:
         async for chunk in chunks:
             for line, cells in stream.feed(chunk):
@@ -492,9 +494,8 @@ async def _copy(conn: Conn, batch: list[Staged]) -> None:
 
 
 class _Mover:
-    """Stores each batch in `contacts` as it comes (staged, moved, staging emptied), counting
-    what was inserted; later batches see the earlier ones, so repeats across batches are
-    skipped like repeats within one."""
+    """Stores each batch in `contacts` as it comes, counting what was inserted; later batches
+    see the earlier ones, so repeats across batches are skipped like repeats within one."""
 
     def __init__(self, conn: Conn, campaign_id: UUID, customer_id: UUID) -> None:
         self._conn = conn
@@ -504,10 +505,10 @@ class _Mover:
         self.opted_out = 0
 
     async def store(self, batch: list[Staged]) -> None:
-        await _copy(self._conn, batch)
+        numbers, attributes, consent_at, consent_source = zip(*batch, strict=True)
         counts = one_row(await self._conn.fetchrow(
-            _FROM_STAGING, self._campaign_id, self._customer_id, timeout=UPLOAD_TIMEOUT))
-        await self._conn.execute(_EMPTY_STAGING)
+            _FROM_BATCH, self._campaign_id, self._customer_id, numbers, attributes, consent_at,
+            consent_source, timeout=UPLOAD_TIMEOUT))
         self.uploaded += counts["uploaded"]
         self.opted_out += counts["opted_out"]
 
