@@ -1,6 +1,7 @@
 import asyncio
 import json
 import shutil
+import time
 
 import asyncpg
 import pytest
@@ -112,7 +113,10 @@ async def test_019_keeps_contacts_and_checks_campaigns_per_statement(pg_admin_ur
         new_ids = [await conn.fetchval(
             "INSERT INTO contacts (campaign_id, phone_number) VALUES ($1, $2) RETURNING id",
             campaign_id, f"+1202555010{i}") for i in (1, 2)]
-        assert all(i.version == 7 for i in new_ids) and new_ids[0] < new_ids[1]
+        # Version 7, and the leading 48 bits are the Unix time in milliseconds.
+        assert all(i.version == 7 for i in new_ids)
+        millis = [i.int >> 80 for i in new_ids]
+        assert millis[0] <= millis[1] and abs(millis[1] / 1000 - time.time()) < 60
         stats = await conn.fetchrow("SELECT total_contacts, pending FROM campaign_stats "
                                     "WHERE campaign_id = $1", campaign_id)
         assert tuple(stats) == (3, 3)
