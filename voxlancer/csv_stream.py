@@ -100,6 +100,12 @@ class CsvStream:
 
 
 def _parse(records: list[str]) -> Iterator[list[str] | BadRecord]:
+    if not any('"' in r or "\r" in r for r in records):
+        # Without quotes or carriage returns csv only splits at commas (an empty line has no
+        # cells); str.split does that several times faster, which a million-row upload feels.
+        for record in records:
+            yield record.split(",") if record else []
+        return
     reader = csv.reader(records)
     for _ in records:
         try:

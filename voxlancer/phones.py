@@ -113,7 +113,7 @@ def _fast(text: str, region: str) -> str | None:
     if match is None:
         return None
     code, pattern = shortcut
-    digits = match.group(1)
+    digits = match[1]
     if text[0] == "+":
         if not digits.startswith(code):
             return None

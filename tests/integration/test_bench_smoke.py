@@ -29,7 +29,7 @@ def test_upload_bench_runs() -> None:
     out = run_bench("bench/upload_contacts.py", "--rows", "300", "--seconds", "1",
                     "--rounds", "1")
     assert "API upload:" in out and "uploaded=300" in out
-    assert "ratio API/psql" in out
+    assert "ratio API/floor" in out and "ratio API/psql" in out
     assert "bare one-query handler" in out and "AUTH_CACHE_SECONDS=5" in out
 
 

@@ -261,3 +261,34 @@ async def test_numbers_on_the_do_not_call_list_are_stored_opted_out(client, conn
     stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
                                     headers=account.headers)).json()
     assert (stats["total_contacts"], stats["pending"], stats["opted_out"]) == (3, 1, 2)
+
+
+async def test_an_upload_in_many_batches_skips_repeats_across_them(small_client, conn):
+    """Each batch (100 rows here) is in contacts before the next is read: a number repeated
+    batches later, one the campaign had before and do-not-call numbers late in the file are
+    counted as in one statement, and the counters match the rows."""
+    client = small_client
+    account = await signup(client, conn)
+    campaign = await make_campaign(client, account)
+    await client.post(f"/api/campaigns/{campaign['id']}/contacts", headers=account.headers,
+                      json={"phone_number": number(0)})
+    for i in (250, 251):
+        resp = await client.post("/api/dnc", headers=account.headers,
+                                 json={"phone_number": number(i)})
+        assert resp.status == 201
+    lines = ["phone_number", *(number(i) for i in range(1, 300)),
+             number(5), number(0), number(250), "12345"]
+    resp = await upload(client, account, campaign["id"], "\n".join(lines).encode())
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert (result["uploaded"], result["duplicates_skipped"], result["invalid_skipped"],
+            result["opted_out"]) == (299, 3, 1, 2)
+    assert [c["phone_number"] for c in result["contacts"]] == [number(i) for i in range(1, 101)]
+    assert await _count(conn, campaign["id"]) == 300
+    stats = await (await client.get(f"/api/campaigns/{campaign['id']}/stats",
+                                    headers=account.headers)).json()
+    assert (stats["total_contacts"], stats["pending"], stats["opted_out"]) == (300, 298, 2)
+    statuses = dict(await conn.fetch(
+        "SELECT status, count(*) FROM contacts WHERE campaign_id = $1::uuid GROUP BY status",
+        campaign["id"]))
+    assert statuses == {"pending": 298, "opted_out": 2}

@@ -1,6 +1,7 @@
 import asyncio
 import json
 import shutil
+import time
 
 import asyncpg
 import pytest
@@ -84,3 +85,76 @@ async def test_009_repairs_campaign_schedules_stored_at_infinity(pg_admin_url, t
                                fine)
     finally:
         await conn.close()
+
+
+async def test_019_keeps_contacts_and_checks_campaigns_per_statement(pg_admin_url, tmp_path):
+    """Issue 16: contacts get time-ordered ids and the foreign key to campaigns becomes
+    statement-level triggers; a database with contacts keeps them, and the rules still hold."""
+    url = await _empty_database(pg_admin_url, "voxlancer_migrate_contacts_ingest")
+    before = tmp_path / "sql"
+    before.mkdir()
+    for path in db.migration_files():
+        if path.name < "019":
+            shutil.copy(path, before / path.name)
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, before)
+        customer_id = await conn.fetchval(
+            "INSERT INTO customers (email, password_hash) VALUES ('a@example.com', 'x') "
+            "RETURNING id")
+        campaign_id, other_id = [await conn.fetchval(
+            "INSERT INTO campaigns (customer_id, name, tts_message, tts_voice) "
+            "VALUES ($1, $2, 'Hello', 'en-US') RETURNING id", customer_id, name)
+            for name in ("one", "two")]
+        old_id = await conn.fetchval(
+            "INSERT INTO contacts (campaign_id, phone_number) VALUES ($1, '+12025550100') "
+            "RETURNING id", campaign_id)
+        assert "019_contacts_ingest" in await db.migrate(conn)
+        new_ids = [await conn.fetchval(
+            "INSERT INTO contacts (campaign_id, phone_number) VALUES ($1, $2) RETURNING id",
+            campaign_id, f"+1202555010{i}") for i in (1, 2)]
+        # Version 7, and the leading 48 bits are the Unix time in milliseconds.
+        assert all(i.version == 7 for i in new_ids)
+        millis = [i.int >> 80 for i in new_ids]
+        assert millis[0] <= millis[1] and abs(millis[1] / 1000 - time.time()) < 60
+        stats = await conn.fetchrow("SELECT total_contacts, pending FROM campaign_stats "
+                                    "WHERE campaign_id = $1", campaign_id)
+        assert tuple(stats) == (3, 3)
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute("INSERT INTO contacts (campaign_id, phone_number) "
+                               "VALUES (gen_random_uuid(), '+12025550103')")
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute("UPDATE contacts SET campaign_id = $1 WHERE id = $2",
+                               other_id, old_id)
+        await conn.execute("DELETE FROM campaigns WHERE id = $1", campaign_id)
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 0
+    finally:
+        await conn.close()
+
+
+async def test_019_a_campaign_being_filled_cannot_be_deleted_until_commit(pg_admin_url):
+    """The campaign check locks the campaign FOR KEY SHARE, as the foreign key did."""
+    url = await _empty_database(pg_admin_url, "voxlancer_migrate_contacts_lock")
+    await db.migrate_url(url)
+    filler, deleter = await db.connect(url), await db.connect(url)
+    try:
+        customer_id = await filler.fetchval(
+            "INSERT INTO customers (email, password_hash) VALUES ('a@example.com', 'x') "
+            "RETURNING id")
+        campaign_id = await filler.fetchval(
+            "INSERT INTO campaigns (customer_id, name, tts_message, tts_voice) "
+            "VALUES ($1, 'one', 'Hello', 'en-US') RETURNING id", customer_id)
+        transaction = filler.transaction()
+        await transaction.start()
+        await filler.execute("INSERT INTO contacts (campaign_id, phone_number) "
+                             "VALUES ($1, '+12025550100')", campaign_id)
+        delete = asyncio.ensure_future(
+            deleter.execute("DELETE FROM campaigns WHERE id = $1", campaign_id))
+        await asyncio.sleep(0.5)
+        assert not delete.done()  # waits for the transaction adding contacts
+        await transaction.commit()
+        await delete
+        assert await filler.fetchval("SELECT count(*) FROM contacts") == 0
+    finally:
+        await filler.close()
+        await deleter.close()

@@ -1,3 +1,6 @@
+import csv
+import random
+
 import pytest
 
 from voxlancer.csv_stream import BadRecord, CsvStream, NotCsv
@@ -50,3 +53,17 @@ def test_a_bad_record_does_not_stop_the_rest():
     out = read(b'a\rb\nok\n', 64)
     assert isinstance(out[0][1], BadRecord)
     assert out[1] == (2, ["ok"])
+
+
+def test_plain_batches_split_as_the_csv_module_would():
+    """Batches without quotes or carriage returns skip the csv module; the cells must be the
+    ones it gives, blank lines, empty cells and spaces included."""
+    rng = random.Random(16)
+    alphabet = "ab ,,\t1+-.;'\\"
+    lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+             for _ in range(5000)]
+    text = "\n".join(lines) + "\n"
+    stream = CsvStream()
+    got = stream.feed(text.encode()) + stream.close()
+    expected = [(n, cells) for n, cells in enumerate(csv.reader(lines), start=1)]
+    assert got == expected
