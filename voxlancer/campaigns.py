@@ -137,23 +137,22 @@ UPDATE campaigns SET status = 'paused', pause_reason = $2, updated_at = now()
 WHERE customer_id = $1 AND status = 'running'
 RETURNING id
 """
+# One round trip: the trigger-kept counters, and the pending contacts the dialer last held back
+# by the rule that did (contacts_held_back index) and contacts by the label of their response
+# (contacts_response_page index only), each as a JSON object ordered by key.
 _STATS = """
 SELECT s.campaign_id, s.total_contacts, s.pending, s.queued, s.called, s.failed, s.no_answer,
-       s.opted_out, s.skipped, s.machine, s.total_duration_seconds, s.total_cost
+       s.opted_out, s.skipped, s.machine, s.total_duration_seconds, s.total_cost,
+       (SELECT coalesce(json_object_agg(deferred_by, contacts ORDER BY deferred_by), '{}')
+        FROM (SELECT deferred_by, count(*) AS contacts FROM contacts
+              WHERE campaign_id = $1 AND status = 'pending' AND deferred_by IS NOT NULL
+              GROUP BY deferred_by) held)::text AS held_back,
+       (SELECT coalesce(json_object_agg(response_label, contacts ORDER BY response_label), '{}')
+        FROM (SELECT response_label, count(*) AS contacts FROM contacts
+              WHERE campaign_id = $1 AND response_label IS NOT NULL
+              GROUP BY response_label) labelled)::text AS responses
 FROM campaign_stats s JOIN campaigns c ON c.id = s.campaign_id
 WHERE c.id = $1 AND c.customer_id = $2
-"""
-# Pending contacts the dialer last held back, by the rule that did (contacts_held_back index).
-_HELD_BACK = """
-SELECT deferred_by, count(*) AS contacts FROM contacts
-WHERE campaign_id = $1 AND status = 'pending' AND deferred_by IS NOT NULL
-GROUP BY deferred_by ORDER BY deferred_by
-"""
-# Contacts by the label of their response, from the contacts_response_page index only.
-_RESPONSES = """
-SELECT response_label, count(*) AS contacts FROM contacts
-WHERE campaign_id = $1 AND response_label IS NOT NULL
-GROUP BY response_label ORDER BY response_label
 """
 _RETRY = """
 UPDATE contacts SET status = 'pending', attempts = 0, next_attempt_at = NULL
@@ -241,10 +240,8 @@ async def stats(conn: Conn, customer_id: UUID,
     finished = row["called"] + row["failed"] + row["no_answer"]
     out["total_cost"] = money.show(row["total_cost"])
     out["answered_rate"] = round(row["called"] / finished, 4) if finished else 0
-    out["held_back"] = {r["deferred_by"]: r["contacts"]
-                        for r in await conn.fetch(_HELD_BACK, campaign_id)}
-    out["responses"] = {r["response_label"]: r["contacts"]
-                        for r in await conn.fetch(_RESPONSES, campaign_id)}
+    out["held_back"] = json.loads(row["held_back"])
+    out["responses"] = json.loads(row["responses"])
     return out
 
 

@@ -1,9 +1,13 @@
+import asyncio
+import dataclasses
 import time
 
 import jwt
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.factories import PASSWORD, signup
 from voxlancer import accounts
+from voxlancer.api.app import init_app
 
 
 async def test_register_returns_the_documented_shape(client):
@@ -153,3 +157,32 @@ async def test_an_old_hash_is_upgraded_on_login(client, conn):
         "SELECT password_hash FROM customers WHERE email = 'old@example.com'")
     assert stored != weak
     assert not accounts.HASHER.check_needs_rehash(stored)
+
+
+async def test_a_token_accepted_before_still_expires_and_still_stops_on_suspension(
+        conn, settings):
+    # A token's verification is kept per process (auth._verified_claims): what changes with
+    # time or in the database must still apply to a token the process has already accepted,
+    # at once without the principal cache (test_auth_cache.py has it with the cache).
+    app = init_app(dataclasses.replace(settings, auth_cache_seconds=0))
+    async with TestClient(TestServer(app)) as client:
+        await _expiry_and_suspension(client, conn, settings)
+
+
+async def _expiry_and_suspension(client, conn, settings) -> None:
+    account = await signup(client, conn, email="later@example.com")
+    expires = int(time.time()) + 2
+    short = jwt.encode({"sub": account.id, "iat": expires - 2, "exp": expires,
+                        "iss": settings.jwt_issuer}, settings.jwt_secret, algorithm="HS256")
+    assert (await client.get("/api/auth/me", headers={"Authorization": f"Bearer {short}"})
+            ).status == 200
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)
+    resp = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {short}"})
+    assert resp.status == 401
+    assert (await resp.json())["code"] == "token_expired"
+
+    assert (await client.get("/api/auth/me", headers=account.headers)).status == 200
+    await accounts.set_status(conn, "later@example.com", "suspended")
+    resp = await client.get("/api/auth/me", headers=account.headers)
+    assert resp.status == 403
+    assert (await resp.json())["code"] == "account_suspended"

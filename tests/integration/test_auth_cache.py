@@ -143,3 +143,27 @@ async def test_header_bytes_that_are_not_text_pass_the_cache_to_a_401(cached):
         writer.close()
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b'"code":"invalid_token"' in answer
+
+
+async def test_an_entry_lives_no_longer_than_the_setting_even_without_its_notification(
+        settings, conn):
+    # The documented bound when a notification never arrives: VOXLANCER_AUTH_CACHE_SECONDS.
+    app = init_app(dataclasses.replace(settings, auth_cache_seconds=2))
+    async with TestClient(TestServer(app)) as client:
+        cache = app[PRINCIPAL_CACHE]
+
+        async def live() -> bool:
+            return cache.live
+
+        await _eventually(live)
+        account = await signup(client, conn)
+        key = await make_key(client, account, ["campaigns:read"])
+        assert (await client.get("/api/campaigns", headers=bearer(key))).status == 200
+        async with conn.transaction():
+            # Triggers off for this revocation only: no NOTIFY reaches the cache.
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("UPDATE api_keys SET revoked_at = now() "
+                               "WHERE customer_id = $1::uuid", account.id)
+        assert (await client.get("/api/campaigns", headers=bearer(key))).status == 200
+        await asyncio.sleep(2.1)
+        assert (await client.get("/api/campaigns", headers=bearer(key))).status == 401

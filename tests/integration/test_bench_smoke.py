@@ -26,11 +26,17 @@ def run_bench(*args: str) -> str:
 
 
 def test_upload_bench_runs() -> None:
-    out = run_bench("bench/upload_contacts.py", "--rows", "300", "--seconds", "1",
-                    "--rounds", "1")
+    out = run_bench("bench/upload_contacts.py", "--rows", "300")
     assert "API upload:" in out and "uploaded=300" in out
     assert "ratio API/floor" in out and "ratio API/psql" in out
-    assert "bare one-query handler" in out and "AUTH_CACHE_SECONDS=5" in out
+
+
+def test_stats_bench_runs() -> None:
+    out = run_bench("bench/stats.py", "--rows", "300", "--seconds", "1", "--rounds", "1")
+    for server in ("bare one-query handler", "API key, auth cache 5 s",
+                   "login token (JWT), no auth cache"):
+        assert server in out
+    assert "CPU us/req" in out
 
 
 def test_tts_bench_runs() -> None:

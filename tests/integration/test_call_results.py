@@ -289,6 +289,8 @@ async def test_results_csv_lists_contacts_never_called_and_held_back(client, con
     assert (skipped["status"], skipped["skip_reason"]) == ("skipped",
                                                            "operator do-not-call list")
     assert got[str(call.ended.contact_id)]["outcome"] == "answered"
+    stats = await client.get(f"/api/campaigns/{campaign['id']}/stats", headers=account.headers)
+    assert (await stats.json())["held_back"] == {"US-FL hours 08:00-20:00": 1}
 
 
 async def test_results_csv_streams_a_few_thousand_contacts(client, conn, settings):
