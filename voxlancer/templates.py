@@ -86,9 +86,31 @@ class Template:
                 out.extend(spoken_values.pieces(value, zone))
         return [p.strip() for p in out if p.strip()]
 
+    def framed(self, before: str, after: str) -> Template:
+        """This template with fixed words said before and after it, joined to its own first
+        and last fixed parts: a call then plays as few pieces as the placeholders allow (each
+        boundary between pieces is a file to open and a pause where none was written)."""
+        return _framed(self, before.strip(), after.strip())
+
     def fill(self, attributes: Mapping[str, Any], zone: ZoneInfo) -> str:
         """The whole text, as one string (a preview speaks it in one go)."""
         return _join(self._all_pieces(attributes, zone))
+
+
+@lru_cache(maxsize=256)
+def _framed(template: Template, before: str, after: str) -> Template:
+    parts = list(template.parts)
+    if before:
+        if parts and isinstance(parts[0], str):
+            parts[0] = f"{before} {parts[0].lstrip()}"
+        else:
+            parts.insert(0, before)
+    if after:
+        if parts and isinstance(parts[-1], str):
+            parts[-1] = _join([parts[-1].strip(), after])
+        else:
+            parts.append(f" {after}")
+    return Template(tuple(parts))
 
 
 def _text(value: Any) -> str:

@@ -48,3 +48,51 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+class SlowReplyProxy(TcpProxy):
+    """A TcpProxy that holds back Asterisk's reply to the first `times` requests starting with
+    `request` (b"POST /ari/channels") for `seconds`: the request itself goes through at once,
+    as to an Asterisk too busy to answer in time."""
+
+    def __init__(self, target_host: str, target_port: int, request: bytes, seconds: float,
+                 times: int = 1) -> None:
+        super().__init__(target_host, target_port)
+        self.request, self.seconds, self.left = request, seconds, times
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        held = asyncio.Event()  # set while a reply on this connection is held back
+        held.set()
+        await asyncio.gather(self._requests(reader, up_writer, held),
+                             self._replies(up_reader, writer, held), return_exceptions=True)
+
+    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        free: asyncio.Event) -> None:
+        try:
+            while data := await reader.read(65536):
+                if self.left > 0 and data.startswith(self.request):
+                    self.left -= 1
+                    free.clear()
+                    asyncio.get_running_loop().call_later(self.seconds, free.set)
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    async def _replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       free: asyncio.Event) -> None:
+        try:
+            while data := await reader.read(65536):
+                await free.wait()
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+            self._writers.discard(writer)

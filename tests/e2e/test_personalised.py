@@ -67,23 +67,25 @@ async def test_two_contacts_hear_their_own_names_and_times_played_whole(
         return rendered.media, rendered.duration_seconds
 
     intro = spoken_message("Acme Clinic", "", "9").preamble
-    # The +1 202 numbers ring in New York: 14:30 UTC is 9:30 AM, 20:00 UTC is 3 PM.
+    # The +1 202 numbers ring in New York: 14:30 UTC is 9:30 AM, 20:00 UTC is 3 PM. The
+    # identification joins the template's first words (Template.framed).
     expected = {
-        ann: [await piece(intro, True), await piece("Hello"), await piece("Ann"),
+        ann: [await piece(f"{intro} Hello", True), await piece("Ann"),
               await piece(", your cleaning is on"), await piece("Thursday, December 3rd"),
               await piece("at 9:30 AM"), await piece(". See you then.")],
-        bob: [await piece(intro, True), await piece("Hello"), await piece("Bob"),
+        bob: [await piece(f"{intro} Hello", True), await piece("Bob"),
               await piece(", your cleaning is on"), await piece("Friday, December 4th"),
               await piece("at 3 PM"), await piece(". See you then.")],
-        nobody: [await piece(intro, True), await piece("Hello"), await piece("there"),
+        nobody: [await piece(f"{intro} Hello", True), await piece("there"),
                  await piece(", your cleaning is on"), await piece("Thursday, December 3rd"),
                  await piece("at 9:30 AM"), await piece(". See you then.")],
     }
     for phone, pieces in expected.items():
         assert seen[phone] == ",".join(uri for uri, _ in pieces), phone
     assert seen[ann] != seen[bob]
-    # Pieces were rendered ahead, each distinct one once: 3 fixed parts and the intro, three
-    # names, two days, two times (the render cache may have had some from earlier tests).
+    # Pieces were rendered ahead, each distinct one once: the intro with "Hello", 2 more fixed
+    # parts, three names, two days, two times; and the opt-out confirmation, rendered while the
+    # message plays (the render cache may have had some from earlier tests).
     assert syntheses <= 11
     rows = {r["phone_number"]: r for r in await attempts(conn, campaign["id"])}
     for phone, pieces in expected.items():

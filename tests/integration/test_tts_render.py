@@ -173,3 +173,22 @@ def test_an_installed_voice_is_used_instead_of_the_fallback(tmp_path):
     mapped = catalogue(str(tmp_path), "en-AU=en_AU-none-medium,en_GB-alan-medium")
     assert mapped["en-AU"].model.name == "en_GB-alan-medium"
     assert not mapped["en-AU"].fallback
+
+
+async def test_a_piece_in_mid_sentence_keeps_only_a_words_gap_of_silence(tts):
+    """Pieces that join inside a sentence ("Hello" + "Ada" + ", see you") must not open the
+    50 ms before and 140 ms after that Piper leaves around a word said alone."""
+    def edges(path: Path) -> tuple[float, float]:
+        with wave.open(str(path), "rb") as wav:
+            pcm = np.abs(np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(float))
+        loud = np.nonzero(pcm > pcm.max() / 100)[0]  # -40 dB of the peak
+        return loud[0] / 8000, (len(pcm) - 1 - loud[-1]) / 8000
+
+    word = await render_for_call(tts, "Ada", "en-US", lead_in=False)
+    before, after = edges(word.path)
+    assert before <= 0.011 and after <= 0.041
+    # A piece that starts with punctuation keeps the pause it begins with, and one that ends a
+    # sentence keeps the pause after it: only mid-sentence edges are cut.
+    ending = await render_for_call(tts, "Ada.", "en-US", lead_in=False)
+    assert edges(ending.path)[1] > 0.08
+    assert ending.key != word.key

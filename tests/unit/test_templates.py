@@ -118,3 +118,14 @@ def test_pieces_keep_values_apart_from_fixed_text() -> None:
 
 def test_an_invalid_stored_text_is_spoken_as_written() -> None:
     assert templates.parsed("50% off {today").parts == ("50% off {today",)
+
+
+def test_words_around_a_template_join_its_first_and_last_fixed_parts() -> None:
+    template = templates.parse("Hello {first_name}, see you {day}.")
+    framed = template.framed("This is Acme. ", " Call us back.")
+    assert framed.pieces({"first_name": "Ann", "day": "Monday"}, NEW_YORK) == [
+        "This is Acme. Hello", "Ann", ", see you", "Monday", ". Call us back."]
+    # A template that starts or ends with a placeholder: the words are pieces of their own.
+    bare = templates.parse("{first_name}").framed("This is Acme.", "Goodbye.")
+    assert bare.pieces({"first_name": "Ann"}, NEW_YORK) == ["This is Acme.", "Ann", "Goodbye."]
+    assert template.framed("", "") == template

@@ -30,9 +30,13 @@ CONNECTED = {"type": "VoxlancerConnected"}  # yielded by events() after every (r
 class AriError(VoxlancerError):
     """Asterisk answered with an error or could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *,
+                 timed_out: bool = False) -> None:
         super().__init__(message)
         self.http_status = status
+        # No answer in time: the request may still have been carried out (see
+        # calls.Calls._placed_after_all).
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ class AriClient:
                                    resp.status)
                 return json.loads(text) if text else None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AriError(f"ARI {method} {path}: {exc.__class__.__name__}: {exc}") from None
+            raise AriError(f"ARI {method} {path}: {exc.__class__.__name__}: {exc}",
+                           timed_out=isinstance(exc, TimeoutError)) from None
 
     async def info(self) -> dict[str, Any]:
         info: dict[str, Any] = await self._call("GET", "/asterisk/info")

@@ -79,14 +79,28 @@ class Media:
 
     async def _pieces(self, campaign: store.RunningCampaign, contact: store.Lease,
                       template: templates.Template, around: str) -> str:
-        attributes = store.attributes(contact.attributes)
-        zone = templates.callee_zone(contact.phone_number, attributes, campaign.timezone)
-        before, _, after = around.partition(_MESSAGE_HERE)
-        pieces = [p for p in (before.strip(), *template.pieces(attributes, zone), after.strip())
-                  if p]
+        pieces = _split(campaign, contact, template, around)
         uris = [await self.render(piece, campaign.tts_voice, lead_in=i == 0)
                 for i, piece in enumerate(pieces)]
         return ",".join(uris)
+
+    def pieces(self, campaign: store.RunningCampaign,
+               contact: store.Lease) -> list[tuple[str, bool]]:
+        """(text, lead-in) of every piece a call to this contact may play (message, and the
+        voicemail when machines get one): what render-ahead's vocabulary pass renders."""
+        spoken = compliance.spoken_message(campaign.company_name, _MESSAGE_HERE,
+                                           campaign.opt_out_key, campaign.callback_number)
+        wanted = [(templates.parsed(campaign.tts_message), " ".join(spoken.parts))]
+        if campaign.machine_detection == "voicemail":
+            wanted.append((templates.parsed(campaign.voicemail_message or campaign.tts_message),
+                           compliance.voicemail_message(campaign.company_name, _MESSAGE_HERE,
+                                                        campaign.callback_number or "")))
+        return [(piece, i == 0) for template, around in wanted if template.personal
+                for i, piece in enumerate(_split(campaign, contact, template, around))]
+
+    def rendered(self, text: str, voice: str, lead_in: bool) -> bool:
+        """True when this process already knows the piece's media (no lookup on disk)."""
+        return (voice, text, lead_in) in self._uris
 
     async def prepare(self, campaign: store.RunningCampaign, contact: store.Lease) -> None:
         """Render everything a call to this contact may play (render-ahead)."""
@@ -103,6 +117,15 @@ class Media:
         """How long a media URI (or comma-separated list) rendered by this process plays (0 for
         what it did not render)."""
         return sum(self._seconds.get(uri, 0.0) for uri in media.split(","))
+
+
+def _split(campaign: store.RunningCampaign, contact: store.Lease,
+           template: templates.Template, around: str) -> list[str]:
+    """The contact's pieces of a message: the words before, the template's, the words after."""
+    attributes = store.attributes(contact.attributes)
+    zone = templates.callee_zone(contact.phone_number, attributes, campaign.timezone)
+    before, _, after = around.partition(_MESSAGE_HERE)
+    return template.framed(before, after).pieces(attributes, zone)
 
 
 def _plain(template: templates.Template) -> str:

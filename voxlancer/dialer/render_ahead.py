@@ -12,6 +12,11 @@ at most CONCURRENCY contacts render at once (the synthesiser's own queue bounds 
 never more than AHEAD contacts per campaign are prepared ahead of the dialer, and it holds no
 database connection while it renders. Values repeat (names, days, times), so after the first
 contacts most pieces are cache hits and a contact is ready in a hash and a stat.
+
+Before a campaign's contacts are stamped (while it is a draft or paused; for a running one, once
+its window is stamped) the vocabulary pass (vocabulary.py) renders every distinct piece of all
+its pending contacts, not only of the next AHEAD: started after that, a campaign synthesises
+nothing while it calls.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import structlog
 
 from voxlancer.dialer import store
 from voxlancer.dialer.media import Media, render_signature
+from voxlancer.dialer.vocabulary import Vocabulary
 from voxlancer.dialer.writer import DB_ERRORS
 from voxlancer.errors import VoxlancerError
 
@@ -48,6 +54,7 @@ class RenderAhead:
         self.wake = wake  # the lease loop's: newly ready contacts are dialled at once
         self.ahead = ahead
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self.vocabulary = Vocabulary(pool, media)
         self.prepared = 0  # contacts stamped by this worker (for the benchmarks)
 
     async def loop(self, stop: asyncio.Event) -> None:
@@ -66,14 +73,25 @@ class RenderAhead:
         it did. A batch at a time, so a campaign that starts meanwhile is served next."""
         async with self.pool.acquire() as conn:
             campaigns = await store.campaigns_to_render(conn, CAMPAIGNS)
+        states = await self.vocabulary.states([c.id for c in campaigns]) if campaigns else {}
         for campaign in campaigns:
             signature = render_signature(campaign)
-            if signature is None:
+            if signature is None or campaign.id not in states:
                 continue
+            status, total = states[campaign.id]
+            # A campaign not calling yet has every value rendered first, so that its calling
+            # needs no synthesis; a running one has its next contacts stamped first.
+            vocabulary_left = not self.vocabulary.done(campaign.id, signature, total)
+            if vocabulary_left and status != "running":
+                await self.vocabulary.step(campaign, signature, total)
+                return True
             async with self.pool.acquire() as conn:
                 batch = await store.render_window(conn, campaign.id, signature, self.ahead,
                                                   BATCH)
             if not batch:
+                if vocabulary_left:
+                    await self.vocabulary.step(campaign, signature, total)
+                    return True
                 continue
             # Stamped as they finish, MARK_EVERY at a time: a contact whose pieces are all in
             # the cache is ready at once and never waits behind one that needs a synthesis.

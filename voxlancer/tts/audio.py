@@ -25,6 +25,11 @@ LEAD_IN_SECONDS = 0.3
 _FRAME_SECONDS = 0.02
 _GATE_DB = 40.0
 _INT16_MAX = 32767
+# A piece's edges: what is quieter than this below the peak counts as silence, and how much of
+# it is kept before the first sound and after the last (a word's gap, split between the two).
+_EDGE_DB = 40.0
+KEEP_BEFORE_SECONDS = 0.01
+KEEP_AFTER_SECONDS = 0.04
 
 
 def db_to_amplitude(db: float) -> float:
@@ -94,11 +99,28 @@ def preview_wav(samples: np.ndarray, rate: int) -> bytes:
     return wav_bytes(to_pcm16(normalise(samples, rate)), rate)
 
 
-def telephony_wav(samples: np.ndarray, rate: int, *, lead_in: bool = True) -> bytes:
+def trim_edges(samples: np.ndarray, rate: int, *, start: bool, end: bool) -> np.ndarray:
+    """Piper's own silence cut from the start and/or the end down to a word's gap: for a piece
+    played in the middle of a sentence, where the pause of a whole render would be a few tens
+    of milliseconds, not the 50 ms before and 140 ms after that a piece synthesised alone has."""
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    sound = np.nonzero(np.abs(samples) > peak * db_to_amplitude(-_EDGE_DB))[0]
+    if not len(sound):
+        return samples
+    first = max(0, int(sound[0]) - int(rate * KEEP_BEFORE_SECONDS)) if start else 0
+    last = min(len(samples), int(sound[-1]) + 1 + int(rate * KEEP_AFTER_SECONDS)) if end \
+        else len(samples)
+    return samples[first:last]
+
+
+def telephony_wav(samples: np.ndarray, rate: int, *, lead_in: bool = True,
+                  trim_start: bool = False, trim_end: bool = False) -> bytes:
     """8 kHz mono 16-bit WAV for Asterisk, with a short silence so the callee's first word is
     not lost while the media path settles after answer (not for audio played straight after
-    other audio)."""
+    other audio); trim_start, trim_end: see trim_edges."""
     narrow = normalise(resample(samples, rate, TELEPHONY_RATE), TELEPHONY_RATE)
+    if trim_start or trim_end:
+        narrow = trim_edges(narrow, TELEPHONY_RATE, start=trim_start, end=trim_end)
     if not lead_in:
         return wav_bytes(to_pcm16(narrow), TELEPHONY_RATE)
     silence = np.zeros(int(TELEPHONY_RATE * LEAD_IN_SECONDS), dtype=np.float32)

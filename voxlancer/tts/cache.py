@@ -22,6 +22,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,14 @@ KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 _MEMO_LIMIT = 10_000  # durations kept in memory; the files themselves stay on disk
 # A piece played after another needs no lead-in: its key says so, so both kinds can be kept.
 _RENDER_PARAMS_NO_LEAD_IN = {**_RENDER_PARAMS, "lead_in": 0}
+
+
+def edges(text: str, lead_in: bool) -> tuple[bool, bool]:
+    """Which edges of a render are trimmed to a word's gap (audio.trim_edges): the start of a
+    piece played straight after another that starts with a word (not punctuation, whose pause
+    is meant), and the end of one that stops mid-sentence (no . ! ? ; : or , last): a
+    personalised call's pieces then join as one render's words do."""
+    return (not lead_in and text[:1].isalnum(), text[-1:].isalnum())
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,11 @@ class RenderCache:
 
     async def key(self, text: str, voice: str, lead_in: bool = True) -> str:
         model = self.synthesiser.voices[voice].model
-        params = _RENDER_PARAMS if lead_in else _RENDER_PARAMS_NO_LEAD_IN
+        params: Mapping[str, object] = _RENDER_PARAMS if lead_in else _RENDER_PARAMS_NO_LEAD_IN
+        trim = edges(text, lead_in)
+        if any(trim):  # (a render with nothing trimmed keeps the key it always had)
+            params = {**params, "trim": [*trim, audio.KEEP_BEFORE_SECONDS,
+                                         audio.KEEP_AFTER_SECONDS]}
         description = json.dumps({"model": await self.synthesiser.identity(model),
                                   "render": params, "text": text}, sort_keys=True)
         return hmac.new(self._secret, description.encode(), hashlib.sha256).hexdigest()
@@ -102,7 +115,8 @@ class RenderCache:
     async def _produce(self, key: str, text: str, voice: str, lead_in: bool) -> RenderedAudio:
         self.syntheses += 1
         duration = await self.synthesiser.run(
-            text, voice, lambda samples, rate: self._store(key, samples, rate, lead_in),
+            text, voice,
+            lambda samples, rate: self._store(key, samples, rate, lead_in, edges(text, lead_in)),
             wait=True)
         self._remember(key, duration)
         return self._rendered(key, duration)
@@ -126,9 +140,11 @@ class RenderCache:
         url = f"{self.base_url}/{key}.wav" if self.base_url else None
         return RenderedAudio(key, self.path_for(key), url, duration)
 
-    def _store(self, key: str, samples: np.ndarray, rate: int, lead_in: bool) -> float:
+    def _store(self, key: str, samples: np.ndarray, rate: int, lead_in: bool,
+               trim: tuple[bool, bool]) -> float:
         """Runs in the synthesis thread: shape, encode and write atomically."""
-        data = audio.telephony_wav(samples, rate, lead_in=lead_in)
+        data = audio.telephony_wav(samples, rate, lead_in=lead_in, trim_start=trim[0],
+                                   trim_end=trim[1])
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".render-", suffix=".tmp")
