@@ -107,7 +107,9 @@ async def test_the_real_dialer_completes_a_campaign_on_two_simulated_nodes(
         else:
             talked = EARLY_HANGUP if row["phone_number"].endswith("4") else \
                 rendered.duration_seconds
-            assert abs(float(row["duration_seconds"]) - talked) < 0.2, row
+            # The dialer hangs up on PlaybackFinished: its reaction time on a loaded machine
+            # (0.23 s seen with other suites running) adds to the message's length.
+            assert abs(float(row["duration_seconds"]) - talked) < 0.5, row
         assert row["billed_seconds"] == math.ceil(row["duration_seconds"])
         assert row["cost"] == (Decimal(row["billed_seconds"]) * Decimal("0.02") / 60
                                ).quantize(Decimal("0.0001"))
