@@ -212,6 +212,7 @@ class Node:
         self.channels: dict[str, Channel] = {}
         self.playbacks: dict[str, Playback] = {}
         self.sockets: dict[str, set[asyncio.Queue[str | None]]] = {}
+        self.allowed: dict[str, set[str]] = {}  # an application's event filter, if it set one
         self.ended: list[Channel] = []
         self.counts: Counter[str] = Counter()
         self.peak = 0
@@ -232,6 +233,7 @@ class Node:
         app.router.add_get("/ari/playbacks/{id}", self.get_playback)
         app.router.add_delete("/ari/playbacks/{id}", self.stop_playback)
         app.router.add_post("/ari/applications/{app}/subscription", self.subscribe)
+        app.router.add_put("/ari/applications/{app}/eventFilter", self.event_filter)
         app.router.add_get("/ari/asterisk/info", self.info)
         app.router.add_get("/ari/events", self.events)
         app.router.add_get("/sim/stats", self.stats)
@@ -266,7 +268,7 @@ class Node:
         self.counts[f"event {kind}"] += 1
         for app in targets:
             queues = self.sockets.get(app)
-            if not queues:
+            if not queues or kind not in self.allowed.get(app, (kind,)):
                 continue
             message = json.dumps({"type": kind, "timestamp": ari_timestamp(),
                                   "application": app, "asterisk_id": ASTERISK_ID, **body})
@@ -502,6 +504,18 @@ class Node:
         channel.apps.add(app)
         return web.json_response({"name": app, "channel_ids": [channel_id], "bridge_ids": [],
                                   "endpoint_ids": [], "device_names": []})
+
+    async def event_filter(self, request: web.Request) -> web.Response:
+        """ARI's allowed list (the dialer's use of it); an empty body clears the filter."""
+        app = request.match_info["app"]
+        body = await request.json() if request.can_read_body else {}
+        allowed = {str(e.get("type")) for e in body.get("allowed") or []}
+        if allowed:
+            self.allowed[app] = allowed
+        else:
+            self.allowed.pop(app, None)
+        return web.json_response({"name": app, "events_allowed": [{"type": t} for t in allowed],
+                                  "events_disallowed": []})
 
     async def info(self, _request: web.Request) -> web.Response:
         return web.json_response({

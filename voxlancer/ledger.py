@@ -238,10 +238,72 @@ async def debit(conn: Conn, customer_id: UUID, type_: str, amount: Decimal,
     return entry, shortfall
 
 
+@dataclass(frozen=True)
+class CallCharge:
+    """A call (or a transfer leg) to charge: `call_id` is the ledger reference that keeps the
+    charge idempotent; `billable_seconds` how long it was answered."""
+
+    customer_id: UUID
+    call_id: str
+    billable_seconds: int | float | Decimal
+    campaign_id: UUID | None = None
+
+
+# Locks the batch's customers in one order (other writers queue rather than deadlock) and reads
+# their balances; the charge is a new statement after it, so that in READ COMMITTED it sees the
+# rows committed by whoever held a lock before us.
+_LOCK_MANY = """
+SELECT id, balance, low_balance_threshold FROM customers WHERE id = ANY($1::uuid[])
+ORDER BY id FOR UPDATE
+"""
+# A batch of call charges in one statement: the first charge of each reference not charged
+# before becomes a row, each customer's rows continue its balance in the batch's order, and the
+# balance moves once per customer. A charge only lowers a balance and one at zero stays there,
+# so the balance after each row is the opening balance less the running total, never below
+# zero (a charge larger than what is left takes what is left). Returns the new rows (created)
+# and the earlier rows of references charged before.
+_CHARGE_MANY = """
+WITH v AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[], $5::numeric[],
+                         $6::text[])
+        WITH ORDINALITY AS v (customer_id, reference, campaign_id, seconds, cost, description, n)
+), earlier AS (
+    SELECT t.* FROM transactions t
+    WHERE t.type = 'call_charge' AND t.reference = ANY($2::text[])
+), fresh AS (
+    SELECT f.*, c.balance AS opening,
+           greatest(c.balance - sum(f.cost) OVER (PARTITION BY f.customer_id ORDER BY f.n), 0)
+               AS balance_after
+    FROM (SELECT DISTINCT ON (v.reference) v.* FROM v
+          WHERE NOT EXISTS (SELECT 1 FROM earlier e WHERE e.reference = v.reference)
+          ORDER BY v.reference, v.n) f
+    JOIN customers c ON c.id = f.customer_id
+), entries AS (
+    INSERT INTO transactions (customer_id, type, amount, balance_after, description, reference,
+                              call_id, campaign_id, seconds, cost)
+    SELECT customer_id, 'call_charge',
+           balance_after - coalesce(lag(balance_after) OVER (PARTITION BY customer_id
+                                                             ORDER BY n), opening),
+           balance_after, description, reference, reference, campaign_id, seconds, cost
+    FROM fresh
+    ORDER BY customer_id, n
+    RETURNING *
+), moved AS (
+    UPDATE customers c SET balance = last.balance_after, updated_at = now()
+    FROM (SELECT DISTINCT ON (customer_id) customer_id, balance_after FROM fresh
+          ORDER BY customer_id, n DESC) last
+    WHERE c.id = last.customer_id
+)
+SELECT true AS created, * FROM entries
+UNION ALL
+SELECT false AS created, * FROM earlier
+"""
+
+
 async def charge_call(conn: Conn, settings: Settings, *, customer_id: UUID,
                       call_id: UUID | str, billable_seconds: int | float | Decimal,
                       campaign_id: UUID | None = None) -> ChargeResult:
-    """Charge an ended call to its customer; called by the dialer once per call.
+    """Charge an ended call to its customer: charge_calls() for one call.
 
     `billable_seconds` is how long the call was answered; the billing increment rounds it up.
     Works inside the caller's open transaction (as a savepoint) or on its own. Idempotent per
@@ -249,26 +311,87 @@ async def charge_call(conn: Conn, settings: Settings, *, customer_id: UUID,
     A charge larger than the balance takes what is left and reports the rest in `short_by`.
     An unanswered call (0 seconds) writes no row.
     """
-    seconds = rates.billable(billable_seconds, settings.billing_increment)
-    if seconds == 0:
-        balance = await conn.fetchval("SELECT balance FROM customers WHERE id = $1", customer_id)
-        if balance is None:
-            raise NotFound("no such customer")
-        return ChargeResult(None, Decimal(0), Decimal(0), balance)
-    price = rates.cost(billable_seconds, settings.rate_per_minute, settings.billing_increment)
-    call = str(call_id)
-    minutes = (Decimal(seconds) / 60).quantize(Decimal("0.01"))
-    description = (f"Call {call}: {seconds} s ({minutes} min) at "
-                   f"{dollars(settings.rate_per_minute)}/min")
-    entry, created = await _post(
-        conn, customer_id, "call_charge", -price, description, reference=call, cap=True,
-        call_id=call, campaign_id=campaign_id, seconds=seconds, cost=price)
-    result = ChargeResult(entry, entry.cost or Decimal(0), -entry.amount, entry.balance_after,
-                          duplicate=not created)
-    if created and result.capped:
-        log.warning("call_charge_capped", customer_id=str(customer_id), call_id=call,
-                    cost=str(result.cost), short_by=str(result.short_by))
+    [result] = await charge_calls(conn, settings, [CallCharge(
+        customer_id, str(call_id), billable_seconds, campaign_id)])
     return result
+
+
+async def charge_calls(conn: Conn, settings: Settings,
+                       calls: list[CallCharge]) -> list[ChargeResult]:
+    """Charge a batch of ended calls, in order, with two statements whatever its size (the
+    dialer settles calls in batches; a call at a time cost six round trips).
+
+    The same guarantees as one call at a time: idempotent per `call_id` (a call charged before,
+    or twice in the batch, is charged once; its result is that row with `duplicate=True`), a
+    balance never taken below zero (capped charges report `short_by`), and balance.low sent
+    when a charge takes a balance below its threshold. In the caller's transaction as a
+    savepoint, or on its own. An unanswered call (0 seconds) writes no row; its result carries
+    the customer's balance after the batch.
+    """
+    priced: list[tuple[int, Decimal, str]] = []  # billed seconds, price, description
+    for call in calls:
+        seconds = rates.billable(call.billable_seconds, settings.billing_increment)
+        price = rates.cost(call.billable_seconds, settings.rate_per_minute,
+                           settings.billing_increment)
+        minutes = (Decimal(seconds) / 60).quantize(Decimal("0.01"))
+        priced.append((seconds, price, f"Call {call.call_id}: {seconds} s ({minutes} min) at "
+                                        f"{dollars(settings.rate_per_minute)}/min"))
+    billed = [(call, p) for call, p in zip(calls, priced, strict=True) if p[0] > 0]
+    try:
+        async with conn.transaction():
+            return await _charge_locked(conn, calls, billed)
+    except asyncpg.UniqueViolationError:
+        # The unique index is the backstop should two writers ever not be serialised by the
+        # lock: once the other has committed, the same batch finds its rows.
+        async with conn.transaction():
+            return await _charge_locked(conn, calls, billed)
+
+
+async def _charge_locked(conn: Conn, calls: list[CallCharge],
+                         billed: list[tuple[CallCharge, tuple[int, Decimal, str]]],
+                         ) -> list[ChargeResult]:
+    accounts = {r["id"]: r for r in await conn.fetch(
+        _LOCK_MANY, sorted({c.customer_id for c in calls}))}
+    if len(accounts) < len({c.customer_id for c in calls}):
+        raise NotFound("no such customer")
+    rows = []
+    if billed:
+        rows = await conn.fetch(_CHARGE_MANY, [c.customer_id for c, _ in billed],
+                                [c.call_id for c, _ in billed],
+                                [c.campaign_id for c, _ in billed], [p[0] for _, p in billed],
+                                [p[1] for _, p in billed], [p[2] for _, p in billed])
+    new = sorted((r for r in rows if r["created"]), key=lambda r: r["seq"])
+    balances = {customer_id: r["balance"] for customer_id, r in accounts.items()}
+    for row in new:
+        # The rows in the order they continue each balance: one may cross the low threshold.
+        before, after = balances[row["customer_id"]], row["balance_after"]
+        balances[row["customer_id"]] = after
+        threshold = accounts[row["customer_id"]]["low_balance_threshold"]
+        if threshold is not None and before >= threshold > after:
+            await webhook_events.record(conn, row["customer_id"], "balance.low", {
+                "balance": money.show(after), "low_balance_threshold": money.show(threshold),
+                "transaction": from_row(Entry, row).to_api()})
+    found = {r["reference"]: r for r in rows}
+    results: list[ChargeResult] = []
+    charged_now: set[str] = set()
+    for call in calls:
+        charged = found.get(call.call_id)
+        if charged is None:
+            results.append(ChargeResult(None, Decimal(0), Decimal(0),
+                                        balances[call.customer_id]))
+            continue
+        entry = from_row(Entry, charged)
+        # The first of a reference charged in this batch is new; a repeat is a duplicate.
+        created = charged["created"] and call.call_id not in charged_now
+        charged_now.add(call.call_id)
+        result = ChargeResult(entry, entry.cost or Decimal(0), -entry.amount,
+                              entry.balance_after, duplicate=not created)
+        if created and result.capped:
+            log.warning("call_charge_capped", customer_id=str(call.customer_id),
+                        call_id=call.call_id, cost=str(result.cost),
+                        short_by=str(result.short_by))
+        results.append(result)
+    return results
 
 
 async def spent_since(conn: Conn, customer_id: UUID, since: datetime) -> Decimal:

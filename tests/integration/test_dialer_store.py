@@ -240,6 +240,30 @@ async def test_a_batch_settles_new_calls_and_skips_those_settled_before(client, 
     assert (await stats(conn, campaign_id))["called"] == 3
 
 
+async def test_a_batch_holding_the_same_call_twice_settles_and_charges_it_once(client, conn,
+                                                                              settings):
+    campaign_id = await running_campaign(client, conn, contacts=2, max_concurrent=10)
+    campaign = (await store.campaigns_by_id(conn, [campaign_id]))[0]
+    first, second = [await begun_call(conn, campaign, "a", lease.contact_id,
+                                      answered_seconds=20)
+                     for lease in await store.lease(conn, campaign_id, 2, "a", LEASE)]
+    results = await store.settle_many(conn, settings, [first, second, first])
+    assert results[0] is not None and not results[0].duplicate
+    assert results[2] is not None and results[2].duplicate
+    assert results[2].entry == results[0].entry
+    charges = await conn.fetch("SELECT call_id FROM transactions WHERE type = 'call_charge' "
+                               "AND campaign_id = $1", campaign_id)
+    assert sorted(r["call_id"] for r in charges) == sorted([str(first.attempt_id),
+                                                            str(second.attempt_id)])
+    after = await stats(conn, campaign_id)
+    assert (after["called"], after["queued"], after["total_cost"]) == (
+        2, 0, results[0].charged + results[1].charged)
+    assert await conn.fetchval("SELECT attempts FROM contacts WHERE id = $1",
+                               first.contact_id) == 1
+    assert await conn.fetchval("SELECT count(*) FROM webhook_events "
+                               "WHERE type = 'call.completed'") == 2
+
+
 async def test_defer_puts_contacts_back_due_later_and_only_its_owners(client, conn, other):
     campaign_id = await running_campaign(client, conn, contacts=3, max_concurrent=10)
     leased = [lease.contact_id for lease in await store.lease(conn, campaign_id, 3, "a", LEASE)]

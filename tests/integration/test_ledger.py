@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import fund
 from voxlancer import accounts, admin, billing, cli, db, ledger
-from voxlancer.errors import PaymentRequired
+from voxlancer.errors import NotFound, PaymentRequired
 
 _n = itertools.count()
 
@@ -112,6 +112,51 @@ async def test_charge_call_works_inside_the_callers_transaction(conn, settings):
         # The caller's transaction is still usable after the duplicate.
         assert await conn.fetchval("SELECT 1") == 1
     assert (await balance_and_sum(conn, customer.id))["balance"] == Decimal("0.98")
+
+
+async def test_a_batch_charges_each_call_once_in_order_and_never_below_zero(conn, settings):
+    # 30 s at $0.02/min = $0.01. One call was charged before the batch, one is in it twice.
+    customer = await new_customer(conn, "0.05")
+    await billing.set_low_balance_threshold(conn, customer.id, Decimal("0.025"))
+    await ledger.charge_call(conn, settings, customer_id=customer.id, call_id="before",
+                             billable_seconds=30)
+    batch = [ledger.CallCharge(customer.id, call_id, seconds) for call_id, seconds in [
+        ("before", 30), ("a", 30), ("b", 30), ("a", 30), ("unanswered", 0), ("c", 60),
+        ("d", 30)]]
+    results = await ledger.charge_calls(conn, settings, batch)
+    assert [r.duplicate for r in results] == [True, False, False, True, False, False, False]
+    assert [r.charged for r in results] == [Decimal("0.01"), Decimal("0.01"), Decimal("0.01"),
+                                            Decimal("0.01"), 0, Decimal("0.02"), 0]
+    assert results[1].entry == results[3].entry
+    assert results[4].entry is None and results[4].balance == 0
+    # The last call found the balance empty: a row of what it cost and nothing taken.
+    assert (results[6].cost, results[6].short_by, results[6].balance) == (
+        Decimal("0.01"), Decimal("0.01"), 0)
+    rows = await conn.fetch("SELECT reference, amount, balance_after FROM transactions "
+                            "WHERE type = 'call_charge' ORDER BY seq")
+    assert [(r["reference"], r["amount"], r["balance_after"]) for r in rows] == [
+        ("before", Decimal("-0.01"), Decimal("0.04")), ("a", Decimal("-0.01"), Decimal("0.03")),
+        ("b", Decimal("-0.01"), Decimal("0.02")), ("c", Decimal("-0.02"), 0), ("d", 0, 0)]
+    row = await balance_and_sum(conn, customer.id)
+    assert row["balance"] == row["ledger_sum"] == 0
+    # The balance crossed $0.025 once, at "b".
+    low = await conn.fetch("SELECT data FROM webhook_events WHERE type = 'balance.low'")
+    assert len(low) == 1 and '"balance":"0.02"' in low[0]["data"].replace(" ", "")
+    again = await ledger.charge_calls(conn, settings, batch)
+    assert [r.duplicate for r in again if r.entry] == [True] * 6
+    assert await conn.fetchval("SELECT count(*) FROM transactions") == 6
+
+
+async def test_a_batch_of_several_customers_moves_each_balance_once(conn, settings):
+    first, second = await new_customer(conn, "1.00"), await new_customer(conn, "2.00")
+    batch = [ledger.CallCharge(customer.id, f"{customer.id}-{i}", 30)
+             for i in range(3) for customer in (first, second)]
+    await ledger.charge_calls(conn, settings, batch)
+    for customer, left in ((first, "0.97"), (second, "1.97")):
+        row = await balance_and_sum(conn, customer.id)
+        assert row["balance"] == row["ledger_sum"] == Decimal(left)
+    with pytest.raises(NotFound):
+        await ledger.charge_calls(conn, settings, [ledger.CallCharge(uuid.uuid4(), "x", 30)])
 
 
 async def test_the_ledger_is_append_only_and_the_balance_moves_only_with_it(conn, settings):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench.ari_simulator import PASSWORD, USER, Behaviour, Fate, Simulator
-from voxlancer.dialer.ari import CONNECTED, AriClient, AriConfig, AriError
+from voxlancer.dialer.ari import CONNECTED, EVENTS, AriClient, AriConfig, AriError
 from voxlancer.dialer.calls import ari_time
 from voxlancer.localdb import free_port
 
@@ -23,6 +23,31 @@ def silence(path: Path, seconds: float) -> str:
         out.setframerate(8000)
         out.writeframes(b"\0\0" * int(8000 * seconds))
     return f"sound:{path.with_suffix('')}"
+
+
+async def test_the_dialers_event_filter_leaves_only_the_events_it_acts_on(tmp_path):
+    media = silence(tmp_path / "a.wav", 0.2)
+    async with Simulator(Behaviour(), [free_port()]) as sim:
+        sim.nodes[0].fate_for = lambda _number, _timeout: Fate("answer", 0.1)
+        async with AriClient(AriConfig(sim.urls[0], USER, PASSWORD, "app")) as ari:
+            stop = asyncio.Event()
+            seen: list[dict[str, Any]] = []
+            events = ari.events(stop, only=EVENTS)
+            assert await anext(events) is CONNECTED
+            await ari.originate(endpoint="PJSIP/+12025550142@sim", channel_id="c1",
+                                caller_id="+12025550100", ring_seconds=5)
+            while not seen or seen[-1]["type"] != "ChannelDestroyed":
+                event = await asyncio.wait_for(anext(events), 5)
+                seen.append(event)
+                if event["type"] == "StasisStart":
+                    await ari.play("c1", media, "p1")
+                elif event["type"] == "PlaybackFinished":
+                    await ari.hangup("c1")
+            stop.set()
+    # No StasisEnd: the dialer does not act on it, so Asterisk does not send it.
+    assert [e["type"] for e in seen] == ["ChannelStateChange", "ChannelStateChange",
+                                         "StasisStart", "PlaybackStarted", "PlaybackFinished",
+                                         "ChannelDestroyed"]
 
 
 async def test_several_media_play_in_turn_for_their_files_lengths(tmp_path):

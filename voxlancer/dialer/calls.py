@@ -146,8 +146,6 @@ class Calls:
         await self.bucket.take()
         dial = trunk.target(call.contact.phone_number, self.settings.outbound_trunk,
                             call.campaign.caller_number)
-        log.info("call_originating", attempt_id=str(call.attempt_id),
-                 campaign_id=str(call.campaign.id))
         detect = call.campaign.machine_detection != "off"
         started = time.perf_counter()
         try:
@@ -309,7 +307,6 @@ class Calls:
     def note_answered(self, call: Call, at: datetime) -> None:
         call.answered_at = at
         metrics.CALLS_ANSWERED.inc()
-        log.info("call_answered", attempt_id=call.channel_id)
         self.settlement.answered(call.attempt_id, at)
 
     async def _opt_out(self, call: Call, playing: str | None) -> None:

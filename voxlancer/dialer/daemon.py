@@ -26,7 +26,7 @@ import structlog
 from voxlancer import campaigns, db, metrics
 from voxlancer.config import Settings
 from voxlancer.dialer import store, verification_calls
-from voxlancer.dialer.ari import CONNECTED
+from voxlancer.dialer.ari import CONNECTED, EVENTS
 from voxlancer.dialer.calls import Calls, utcnow
 from voxlancer.dialer.leasing import Leasing
 from voxlancer.dialer.media import Media
@@ -145,7 +145,7 @@ class Dialer:
         self.leasing.wake.set()
 
     async def _events(self, node: Node) -> None:
-        async for event in node.ari.events(self.stop):
+        async for event in node.ari.events(self.stop, only=EVENTS):
             if event is CONNECTED:
                 metrics.ARI_RECONNECTS.inc()
                 await Calls.guarded(self.recovery.reconcile(node), "reconnected")

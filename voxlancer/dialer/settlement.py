@@ -9,9 +9,11 @@ retried, so a call is never forgotten unbilled.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -91,15 +93,24 @@ class Settlement:
     async def _settle(self, calls: list[store.Ended]) -> None:
         async with self.pool.acquire() as conn:
             charges = await store.settle_many(conn, self.settings, calls)
+            # One line a batch at info, a line a call only at debug: a logged line costs a
+            # logger bind, processors and a JSON encoding, a measurable share of a call's CPU.
+            each = log.is_enabled_for(logging.DEBUG)
+            outcomes: Counter[str] = Counter()
             for ended, charge in zip(calls, charges, strict=True):
-                log.info("call_settled", attempt_id=str(ended.attempt_id),
-                         outcome=ended.outcome.kind, cause=ended.cause,
-                         charged=str(charge.charged) if charge else None)
+                outcomes[ended.outcome.kind] += 1
+                if each:
+                    log.debug("call_settled", attempt_id=str(ended.attempt_id),
+                              outcome=ended.outcome.kind, cause=ended.cause,
+                              charged=str(charge.charged) if charge else None)
                 metrics.CALLS_ENDED.labels(ended.outcome.kind, str(ended.cause)).inc()
                 if charge is not None and charge.entry is not None:
                     metrics.CHARGES.inc()
                     metrics.CHARGED.inc(float(charge.charged))  # a gauge of money, not money
                 self.open[ended.campaign.id] -= 1
+            log.info("calls_settled", calls=len(calls), outcomes=dict(outcomes),
+                     charged=str(sum((c.charged for c in charges if c), Decimal(0))),
+                     attempt_ids=[str(ended.attempt_id) for ended in calls])
             # While another of our calls of a campaign is unsettled its contact is queued, so
             # the campaign cannot be done; the last one to settle looks.
             for campaign_id in {ended.campaign.id for ended in calls}:

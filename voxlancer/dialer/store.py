@@ -259,7 +259,6 @@ WITH v AS (
 )
 SELECT id FROM recorded
 """
-_LOCK_BALANCES = "SELECT 1 FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 _LOCK_CAMPAIGNS = """
 SELECT 1 FROM campaigns c JOIN campaign_stats s ON s.campaign_id = c.id
 WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR NO KEY UPDATE OF c, s
@@ -572,31 +571,33 @@ def _next(ended: Ended) -> NextStep:
 async def settle_many(conn: Conn, settings: Settings,
                       calls: list[Ended]) -> list[ledger.ChargeResult | None]:
     """settle() for several calls in one transaction: one commit (and one wait for the
-    customer's balance lock) for the lot, all attempts and contacts in one statement. All are
-    settled or none is. None for a call settled before (a sweep or another dialer got there
-    first): its charge, if any, is the earlier one (charges are idempotent per attempt)."""
-    # Locks up front, each kind in one order, so that other writers queue rather than deadlock:
-    # the balances (an unanswered call takes no balance lock), then the campaigns and their
-    # counters as the lease statement takes them.
-    order = sorted(range(len(calls)), key=lambda i: (calls[i].campaign.customer_id,
-                                                     calls[i].campaign.id))
-    charges: list[ledger.ChargeResult | None] = [None] * len(calls)
-    rows: list[_EndedRow] = []
-    transfers: list[_TransferRow] = []
+    customers' balance locks) for the lot, the charges in one statement (ledger.charge_calls),
+    all attempts and contacts in another. All are settled or none is. None for a call settled
+    before (a sweep or another dialer got there first): its charge, if any, is the earlier one
+    (charges are idempotent per attempt, and per transfer leg)."""
+    charges: list[ledger.CallCharge] = []
+    for ended in calls:
+        charges.append(ledger.CallCharge(ended.campaign.customer_id, str(ended.attempt_id),
+                                         _answered_seconds(ended.answered_at, ended.ended_at),
+                                         ended.campaign.id))
+        if ended.transfer is not None:
+            leg = ended.transfer
+            charges.append(ledger.CallCharge(
+                ended.campaign.customer_id, leg.reference(ended.attempt_id),
+                _answered_seconds(leg.answered_at, leg.ended_at), ended.campaign.id))
     async with conn.transaction():
-        await conn.execute(_LOCK_BALANCES, sorted({c.campaign.customer_id for c in calls}))
+        # Locks in one order, so that other writers queue rather than deadlock: the balances
+        # (charge_calls takes them), then the campaigns and their counters as the lease
+        # statement takes them.
+        charged = iter(await ledger.charge_calls(conn, settings, charges))
         await conn.execute(_LOCK_CAMPAIGNS, sorted({c.campaign.id for c in calls}))
-        for i in order:
-            ended = calls[i]
-            seconds = Decimal(0)
-            if ended.answered_at is not None:
-                seconds = Decimal(str(max((ended.ended_at - ended.answered_at).total_seconds(),
-                                          0)))
-            campaign = ended.campaign
+        results: list[ledger.ChargeResult] = []
+        rows: list[_EndedRow] = []
+        transfers: list[_TransferRow] = []
+        for ended in calls:
+            results.append(charge := next(charged))
+            seconds = _answered_seconds(ended.answered_at, ended.ended_at)
             step = _next(ended)
-            charges[i] = charge = await ledger.charge_call(
-                conn, settings, customer_id=campaign.customer_id, call_id=ended.attempt_id,
-                billable_seconds=seconds, campaign_id=campaign.id)
             rows.append(_EndedRow(
                 id=ended.attempt_id, answered_at=ended.answered_at, ended_at=ended.ended_at,
                 outcome=ended.outcome.kind, cause=ended.cause, cause_text=ended.cause_text,
@@ -609,7 +610,12 @@ async def settle_many(conn: Conn, settings: Settings,
                 amd_status=ended.amd_status, amd_cause=ended.amd_cause,
                 message_started_at=ended.message_started_at))
             if ended.transfer is not None:
-                transfers.append(await _charge_transfer(conn, settings, ended, ended.transfer))
+                leg, leg_charge = ended.transfer, next(charged)
+                transfers.append(_TransferRow(
+                    id=ended.attempt_id, number=leg.to, status=leg.status,
+                    started_at=leg.started_at, answered_at=leg.answered_at, ended_at=leg.ended_at,
+                    billed=leg_charge.entry.seconds or 0 if leg_charge.entry else 0,
+                    cost=leg_charge.charged, contact_id=ended.contact_id))
         done = {r["id"] for r in await conn.fetch(_ENDING.sql, *_ENDING.arrays(rows))}
         settled = [t for t in transfers if t.id in done]
         if settled:  # before call.completed below, whose object shows the transfer
@@ -621,27 +627,14 @@ async def settle_many(conn: Conn, settings: Settings,
         if machines:
             await conn.execute(_COUNT_MACHINES, list(machines), list(machines.values()))
     return [charge if ended.attempt_id in done else None
-            for ended, charge in zip(calls, charges, strict=True)]
+            for ended, charge in zip(calls, results, strict=True)]
 
 
-async def _charge_transfer(conn: Conn, settings: Settings, ended: Ended,
-                           leg: TransferEnded) -> _TransferRow:
-    """Charge the transfer leg per second at the rate, as a ledger row of its own keyed by the
-    attempt: settling the call again (a retry, a dialer taking over) finds that row and charges
-    nothing more."""
-    seconds = Decimal(0)
-    if leg.answered_at is not None:
-        seconds = Decimal(str(max((leg.ended_at - leg.answered_at).total_seconds(), 0)))
-    campaign = ended.campaign
-    charge = await ledger.charge_call(
-        conn, settings, customer_id=campaign.customer_id,
-        call_id=leg.reference(ended.attempt_id), billable_seconds=seconds,
-        campaign_id=campaign.id)
-    return _TransferRow(
-        id=ended.attempt_id, number=leg.to, status=leg.status, started_at=leg.started_at,
-        answered_at=leg.answered_at, ended_at=leg.ended_at,
-        billed=charge.entry.seconds or 0 if charge.entry else 0, cost=charge.charged,
-        contact_id=ended.contact_id)
+def _answered_seconds(answered_at: datetime | None, ended_at: datetime) -> Decimal:
+    """Seconds from answer to end (0 if never answered), as the ledger bills them."""
+    if answered_at is None:
+        return Decimal(0)
+    return Decimal(str(max((ended_at - answered_at).total_seconds(), 0)))
 
 
 async def statuses(conn: Conn, campaign_ids: list[UUID]) -> dict[UUID, str]:

@@ -233,7 +233,7 @@ class Transfers:
             await call.ari.stop_playback(self.hold_id(call))
             fallback = await self.media.render(scripts_for(call.campaign).fallback_message,
                                                call.campaign.tts_voice)
-            if await call.ari.play(call.channel_id, fallback, self.fallback_id(call)) is None:
+            if not await call.ari.play(call.channel_id, fallback, self.fallback_id(call)):
                 await call.ari.hangup(call.channel_id)
 
     async def gone(self, call: Call, answered_at: datetime | None, ended_at: datetime,
