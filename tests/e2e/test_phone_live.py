@@ -169,8 +169,15 @@ async def test_a_test_call_follows_the_campaigns_response_keys_and_records_no_re
         await answer_test_call(page, phone)
         await wait_for(waiting, 60, "the response prompt to be played and the call to wait")
         (call,) = tests.values()
-        plays = call.dialog.plays  # the prompt
-        assert plays == 1
+        assert call.dialog.plays == 1  # the prompt
+
+        # An unknown key: the prompt once more (its one replay), then the wait again.
+        await phone.get_by_role("button", name="Key 7").click()
+        async def replayed() -> bool:  # played once more, and waiting again
+            return call.dialog.replayed and call.dialog.plays == 2 and await waiting()
+
+        await wait_for(replayed, 30, "the unknown key to replay the prompt")
+        plays = call.dialog.plays
         await asyncio.sleep(1)  # what was still on its way has arrived
         quiet = await inbound_energy(page)
 
@@ -178,8 +185,10 @@ async def test_a_test_call_follows_the_campaigns_response_keys_and_records_no_re
         await phone.get_by_role("button", name="Key *").click()
         again = await energy_above(page, quiet + 0.01, 20)
         assert again > quiet + 0.01, f"nothing replayed after the repeat key ({quiet}, {again})"
-        await wait_for(waiting, 60, "the message and the prompt to play again")
-        assert call.dialog.plays == plays + 2  # the message and the prompt once more
+        async def repeated() -> bool:  # the message and the prompt once more
+            return call.dialog.plays == plays + 2 and await waiting()
+
+        await wait_for(repeated, 60, "the message and the prompt to play again")
 
         # A labelled key: the goodbye, and the call ends as a live one would.
         await phone.get_by_role("button", name="Key 1").click()
@@ -208,3 +217,39 @@ async def test_a_test_call_follows_the_campaigns_response_keys_and_records_no_re
                                     headers=account.headers)).json()
     assert stats["responses"] == {}, stats
     assert not any(problems), problems
+
+
+async def test_a_transfer_key_on_a_test_call_says_where_a_live_call_would_go(
+        phone_page: Page, client, conn, sandbox, dsettings, synthesiser) -> None:
+    page = phone_page
+    account, campaign = await campaign_with(
+        client, conn, [TEST_NUMBER], start=False, response_prompt="Press 2 for a person.",
+        responses={"2": {"label": "agent", "transfer_to": "+12025550188"}},
+        response_timeout_seconds=30)
+    phone = await open_phone(page, account, campaign)
+
+    async with running_dialer(dsettings, synthesiser) as dialer:
+        tests = dialer.calls.tester.calls
+
+        async def waiting() -> bool:
+            return any(c.dialog.step == "waiting" for c in tests.values())
+
+        await answer_test_call(page, phone)
+        await wait_for(waiting, 60, "the response prompt to be played and the call to wait")
+        (call,) = tests.values()
+        await asyncio.sleep(1)
+        quiet = await inbound_energy(page)
+        await phone.get_by_role("button", name="Key 2").click()
+        # The spoken note arrives, then the call ends; no second leg is placed.
+        spoken = await energy_above(page, quiet + 0.01, 20)
+        assert spoken > quiet + 0.01, f"no note after the transfer key ({quiet}, {spoken})"
+        await expect(phone.locator(".phone-status")).to_contain_text("Call ended",
+                                                                     timeout=30_000)
+        assert call.dialog.step == "goodbye"
+        assert not dialer.calls.transfers.legs
+
+    assert await conn.fetchval("SELECT count(*) FROM call_attempts a JOIN contacts c "
+                               "ON c.id = a.contact_id WHERE c.campaign_id = $1",
+                               campaign["id"]) == 0
+    assert await conn.fetchval("SELECT response_label FROM contacts WHERE campaign_id = $1",
+                               campaign["id"]) is None
