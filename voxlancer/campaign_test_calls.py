@@ -6,8 +6,9 @@
 
 The call plays exactly what a contact hears (the identification, the message and the opt-out
 sentence) and the opt-out key works as on a real call: it lists `phone_number`, the number the
-person said the call stands for, on the customer's do-not-call list. Test calls are not billed:
-they go to the platform's own endpoint, not out on a trunk. An account gets at most
+person said the call stands for, on the customer's do-not-call list. The campaign's response
+keys work as on a real call but record nothing (dialer/phone_test_calls.py). Test calls are not
+billed: they go to the platform's own endpoint, not out on a trunk. An account gets at most
 CALLS_PER_HOUR of them, so the feature cannot keep a dialer busy.
 """
 

@@ -115,11 +115,14 @@ class Calls:
                                    lambda call: call.channel_id in self.live)
         # Verification calls go out on the first node and are neither billed nor settled.
         self.verifier = VerificationCaller(settings, pool, nodes.first.ari, media.render)
-        self.keypad = Keypad(media, settlement, self._run, self._hang_up_after,
-                             self.transfers.start)
+        self.keypad: Keypad[Call] = Keypad(
+            media, lambda call, key, label, at: settlement.responded(
+                store.Response(call.attempt_id, key, label, at)),
+            self._run, self._hang_up_after, self.transfers.start)
         # So are test calls, which ring a dashboard user's browser phone (on the first node,
         # where the API creates its endpoint).
-        self.tester = PhoneTestCaller(settings, pool, nodes.first.ari, media, settlement)
+        self.tester = PhoneTestCaller(settings, pool, nodes.first.ari, media, settlement,
+                                      self._run)
 
     def __len__(self) -> int:
         return len(self.live)

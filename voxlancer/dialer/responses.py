@@ -12,6 +12,9 @@ The opt-out key is not handled here: calls.py acts on it first, whatever the dia
 The response is written when the key is pressed (Settlement.responded, kept and retried if the
 database refuses it), so a dialer killed afterwards loses none; the call's settlement waits
 for that write, so its call.completed carries the response.
+
+A test call (phone_test_calls.py) runs the same dialog on the browser phone: its Keypad is given
+its own `record` (the test call's row, not a contact's) and `transfer` (a spoken note).
 """
 
 from __future__ import annotations
@@ -21,17 +24,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
 from voxlancer.dialer import store
-from voxlancer.dialer.ari import AriError
+from voxlancer.dialer.ari import AriClient, AriError
 from voxlancer.dialer.media import Media
-from voxlancer.dialer.settlement import Settlement
-
-if TYPE_CHECKING:
-    from voxlancer.dialer.calls import Call
 
 log = structlog.get_logger("voxlancer.dialer")
 
@@ -76,16 +75,35 @@ class Dialog:
         return playing
 
 
-class Keypad:
+class Answered(Protocol):
+    """What the dialog needs of a call: a contact's (calls.Call) or a test call's."""
+
+    @property
+    def campaign(self) -> store.RunningCampaign: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def ari(self) -> AriClient: ...
+    @property
+    def media(self) -> str: ...  # the message, as rendered for this call
+    @property
+    def dialog(self) -> Dialog: ...
+
+
+C = TypeVar("C", bound=Answered)
+
+
+class Keypad(Generic[C]):
     """The responses half of a call: calls.py hands it the ends of a call's playbacks and the
     keys other than the opt-out key, for calls whose campaign has responses."""
 
-    def __init__(self, media: Media, settlement: Settlement,
+    def __init__(self, media: Media,
+                 record: Callable[[C, str, str, datetime], asyncio.Future[None] | None],
                  run: Callable[[Awaitable[Any], str], None],
-                 hang_up_after: Callable[[Call, float], Awaitable[None]],
-                 transfer: Callable[[Call, str], Awaitable[None]]) -> None:
+                 hang_up_after: Callable[[C, float], Awaitable[None]],
+                 transfer: Callable[[C, str], Awaitable[None]]) -> None:
         self.media = media
-        self.settlement = settlement
+        self._record = record  # writes a labelled key (call, key, label, when pressed)
         self._run = run  # runs a request as a guarded task (Calls._run)
         self._hang_up_after = hang_up_after
         self._transfer_to = transfer  # Transfers.start
@@ -97,7 +115,7 @@ class Keypad:
         await self.media.render(GOODBYE, campaign.tts_voice, lead_in=False)
 
     # --- events, in order (bookkeeping here; requests run as tasks) ---------------------------
-    def played(self, call: Call) -> None:
+    def played(self, call: C) -> None:
         """The playback the dialog waited for ended."""
         dialog = call.dialog
         if dialog.step == "goodbye":
@@ -111,7 +129,7 @@ class Keypad:
                 return
         self._wait(call)
 
-    def pressed(self, call: Call, digit: str, at: datetime) -> None:
+    def pressed(self, call: C, digit: str, at: datetime) -> None:
         """A key other than the opt-out key."""
         dialog = call.dialog
         if dialog.responded or (dialog.playing is None and dialog.timer is None):
@@ -130,27 +148,26 @@ class Keypad:
         dialog.responded = True
         label = str(action["label"])
         log.info("response_recorded", attempt_id=call.channel_id, digit=digit, label=label)
-        dialog.recorded = self.settlement.responded(
-            store.Response(call.attempt_id, digit, label, at))
+        dialog.recorded = self._record(call, digit, label, at)
         if "transfer_to" in action:
             self._run(self._transfer(call, str(action["transfer_to"])), "transfer")
         else:
             self._run(self._goodbye(call), "goodbye")
 
-    def _wait(self, call: Call) -> None:
+    def _wait(self, call: C) -> None:
         dialog = call.dialog
         dialog.step, dialog.playing = "waiting", None
         dialog.stop_waiting()
         dialog.timer = asyncio.get_running_loop().call_later(
             call.campaign.response_timeout_seconds, self._silence, call)
 
-    def _silence(self, call: Call) -> None:
+    def _silence(self, call: C) -> None:
         call.dialog.timer = None
         if call.dialog.step == "waiting" and not call.dialog.responded:
             log.info("response_silence", attempt_id=call.channel_id)
             self._again(call)
 
-    def _again(self, call: Call) -> None:
+    def _again(self, call: C) -> None:
         """Silence or an unknown key: the prompt (or the message) once more, then the end."""
         dialog = call.dialog
         dialog.stop_waiting()
@@ -163,7 +180,7 @@ class Keypad:
                   "replay")
 
     # --- requests ------------------------------------------------------------------------------
-    async def _play(self, call: Call, step: str) -> None:
+    async def _play(self, call: C, step: str) -> None:
         """Play the message or the prompt in place of whatever plays now."""
         campaign = call.campaign
         media = (call.media if step == "message" else
@@ -171,12 +188,16 @@ class Keypad:
                                          lead_in=False))
         await self._replace(call, step, media)
 
-    async def _goodbye(self, call: Call) -> None:
-        media = await self.media.render(GOODBYE, call.campaign.tts_voice, lead_in=False)
+    async def _goodbye(self, call: C) -> None:
+        await self.say_last(call, GOODBYE)
+
+    async def say_last(self, call: C, text: str) -> None:
+        """Say `text` in place of whatever plays, then end the call."""
+        media = await self.media.render(text, call.campaign.tts_voice, lead_in=False)
         await self._replace(call, "goodbye", media)
         await self._hang_up_after(call, self.media.seconds(media) + GOODBYE_SPARE_SECONDS)
 
-    async def _transfer(self, call: Call, number: str) -> None:
+    async def _transfer(self, call: C, number: str) -> None:
         """The dialog is over: what plays stops, and the transfer (hold message, bridge or
         fallback) takes the call from here."""
         playing = call.dialog.end()
@@ -185,7 +206,7 @@ class Keypad:
                 await call.ari.stop_playback(playing)
         await self._transfer_to(call, number)
 
-    async def _replace(self, call: Call, step: str, media: str) -> None:
+    async def _replace(self, call: C, step: str, media: str) -> None:
         stopped = call.dialog.playing
         playback_id = call.dialog.next_playback(step)
         if stopped is not None:

@@ -119,7 +119,7 @@ export function phoneSection(campaignId) {
         message.ok('Calling your browser phone…');
       } catch (err) { message.error(err); } finally { busy(testButton, false); render(); }
     },
-  }, field('Test number', number, 'The number this call stands for: pressing the opt-out key puts it on your do-not-call list. Test calls are free.'),
+  }, field('Test number', number, 'The number this call stands for: pressing the opt-out key puts it on your do-not-call list. Response keys work as on a live call, but nothing is recorded and no transfer is placed. Test calls are free.'),
   h('div', { class: 'actions' }, testButton));
   listener = render;
   render();
