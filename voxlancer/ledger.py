@@ -311,8 +311,9 @@ async def charge_call(conn: Conn, settings: Settings, *, customer_id: UUID,
     A charge larger than the balance takes what is left and reports the rest in `short_by`.
     An unanswered call (0 seconds) writes no row.
     """
+    # UUID(str()): callers holding the id as text (tests, the CLI) get the same lookups.
     [result] = await charge_calls(conn, settings, [CallCharge(
-        customer_id, str(call_id), billable_seconds, campaign_id)])
+        UUID(str(customer_id)), str(call_id), billable_seconds, campaign_id)])
     return result
 
 
