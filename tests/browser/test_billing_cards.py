@@ -95,6 +95,9 @@ async def test_adding_credit_with_a_card_through_stripe_elements(
     await expect(page.get_by_text("Your card details go straight to Stripe")).to_be_visible()
     # Stripe.js came from Stripe's origin, after the page loaded: no first load carries it.
     await expect(page.get_by_role("button", name="Add credit")).to_be_enabled()
+    # The card fields' frame loads after the button is ready: wait for it before looking.
+    fields = page.frame_locator("iframe[title='Secure payment input frame']")
+    await expect(fields.get_by_label("Card number")).to_be_visible()
     assert asked[:2] == ["https://js.stripe.com/v3",
                          "https://js.stripe.com/v3/payment-element.html"]
 
