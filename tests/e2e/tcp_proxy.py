@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 
 
 class TcpProxy:
@@ -91,6 +92,40 @@ class SlowReplyProxy(TcpProxy):
         try:
             while data := await reader.read(65536):
                 await free.wait()
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+
+class DroppingProxy(TcpProxy):
+    """A TcpProxy that never passes on the first `times` requests whose request line matches
+    `pattern`: Asterisk never sees them and the client's request times out, as with an
+    Asterisk too busy to take them."""
+
+    def __init__(self, target_host: str, target_port: int, pattern: bytes,
+                 times: int = 1) -> None:
+        super().__init__(target_host, target_port)
+        self.pattern, self.left = re.compile(pattern), times
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(self._requests(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+
+    async def _requests(self, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if self.left > 0 and self.pattern.match(data.partition(b"\r\n")[0]):
+                    self.left -= 1
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:
