@@ -153,6 +153,10 @@ async def campaign_status(conn: asyncpg.Connection, campaign_id: str) -> str:
     return await conn.fetchval("SELECT status FROM campaigns WHERE id = $1::uuid", campaign_id)
 
 
+async def campaign_completed(conn: asyncpg.Connection, campaign_id: str) -> bool:
+    return await campaign_status(conn, campaign_id) == "completed"
+
+
 async def contact_statuses(conn: asyncpg.Connection, campaign_id: str) -> dict[str, str]:
     rows = await conn.fetch("SELECT phone_number, status FROM contacts "
                             "WHERE campaign_id = $1::uuid", campaign_id)

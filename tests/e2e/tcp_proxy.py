@@ -25,6 +25,11 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update((writer, up_writer))
+        await self._relay(reader, writer, up_reader, up_writer)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
+        """Both directions of one connection, until either ends (subclasses bend one)."""
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
                              return_exceptions=True)
 
@@ -61,13 +66,8 @@ class SlowReplyProxy(TcpProxy):
         super().__init__(target_host, target_port)
         self.request, self.seconds, self.left = request, seconds, times
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, up_writer))
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
         held = asyncio.Event()  # set while a reply on this connection is held back
         held.set()
         await asyncio.gather(self._requests(reader, up_writer, held),
@@ -109,13 +109,8 @@ class DroppingProxy(TcpProxy):
         super().__init__(target_host, target_port)
         self.pattern, self.left = re.compile(pattern), times
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, up_writer))
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
         await asyncio.gather(self._requests(reader, up_writer), self._pipe(up_reader, writer),
                              return_exceptions=True)
 

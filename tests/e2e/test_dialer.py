@@ -17,7 +17,7 @@ from tests.e2e.dialing import (
     ChannelSampler,
     attempts,
     callee,
-    campaign_status,
+    campaign_completed,
     campaign_with,
     contact_statuses,
     numbers,
@@ -49,7 +49,7 @@ async def test_a_campaign_of_52_contacts_ends_right_and_bills_the_seconds(
                                                 max_attempts=1)
         with ChannelSampler(ari_probe) as sampler:
             async with running_dialer(dsettings, synthesiser):
-                await wait_for(lambda: _completed(conn, campaign["id"]), 240,
+                await wait_for(lambda: campaign_completed(conn, campaign["id"]), 240,
                                "the campaign to complete")
         assert sipp.finish() == 0, sipp.tail()
     finally:
@@ -100,10 +100,6 @@ async def test_a_campaign_of_52_contacts_ends_right_and_bills_the_seconds(
     assert Decimal(stats["total_cost"]) == sum(r["cost"] for r in answered)
 
 
-async def _completed(conn, campaign_id):
-    return await campaign_status(conn, campaign_id) == "completed"
-
-
 async def test_retries_wait_their_delay_and_stop_at_max_attempts(
         client, conn, sandbox, dsettings, synthesiser, tmp_path):
     busy, silent = "+12025551011", "+12025551012"
@@ -123,7 +119,7 @@ async def test_retries_wait_their_delay_and_stop_at_max_attempts(
             # Make the retries due now rather than wait a minute in the test.
             await conn.execute("UPDATE contacts SET next_attempt_at = now() "
                                "WHERE campaign_id = $1::uuid", campaign["id"])
-            await wait_for(lambda: _completed(conn, campaign["id"]), 30, "the retries")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 30, "the retries")
     finally:
         sipp.stop()
     assert await contact_statuses(conn, campaign["id"]) == {busy: "failed", silent: "no_answer"}
@@ -194,12 +190,12 @@ async def test_retry_failed_calls_the_failed_contacts_again(
         account, campaign = await campaign_with(client, conn, [busy, answers], max_attempts=1)
         url = f"/api/campaigns/{campaign['id']}"
         async with running_dialer(dsettings, synthesiser):
-            await wait_for(lambda: _completed(conn, campaign["id"]), 30, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 30, "completion")
             retry = await client.post(f"{url}/retry-failed", headers=account.headers)
             assert retry.status == 200
             assert (await retry.json())["retried"] == 1
             assert (await client.post(f"{url}/resume", headers=account.headers)).status == 200
-            await wait_for(lambda: _completed(conn, campaign["id"]), 30, "the retry")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 30, "the retry")
     finally:
         sipp.stop()
     calls = Counter(r["phone_number"] for r in await attempts(conn, campaign["id"]))
@@ -245,7 +241,7 @@ async def test_two_dialers_call_every_contact_exactly_once(
         # Each dialer's node allows 4 calls, so the campaign's 8 need both of them.
         half = dataclasses.replace(dsettings, node_channel_limit=4)
         async with running_dialer(half, synthesiser), running_dialer(half, synthesiser):
-            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 120, "completion")
         assert sipp.finish() == 0
     finally:
         sipp.stop()

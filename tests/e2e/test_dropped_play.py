@@ -8,6 +8,7 @@ import dataclasses
 from tests.e2e.dialing import (
     attempts,
     callee,
+    campaign_completed,
     campaign_with,
     contact_statuses,
     numbers,
@@ -29,7 +30,7 @@ async def test_a_lost_play_request_is_asked_again(client, conn, sandbox, dsettin
         _account, campaign = await campaign_with(client, conn, [phone_number], max_concurrent=1)
         async with running_dialer(proxied, synthesiser):
             # The lost play costs the ARI client's 10 s timeout, then the message plays.
-            await wait_for(lambda: _completed(conn, campaign["id"]), 90, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 90, "completion")
         assert sipp.finish() == 0, sipp.tail()
     finally:
         sipp.stop()
@@ -42,8 +43,3 @@ async def test_a_lost_play_request_is_asked_again(client, conn, sandbox, dsettin
     assert row["message_started_at"] is not None
     assert (row["message_started_at"] - row["answered_at"]).total_seconds() >= 9.5
     assert set((await contact_statuses(conn, campaign["id"])).values()) == {"called"}
-
-
-async def _completed(conn, campaign_id):
-    status = await conn.fetchval("SELECT status FROM campaigns WHERE id = $1::uuid", campaign_id)
-    return status == "completed"

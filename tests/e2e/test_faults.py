@@ -22,7 +22,7 @@ from tests.e2e.dialing import (
     MESSAGE,
     attempts,
     callee,
-    campaign_status,
+    campaign_completed,
     campaign_with,
     contact_statuses,
     dialer_process,
@@ -129,7 +129,7 @@ async def test_a_killed_dialers_calls_are_taken_over_and_never_dialled_twice(
             await ari.request("DELETE", f"/channels/{attempt_id}")
         await wait_for(lambda: _gone(ari, orphans), 10, "the calls to end")
         async with running_dialer(dsettings, synthesiser):
-            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 120, "completion")
     finally:
         if process.poll() is None:
             process.kill()
@@ -166,10 +166,6 @@ async def _gone(ari, channel_ids):
     return not channel_ids & {UUID(c["id"]) for c in await ari.request("GET", "/channels")}
 
 
-async def _completed(conn, campaign_id):
-    return await campaign_status(conn, campaign_id) == "completed"
-
-
 async def test_a_dropped_ari_websocket_is_reconnected_and_reconciled(
         client, conn, sandbox, dsettings, synthesiser, tmp_path):
     host, port = sandbox.ari_url.removeprefix("http://").split(":")
@@ -185,7 +181,7 @@ async def test_a_dropped_ari_websocket_is_reconnected_and_reconciled(
             proxy.cut()  # Asterisk stays up; the link breaks
             await wait_for(lambda: _disconnected(dialer), 10, "the dialer to notice")
             await wait_for(lambda: _connected(dialer), 30, "the dialer to reconnect")
-            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 120, "completion")
         assert sipp.finish() == 0, sipp.tail()
     finally:
         sipp.stop()
@@ -216,7 +212,7 @@ async def test_an_asterisk_restart_ends_calls_in_progress_and_the_campaign_goes_
             await asyncio.to_thread(stop_sandbox, e2e_settings, E2E_INSTANCE)
             await wait_for(lambda: _disconnected(dialer), 10, "the dialer to notice")
             await asyncio.to_thread(start_sandbox, e2e_settings, E2E_INSTANCE)
-            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 120, "completion")
     finally:
         sipp.stop()
     rows = await _assert_settled(conn, campaign["id"], account.id)
@@ -246,7 +242,7 @@ async def test_calls_spread_over_two_asterisk_nodes_and_avoid_one_that_fails(
             await wait_for(lambda: _on_both(conn, campaign["id"]), 60, "calls on both nodes")
             await asyncio.to_thread(stop_sandbox, e2e_settings, second)
             failed_at = len(await attempts(conn, campaign["id"]))
-            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 120, "completion")
             assert not dialer.nodes[1].up
     finally:
         sipp_a.stop()
@@ -305,7 +301,7 @@ async def test_a_database_outage_lets_calls_finish_and_writes_them_afterwards(
                 assert not dialer.calls
                 await asyncio.to_thread(cluster.start)
                 conn = await db.connect(url)
-                await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+                await wait_for(lambda: campaign_completed(conn, campaign["id"]), 120, "completion")
             assert sipp.finish() == 0, sipp.tail()
         finally:
             sipp.stop()

@@ -9,7 +9,7 @@ from tests.campaign_helpers import upload
 from tests.e2e.dialing import (
     attempts,
     callee,
-    campaign_status,
+    campaign_completed,
     campaign_with,
     numbers,
     running_dialer,
@@ -49,7 +49,7 @@ async def test_two_contacts_hear_their_own_names_and_times_played_whole(
         async with running_dialer(dsettings, synthesiser) as dialer:
             watcher = asyncio.create_task(_watch_media(dialer, seen))
             try:
-                await wait_for(lambda: _completed(conn, campaign["id"]), 90,
+                await wait_for(lambda: campaign_completed(conn, campaign["id"]), 90,
                                "the campaign to complete")
             finally:
                 watcher.cancel()
@@ -97,7 +97,3 @@ async def test_two_contacts_hear_their_own_names_and_times_played_whole(
     stamped = await conn.fetchval("SELECT count(*) FROM contacts WHERE campaign_id = $1::uuid "
                                   "AND rendered IS NOT NULL", campaign["id"])
     assert stamped == 3
-
-
-async def _completed(conn, campaign_id):
-    return await campaign_status(conn, campaign_id) == "completed"

@@ -9,6 +9,7 @@ from collections import Counter
 from tests.e2e.dialing import (
     attempts,
     callee,
+    campaign_completed,
     campaign_with,
     contact_statuses,
     numbers,
@@ -35,7 +36,7 @@ async def test_an_originate_answered_too_late_is_one_call_not_two(
         _account, campaign = await campaign_with(client, conn, phone_numbers, max_concurrent=1,
                                                  tts_message=LONG)
         async with running_dialer(proxied, synthesiser):
-            await wait_for(lambda: _completed(conn, campaign["id"]), 120, "completion")
+            await wait_for(lambda: campaign_completed(conn, campaign["id"]), 120, "completion")
         # sipp answers exactly two calls and exits 0 only if no third call came.
         assert sipp.finish() == 0, sipp.tail()
     finally:
@@ -49,8 +50,3 @@ async def test_an_originate_answered_too_late_is_one_call_not_two(
     # out at 10 s while the callee still listened.
     assert all(r["duration_seconds"] > 12 for r in rows), rows
     assert set((await contact_statuses(conn, campaign["id"])).values()) == {"called"}
-
-
-async def _completed(conn, campaign_id):
-    status = await conn.fetchval("SELECT status FROM campaigns WHERE id = $1::uuid", campaign_id)
-    return status == "completed"

@@ -12,7 +12,7 @@ from uuid import UUID
 from tests.e2e.dialing import (
     attempts,
     callee,
-    campaign_status,
+    campaign_completed,
     campaign_with,
     numbers,
     running_dialer,
@@ -44,7 +44,7 @@ async def test_a_campaign_sends_one_call_completed_per_attempt_and_one_completed
                 _, campaign = await campaign_with(client, conn, phone_numbers, account=account,
                                                   max_concurrent=5, max_attempts=1)
                 async with running_dialer(dsettings, synthesiser):
-                    await wait_for(lambda: _completed(conn, campaign["id"]), 240,
+                    await wait_for(lambda: campaign_completed(conn, campaign["id"]), 240,
                                    "the campaign to complete")
                 await receiver.wait_for(lambda: any(
                     r.event["type"] == "campaign.completed" for r in receiver.received), 30)
@@ -89,7 +89,3 @@ async def test_a_campaign_sends_one_call_completed_per_attempt_and_one_completed
     assert sum((Decimal(c["cost"]) for c in calls.values()), Decimal(0)) == \
         Decimal(stats["total_cost"])
     assert endpoint.enabled
-
-
-async def _completed(conn, campaign_id):
-    return await campaign_status(conn, campaign_id) == "completed"
