@@ -128,7 +128,21 @@ class AriClient:
                          body={"variables": variables} if variables else None, answer=False)
 
     async def play(self, channel_id: str, media: str, playback_id: str) -> bool:
-        """Play `media` on the channel; False if the channel is gone."""
+        """Play `media` on the channel; False if the channel is gone.
+
+        Under load Asterisk can let a play request time out and never carry it out (a bench
+        run left 12 callees answered and in silence): a timed-out play whose playback Asterisk
+        does not know is asked once more; the playback id makes that safe."""
+        try:
+            return await self._play(channel_id, media, playback_id)
+        except AriError as exc:
+            if not exc.timed_out:
+                raise
+        if await self.playback(playback_id) is not None:
+            return True  # taken after all: its events follow
+        return await self._play(channel_id, media, playback_id)
+
+    async def _play(self, channel_id: str, media: str, playback_id: str) -> bool:
         played = await self._call("POST", f"/channels/{channel_id}/play",
                                   params={"media": media, "playbackId": playback_id},
                                   ok_missing=True, answer=False)

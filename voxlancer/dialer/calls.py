@@ -335,24 +335,14 @@ class Calls:
 
     # --- the end of a call --------------------------------------------------------------------
     async def _play_message(self, call: Call) -> None:
-        """Play the message. Under load Asterisk can let a play request time out and never
-        carry it out (seen in bench/personalised.py: 12 callees left in silence, in Stasis,
-        until they hung up); so a play whose playback Asterisk does not know is asked once
-        more, and if that fails too the call ends rather than hold the callee in silence."""
-        playback = f"{call.attempt_id}-message"
-        error: AriError | None = None
-        for _ in range(2):
-            try:
-                await call.ari.play(call.channel_id, call.media, playback)
-                return
-            except AriError as exc:
-                error = exc
+        """Play the message; if Asterisk does not take it even when asked again (AriClient.play),
+        the call ends rather than hold the callee in silence until they hang up."""
+        try:
+            await call.ari.play(call.channel_id, call.media, f"{call.attempt_id}-message")
+        except AriError as exc:
+            log.warning("call_message_not_played", attempt_id=call.channel_id, error=str(exc))
             with contextlib.suppress(AriError):
-                if await call.ari.playback(playback) is not None:
-                    return  # taken after all: its events move the call on
-        log.warning("call_message_not_played", attempt_id=call.channel_id, error=str(error))
-        with contextlib.suppress(AriError):
-            await call.ari.hangup(call.channel_id)
+                await call.ari.hangup(call.channel_id)
 
     async def finish(self, call: Call, ended_at: datetime, *, cause: int | None,
                      cause_text: str | None, failed: bool = False,
